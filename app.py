@@ -1,0 +1,194 @@
+"""sluice: cached reads, queued log writes, and a MySQL writer with a hard connection budget.
+
+Wiring only: each route parses, calls chalicelib, returns. Clients are built lazily by the
+cached get_*() functions, so a warm Lambda environment reuses them.
+"""
+
+import functools
+from typing import Any
+
+import boto3
+import botocore.config
+import redis
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from chalice.app import Chalice, Response, SQSEvent
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from chalicelib import http
+from chalicelib.cache import Cache, RedisCircuit
+from chalicelib.config import Settings, load_settings
+from chalicelib.db import Database, MySQLConnector
+from chalicelib.health import check_health
+from chalicelib.items import ItemService
+from chalicelib.logs import LogService
+from chalicelib.queue import LogQueue
+from chalicelib.slots import SlotPool
+from chalicelib.writer import LogWriter
+
+SETTINGS: Settings = load_settings()
+
+logger = Logger(service="sluice")
+copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
+
+app = Chalice(app_name="sluice", configure_logs=False)
+app.register_middleware(http.normalize_chalice_errors, "http")
+json_errors = http.json_errors(SETTINGS.retry_after_s)
+BODY_ROUTE = {"content_types": ["*/*"]}  # read_json_body answers 415 in our error shape
+
+
+@functools.cache
+def get_redis() -> redis.Redis:
+    return redis.Redis.from_url(
+        SETTINGS.redis_url,
+        socket_timeout=SETTINGS.redis_timeout_s,
+        socket_connect_timeout=SETTINGS.redis_timeout_s,
+        retry=Retry(NoBackoff(), 0),  # fail fast; the circuit breaker decides when to try again
+        health_check_interval=30,
+    )
+
+
+@functools.cache
+def get_circuit() -> RedisCircuit:
+    return RedisCircuit(SETTINGS.redis_cooldown_s)
+
+
+@functools.cache
+def get_cache() -> Cache:
+    return Cache(
+        get_redis(), SETTINGS.redis_key_prefix, get_circuit(), single_flight_wait_ms=SETTINGS.single_flight_wait_ms
+    )
+
+
+@functools.cache
+def get_database() -> Database:
+    connector = MySQLConnector(SETTINGS.mysql, SETTINGS.mysql.api_user, SETTINGS.mysql.api_password)
+    slots = SlotPool(
+        get_redis(),
+        f"{SETTINGS.redis_key_prefix}read-slots",
+        SETTINGS.api_read_slots,
+        SETTINGS.slot_lease_s,
+        get_circuit(),
+    )
+    return Database(connector, slots, SETTINGS.slot_wait_ms)
+
+
+@functools.cache
+def get_sqs() -> Any:
+    config = botocore.config.Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+    return boto3.client("sqs", region_name=SETTINGS.aws_region, endpoint_url=SETTINGS.sqs_endpoint_url, config=config)
+
+
+@functools.cache
+def get_queue() -> LogQueue:
+    return LogQueue(get_sqs(), SETTINGS.log_queue_name, SETTINGS.sqs_message_max_bytes, SETTINGS.sqs_batch_max_bytes)
+
+
+@functools.cache
+def get_items() -> ItemService:
+    return ItemService(get_database(), get_cache(), SETTINGS)
+
+
+@functools.cache
+def get_logs() -> LogService:
+    return LogService(get_queue(), get_database(), get_cache(), SETTINGS)
+
+
+@functools.cache
+def get_writer() -> LogWriter:
+    connector = MySQLConnector(SETTINGS.mysql, SETTINGS.mysql.writer_user, SETTINGS.mysql.writer_password)
+    return LogWriter(connector, SETTINGS.insert_chunk_rows, connect_wait_s=SETTINGS.slot_wait_ms / 1000)
+
+
+GETTERS = (get_redis, get_circuit, get_cache, get_database, get_sqs, get_queue, get_items, get_logs, get_writer)
+
+
+def reset_clients() -> None:
+    """Forget every built client (tests use it after changing SETTINGS)."""
+    for getter in GETTERS:
+        getter.cache_clear()
+
+
+def _request() -> Any:
+    assert app.current_request is not None
+    return app.current_request
+
+
+@app.route("/health", methods=["GET"])
+@json_errors
+def health() -> Response:
+    ok, body = check_health(get_database(), get_redis(), get_queue())
+    headers: dict[str, str | list[str]] = {} if ok else {"Retry-After": str(SETTINGS.retry_after_s)}
+    return Response(body=body, status_code=200 if ok else 503, headers=headers)
+
+
+@app.route("/items", methods=["GET"])
+@json_errors
+def list_items() -> dict[str, Any]:
+    return get_items().list(http.query_params(_request()))
+
+
+@app.route("/items/{item_id}", methods=["GET"])
+@json_errors
+def get_item(item_id: str) -> Response:
+    loaded = get_items().get(item_id)
+    headers: dict[str, str | list[str]] = {"X-Cache": "miss" if loaded.source == "miss" else "hit"}
+    headers["Age"] = str(int(loaded.age_s))
+    if loaded.source == "stale":
+        headers["X-Cache-Stale"] = "true"
+    return Response(body=loaded.value, status_code=200, headers=headers)
+
+
+@app.route("/items/{item_id}", methods=["PUT"], **BODY_ROUTE)
+@json_errors
+def put_item(item_id: str) -> Response:
+    http.require_admin(_request(), SETTINGS.admin_token)
+    item, created = get_items().put(item_id, http.read_json_body(_request(), SETTINGS.max_body_bytes))
+    return Response(body=item, status_code=201 if created else 200)
+
+
+@app.route("/items/{item_id}", methods=["DELETE"])
+@json_errors
+def delete_item(item_id: str) -> Response:
+    http.require_admin(_request(), SETTINGS.admin_token)
+    get_items().delete(item_id)
+    return Response(body="", status_code=204)
+
+
+@app.route("/logs", methods=["POST"], **BODY_ROUTE)
+@json_errors
+def post_log() -> Response:
+    body = http.read_json_body(_request(), SETTINGS.max_body_bytes)
+    return Response(body=get_logs().ingest(body), status_code=202)
+
+
+@app.route("/logs/batch", methods=["POST"], **BODY_ROUTE)
+@json_errors
+def post_log_batch() -> Response:
+    body = http.read_json_body(_request(), SETTINGS.max_batch_body_bytes)
+    return Response(body=get_logs().ingest_batch(body), status_code=202)
+
+
+@app.route("/logs", methods=["GET"])
+@json_errors
+def query_logs() -> dict[str, Any]:
+    return get_logs().query(http.query_params(_request()))
+
+
+@app.route("/logs/{log_id}", methods=["GET"])
+@json_errors
+def get_log(log_id: str) -> dict[str, Any]:
+    return get_logs().get(log_id)
+
+
+@app.on_sqs_message(
+    queue=SETTINGS.log_queue_name,
+    batch_size=SETTINGS.consumer_batch_size,
+    maximum_batching_window_in_seconds=SETTINGS.consumer_batch_window_s,
+    maximum_concurrency=SETTINGS.consumer_max_concurrency,
+)
+def consume_logs(event: SQSEvent) -> dict[str, int]:
+    result = get_writer().write([record.to_dict() for record in event])
+    logger.info("batch written", extra=result.to_dict())
+    return result.to_dict()

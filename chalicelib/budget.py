@@ -1,0 +1,84 @@
+"""The MySQL connection budget, and the AWS rules the queue settings must keep.
+
+  W (consumer maximum concurrency, one connection per invocation)
++ R (API read slots, one connection each)
++ reserve (administrators, migrations, monitoring)
+< max_connections of the server
+"""
+
+from dataclasses import dataclass
+
+MIN_MAXIMUM_CONCURRENCY = 2  # AWS: ScalingConfig.MaximumConcurrency is 2..1000
+MAX_MAXIMUM_CONCURRENCY = 1000
+MAX_BATCH_SIZE = 10_000  # standard queues
+MAX_BATCHING_WINDOW_S = 300
+VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout at least 6x the function timeout
+
+
+@dataclass(frozen=True)
+class BudgetInputs:
+    max_connections: int
+    writer_concurrency: int  # W
+    read_slots: int  # R
+    admin_reserve: int
+    batch_size: int
+    batching_window_s: int
+    visibility_timeout_s: int
+    consumer_timeout_s: int
+    consumer_reserved_concurrency: int | None
+    api_timeout_s: int
+    slot_lease_s: int
+
+    @property
+    def total(self) -> int:
+        return self.writer_concurrency + self.read_slots + self.admin_reserve
+
+
+def budget_problems(b: BudgetInputs) -> list[str]:
+    """Every reason the settings are unsafe; empty when the budget fits and AWS's rules hold."""
+    problems: list[str] = []
+    if b.total >= b.max_connections:
+        problems.append(
+            f"connection budget does not fit: W {b.writer_concurrency} + R {b.read_slots} + reserve {b.admin_reserve}"
+            f" = {b.total}, which must stay below the server's max_connections {b.max_connections};"
+            " lower CONSUMER_MAX_CONCURRENCY or API_READ_SLOTS, or raise max_connections"
+        )
+    if not MIN_MAXIMUM_CONCURRENCY <= b.writer_concurrency <= MAX_MAXIMUM_CONCURRENCY:
+        problems.append(
+            f"CONSUMER_MAX_CONCURRENCY (W) is {b.writer_concurrency}; the SQS event source's maximum concurrency"
+            f" must be {MIN_MAXIMUM_CONCURRENCY}..{MAX_MAXIMUM_CONCURRENCY}"
+        )
+    if b.visibility_timeout_s < VISIBILITY_TIMEOUT_FACTOR * b.consumer_timeout_s:
+        problems.append(
+            f"QUEUE_VISIBILITY_TIMEOUT_S is {b.visibility_timeout_s}s; AWS wants at least"
+            f" {VISIBILITY_TIMEOUT_FACTOR} x the consumer's timeout {b.consumer_timeout_s}s"
+            f" = {VISIBILITY_TIMEOUT_FACTOR * b.consumer_timeout_s}s"
+        )
+    if b.consumer_reserved_concurrency is not None and b.consumer_reserved_concurrency < b.writer_concurrency:
+        problems.append(
+            f"the consumer's reserved_concurrency {b.consumer_reserved_concurrency} is below W {b.writer_concurrency}:"
+            " Lambda would throttle the event source and messages could reach the DLQ"
+        )
+    if not 1 <= b.batch_size <= MAX_BATCH_SIZE:
+        problems.append(f"CONSUMER_BATCH_SIZE is {b.batch_size}; it must be 1..{MAX_BATCH_SIZE}")
+    if not 0 <= b.batching_window_s <= MAX_BATCHING_WINDOW_S:
+        problems.append(f"CONSUMER_BATCH_WINDOW_S is {b.batching_window_s}; it must be 0..{MAX_BATCHING_WINDOW_S}")
+    if b.batch_size > 10 and b.batching_window_s < 1:
+        problems.append(
+            f"CONSUMER_BATCH_SIZE {b.batch_size} is over 10, which AWS allows only with"
+            " CONSUMER_BATCH_WINDOW_S of at least 1"
+        )
+    if b.slot_lease_s < b.api_timeout_s:
+        problems.append(
+            f"SLOT_LEASE_S {b.slot_lease_s}s is shorter than the API function's timeout {b.api_timeout_s}s:"
+            " a slow request's slot could lapse while it still holds its connection"
+        )
+    return problems
+
+
+def budget_summary(b: BudgetInputs) -> str:
+    """The formula with the stage's numbers filled in."""
+    return (
+        f"W {b.writer_concurrency} (consumer) + R {b.read_slots} (API read slots) + reserve {b.admin_reserve}"
+        f" = {b.total} < max_connections {b.max_connections}: {b.max_connections - b.total - 1} to spare"
+    )

@@ -1,0 +1,153 @@
+"""Every tunable of sluice, read from the environment in one place.
+
+The values live in `.chalice/config.json` (per stage). Chalice puts them into the
+environment before it imports `app.py`, both in Lambda and for `chalice local`,
+`chalice deploy` and `chalice package`, so the SQS decorator can read them at import.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from chalicelib.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    host: str
+    port: int
+    database: str
+    api_user: str
+    api_password: str
+    writer_user: str
+    writer_password: str
+    tls: bool
+    connect_timeout_s: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    mysql: MySQLSettings
+    redis_url: str
+    redis_key_prefix: str
+    redis_timeout_s: float
+    redis_cooldown_s: float
+    sqs_endpoint_url: str | None
+    aws_region: str
+    log_queue_name: str
+    log_dlq_name: str
+    queue_max_receive_count: int
+    queue_visibility_timeout_s: int
+    sqs_message_max_bytes: int
+    sqs_batch_max_bytes: int
+    consumer_batch_size: int
+    consumer_batch_window_s: int
+    consumer_max_concurrency: int
+    insert_chunk_rows: int
+    api_read_slots: int
+    admin_reserve_connections: int
+    slot_wait_ms: int
+    slot_lease_s: int
+    retry_after_s: int
+    item_cache_ttl_s: int
+    item_stale_ttl_s: int
+    item_absent_ttl_s: int
+    log_cache_ttl_s: int
+    single_flight_wait_ms: int
+    admin_token: str
+    max_body_bytes: int
+    max_batch_body_bytes: int
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, naming the variable on error."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str, *, allow_empty: bool = False) -> str:
+        value = self._environ.get(name)
+        if value is None:
+            raise ConfigError(f"environment variable {name} is not set")
+        if not value and not allow_empty:
+            raise ConfigError(f"environment variable {name} is empty")
+        return value
+
+    def integer(self, name: str, *, minimum: int = 0) -> int:
+        raw = self.text(name)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
+        if value < minimum:
+            raise ConfigError(f"environment variable {name}={value} is below {minimum}")
+        return value
+
+    def number(self, name: str) -> float:
+        raw = self.text(name)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"environment variable {name}={raw!r} is not a number") from None
+        if value <= 0:
+            raise ConfigError(f"environment variable {name}={value} must be positive")
+        return value
+
+    def flag(self, name: str) -> bool:
+        raw = self.text(name).lower()
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"environment variable {name}={raw!r} is not a boolean")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from the environment; raise ConfigError naming what is missing or wrong."""
+    source = os.environ if environ is None else environ
+    env = _Reader(source)
+    region = source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return Settings(
+        stage=env.text("SLUICE_STAGE"),
+        mysql=MySQLSettings(
+            host=env.text("MYSQL_HOST"),
+            port=env.integer("MYSQL_PORT", minimum=1),
+            database=env.text("MYSQL_DATABASE"),
+            api_user=env.text("MYSQL_API_USER"),
+            api_password=env.text("MYSQL_API_PASSWORD", allow_empty=True),
+            writer_user=env.text("MYSQL_WRITER_USER"),
+            writer_password=env.text("MYSQL_WRITER_PASSWORD", allow_empty=True),
+            tls=env.flag("MYSQL_TLS"),
+            connect_timeout_s=env.number("MYSQL_CONNECT_TIMEOUT_S"),
+        ),
+        redis_url=env.text("REDIS_URL"),
+        redis_key_prefix=env.text("REDIS_KEY_PREFIX"),
+        redis_timeout_s=env.number("REDIS_TIMEOUT_S"),
+        redis_cooldown_s=env.number("REDIS_COOLDOWN_S"),
+        sqs_endpoint_url=env.text("SQS_ENDPOINT_URL", allow_empty=True) or None,
+        aws_region=region,
+        log_queue_name=env.text("LOG_QUEUE_NAME"),
+        log_dlq_name=env.text("LOG_DLQ_NAME"),
+        queue_max_receive_count=env.integer("QUEUE_MAX_RECEIVE_COUNT", minimum=1),
+        queue_visibility_timeout_s=env.integer("QUEUE_VISIBILITY_TIMEOUT_S"),
+        sqs_message_max_bytes=env.integer("SQS_MESSAGE_MAX_BYTES", minimum=131072),
+        sqs_batch_max_bytes=env.integer("SQS_BATCH_MAX_BYTES", minimum=131072),
+        consumer_batch_size=env.integer("CONSUMER_BATCH_SIZE", minimum=1),
+        consumer_batch_window_s=env.integer("CONSUMER_BATCH_WINDOW_S"),
+        consumer_max_concurrency=env.integer("CONSUMER_MAX_CONCURRENCY", minimum=1),
+        insert_chunk_rows=env.integer("INSERT_CHUNK_ROWS", minimum=1),
+        api_read_slots=env.integer("API_READ_SLOTS", minimum=1),
+        admin_reserve_connections=env.integer("ADMIN_RESERVE_CONNECTIONS"),
+        slot_wait_ms=env.integer("SLOT_WAIT_MS"),
+        slot_lease_s=env.integer("SLOT_LEASE_S", minimum=1),
+        retry_after_s=env.integer("RETRY_AFTER_S", minimum=1),
+        item_cache_ttl_s=env.integer("ITEM_CACHE_TTL_S", minimum=1),
+        item_stale_ttl_s=env.integer("ITEM_STALE_TTL_S"),
+        item_absent_ttl_s=env.integer("ITEM_ABSENT_TTL_S", minimum=1),
+        log_cache_ttl_s=env.integer("LOG_CACHE_TTL_S", minimum=1),
+        single_flight_wait_ms=env.integer("SINGLE_FLIGHT_WAIT_MS"),
+        admin_token=env.text("ADMIN_TOKEN"),
+        max_body_bytes=env.integer("MAX_BODY_BYTES", minimum=1024),
+        max_batch_body_bytes=env.integer("MAX_BATCH_BODY_BYTES", minimum=1024),
+    )

@@ -1,0 +1,373 @@
+"""MySQL (MariaDB): connections within the budget, the schema, and every query sluice runs."""
+
+import json
+import logging
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+import pymysql
+import pymysql.cursors
+from pymysql.connections import Connection
+
+from chalicelib.config import MySQLSettings
+from chalicelib.errors import BudgetExhaustedError, DatabaseUnavailableError
+from chalicelib.models import LogRecord, format_rfc3339
+from chalicelib.slots import SlotPool
+
+logger = logging.getLogger(__name__)
+
+ER_CON_COUNT_ERROR = 1040  # Too many connections (the server's max_connections)
+ER_TOO_MANY_USER_CONNECTIONS = 1203  # the user's MAX_USER_CONNECTIONS
+# Errors that mean "this row cannot be stored", not "try again later". A batch that hits one
+# is split to find the row; anything else fails the invocation so SQS redelivers.
+ROW_REJECTED_ERRNOS = frozenset(
+    {
+        1048,  # column cannot be null
+        1264,  # out of range value
+        1265,  # data truncated
+        1292,  # incorrect datetime (or other) value
+        1366,  # incorrect string value
+        1367,  # illegal value
+        1406,  # data too long
+        1644,  # a trigger's SIGNAL
+        1690,  # value out of range
+        3140,  # invalid JSON text (MySQL)
+        3819,  # check constraint violated (MySQL)
+        4025,  # CONSTRAINT failed (MariaDB)
+    }
+)
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS items (
+        id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+        name VARCHAR(200) NOT NULL,
+        description TEXT NOT NULL,
+        attributes JSON NOT NULL,
+        version INT UNSIGNED NOT NULL,
+        updated_at DATETIME(6) NOT NULL
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+    """CREATE TABLE IF NOT EXISTS logs (
+        id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+        level ENUM('debug', 'info', 'warning', 'error', 'critical') NOT NULL,
+        source VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        message TEXT NOT NULL,
+        ts DATETIME(6) NOT NULL,
+        attributes JSON NOT NULL,
+        received_at DATETIME(6) NOT NULL,
+        stored_at DATETIME(6) NOT NULL,
+        KEY logs_ts (ts, id),
+        KEY logs_source_ts (source, ts, id),
+        KEY logs_level_ts (level, ts, id)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+    """CREATE TABLE IF NOT EXISTS log_rejects (
+        message_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+        entry_index INT NOT NULL COMMENT '-1: the whole message',
+        log_id CHAR(36) CHARACTER SET ascii NULL,
+        reason VARCHAR(2000) NOT NULL,
+        body MEDIUMTEXT NOT NULL,
+        rejected_at DATETIME(6) NOT NULL,
+        PRIMARY KEY (message_id, entry_index)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
+]
+
+_ITEM_COLUMNS = "id, name, description, attributes, version, updated_at"
+_LOG_COLUMNS = "id, level, source, message, ts, attributes, received_at, stored_at"
+_LOG_INSERT_PREFIX = "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at) VALUES "
+_LOG_INSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, UTC_TIMESTAMP(6))"
+# A duplicate id (a redelivered message, a client's retry) changes nothing. Unlike INSERT IGNORE,
+# this still raises every other error, so a row MySQL rejects is found, not silently mangled.
+_LOG_INSERT_SUFFIX = " ON DUPLICATE KEY UPDATE id = id"
+
+
+class MySQLConnector:
+    """Opens connections for one MySQL user. The TLS context is built once and reused."""
+
+    def __init__(self, settings: MySQLSettings, user: str, password: str) -> None:
+        self._settings = settings
+        self._user = user
+        self._password = password
+        self._ssl_context = ssl.create_default_context() if settings.tls else None
+
+    @property
+    def user(self) -> str:
+        return self._user
+
+    def connect(self) -> Connection:
+        """A new connection in strict SQL mode and UTC. Raises pymysql errors."""
+        tls: dict[str, Any] = {"ssl": self._ssl_context} if self._ssl_context else {"ssl_disabled": True}
+        return pymysql.connect(
+            host=self._settings.host,
+            port=self._settings.port,
+            user=self._user,
+            password=self._password,
+            database=self._settings.database,
+            charset="utf8mb4",
+            autocommit=False,
+            connect_timeout=self._settings.connect_timeout_s,
+            read_timeout=30,
+            write_timeout=30,
+            cursorclass=pymysql.cursors.DictCursor,
+            init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'",
+            **tls,
+        )
+
+
+def connect_within(connect: Callable[[], Connection], deadline: float) -> Connection:
+    """Connect, retrying while the server or the user is at its connection limit, until `deadline`.
+
+    Closed connections linger briefly in the server's count, so a limit hit is often gone a
+    few milliseconds later. Raises BudgetExhaustedError at the deadline and
+    DatabaseUnavailableError when MySQL cannot be reached.
+    """
+    delay = 0.005
+    while True:
+        try:
+            return connect()
+        except pymysql.err.OperationalError as exc:
+            errno = exc.args[0] if exc.args else None
+            if errno not in (ER_CON_COUNT_ERROR, ER_TOO_MANY_USER_CONNECTIONS):
+                raise DatabaseUnavailableError(f"MySQL is unavailable: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise BudgetExhaustedError(f"MySQL connection limit reached: {exc}") from exc
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+class Database:
+    """The API's access to MySQL: a budget slot and a fresh connection per unit of work.
+
+    No connection outlives the work that needed it, so an idle API instance holds none.
+    """
+
+    def __init__(self, connector: MySQLConnector, slots: SlotPool | None, slot_wait_ms: int) -> None:
+        self._connector = connector
+        self._slots = slots
+        self._slot_wait_s = slot_wait_ms / 1000
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection held within a read slot; MySQL failures become DatabaseUnavailableError."""
+        deadline = time.monotonic() + self._slot_wait_s
+        with self._slots.hold(deadline) if self._slots else nullcontext():
+            conn = connect_within(self._connector.connect, deadline)
+            try:
+                yield conn
+            except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+                raise DatabaseUnavailableError(f"MySQL failed: {exc}") from exc
+            finally:
+                conn.close()
+
+    def ping(self) -> None:
+        """Run SELECT 1."""
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+
+    def get_item(self, item_id: str) -> dict[str, Any] | None:
+        """One item as the API shows it, or None."""
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = %s", (item_id,))
+            row = _one(cur)
+        return _item_from_row(row) if row else None
+
+    def list_items(self, after: str | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Items ordered by id after `after`; and whether more follow."""
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE id > %s ORDER BY id LIMIT %s",
+                (after or "", limit + 1),
+            )
+            rows = _all(cur)
+        return [_item_from_row(r) for r in rows[:limit]], len(rows) > limit
+
+    def put_item(
+        self, item_id: str, name: str, description: str, attributes: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """Create or replace an item, bumping its version; return it and whether it was created."""
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.execute(
+                "INSERT INTO items (id, name, description, attributes, version, updated_at)"
+                " VALUES (%s, %s, %s, %s, 1, UTC_TIMESTAMP(6))"
+                " ON DUPLICATE KEY UPDATE name = VALUES(name), description = VALUES(description),"
+                " attributes = VALUES(attributes), version = version + 1, updated_at = VALUES(updated_at)",
+                (item_id, name, description, json.dumps(attributes, separators=(",", ":"))),
+            )
+            created = cur.rowcount == 1  # MySQL reports 1 for an insert, 2 for an update
+            cur.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = %s", (item_id,))
+            row = _one(cur)
+            conn.commit()
+        assert row is not None
+        return _item_from_row(row), created
+
+    def delete_item(self, item_id: str) -> bool:
+        """Delete an item; False if there was none."""
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM items WHERE id = %s", (item_id,))
+            conn.commit()
+            return cur.rowcount == 1
+
+    def get_log(self, log_id: str) -> dict[str, Any] | None:
+        """One stored log entry, or None."""
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT {_LOG_COLUMNS} FROM logs WHERE id = %s", (log_id,))
+            row = _one(cur)
+        return _log_from_row(row) if row else None
+
+    def query_logs(
+        self,
+        *,
+        source: str | None,
+        level: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Log entries newest first (by timestamp, then id), before the keyset position `before`."""
+        where: list[str] = []
+        args: list[Any] = []
+        if source is not None:
+            where.append("source = %s")
+            args.append(source)
+        if level is not None:
+            where.append("level = %s")
+            args.append(level)
+        if since is not None:
+            where.append("ts >= %s")
+            args.append(since)
+        if until is not None:
+            where.append("ts < %s")
+            args.append(until)
+        if before is not None:
+            where.append("(ts < %s OR (ts = %s AND id < %s))")
+            args.extend([before[0], before[0], before[1]])
+        sql = f"SELECT {_LOG_COLUMNS} FROM logs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY ts DESC, id DESC LIMIT %s"
+        args.append(limit + 1)
+        with self.connection() as conn, conn.cursor() as cur:
+            cur.execute(sql, args)
+            rows = _all(cur)
+        return [_log_from_row(r) for r in rows[:limit]], len(rows) > limit
+
+
+@dataclass(frozen=True)
+class RejectedEntry:
+    """A message or entry set aside instead of stored, with why."""
+
+    message_id: str
+    entry_index: int  # -1 for the whole message
+    log_id: str | None
+    reason: str
+    body: str
+
+
+def insert_log_rows(
+    conn: Connection, records: Sequence[LogRecord], chunk_rows: int
+) -> tuple[int, list[tuple[LogRecord, str]]]:
+    """Insert records as multi-row statements of up to `chunk_rows`; return (new rows, [(row MySQL rejected, why)]).
+
+    A statement that fails on a row-level error is split in halves until the bad rows are
+    alone; InnoDB rolls back only the failed statement, so the transaction stays usable.
+    Any other error propagates (the caller rolls back and lets SQS redeliver).
+    """
+    inserted = 0
+    rejected: list[tuple[LogRecord, str]] = []
+    for start in range(0, len(records), chunk_rows):
+        n, bad = _insert_splitting(conn, records[start : start + chunk_rows])
+        inserted += n
+        rejected.extend(bad)
+    return inserted, rejected
+
+
+def _insert_splitting(conn: Connection, records: Sequence[LogRecord]) -> tuple[int, list[tuple[LogRecord, str]]]:
+    try:
+        return _insert_statement(conn, records), []
+    except pymysql.err.MySQLError as exc:
+        errno = exc.args[0] if exc.args else None
+        if errno not in ROW_REJECTED_ERRNOS:
+            raise
+        if len(records) == 1:
+            detail = exc.args[1] if len(exc.args) > 1 else str(exc)
+            return 0, [(records[0], f"MySQL rejected the row: ({errno}) {detail}")]
+    middle = len(records) // 2
+    left, left_bad = _insert_splitting(conn, records[:middle])
+    right, right_bad = _insert_splitting(conn, records[middle:])
+    return left + right, left_bad + right_bad
+
+
+def _insert_statement(conn: Connection, records: Sequence[LogRecord]) -> int:
+    args: list[Any] = []
+    for r in records:
+        args.extend(
+            (
+                str(r.id),
+                r.level,
+                r.source,
+                r.message,
+                r.timestamp,
+                json.dumps(r.attributes, separators=(",", ":"), ensure_ascii=False),
+                r.received_at,
+            )
+        )
+    sql = _LOG_INSERT_PREFIX + ", ".join([_LOG_INSERT_ROW] * len(records)) + _LOG_INSERT_SUFFIX
+    with conn.cursor() as cur:
+        return cur.execute(sql, args)
+
+
+def insert_rejects(conn: Connection, rejects: Sequence[RejectedEntry]) -> None:
+    """Record set-aside messages and entries; a redelivery records each once."""
+    if not rejects:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO log_rejects (message_id, entry_index, log_id, reason, body, rejected_at)"
+            " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6))"
+            " ON DUPLICATE KEY UPDATE reason = VALUES(reason)",
+            [(r.message_id, r.entry_index, r.log_id, r.reason[:2000], r.body) for r in rejects],
+        )
+
+
+def create_schema(conn: Connection) -> None:
+    """Create the tables if they do not exist."""
+    with conn.cursor() as cur:
+        for statement in SCHEMA:
+            cur.execute(statement)
+    conn.commit()
+
+
+def _one(cur: Any) -> dict[str, Any] | None:
+    return cast(dict[str, Any] | None, cur.fetchone())
+
+
+def _all(cur: Any) -> list[dict[str, Any]]:
+    return cast(list[dict[str, Any]], cur.fetchall())
+
+
+def _item_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "attributes": json.loads(row["attributes"]),
+        "version": int(row["version"]),
+        "updated_at": format_rfc3339(row["updated_at"]),
+    }
+
+
+def _log_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "level": row["level"],
+        "source": row["source"],
+        "message": row["message"],
+        "timestamp": format_rfc3339(row["ts"]),
+        "attributes": json.loads(row["attributes"]),
+        "received_at": format_rfc3339(row["received_at"]),
+        "stored_at": format_rfc3339(row["stored_at"]),
+    }

@@ -1,0 +1,81 @@
+"""Domain errors. Each has a snake_case `code`; `chalicelib.http` maps them to HTTP statuses."""
+
+from typing import Any
+
+
+class SluiceError(Exception):
+    """Base of every error sluice raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class ConfigError(SluiceError):
+    code = "config_error"
+
+
+class ValidationError(SluiceError):
+    """The request is well-formed JSON but a field is wrong; `details` names each field."""
+
+    code = "invalid_request"
+
+
+class InvalidJSONError(SluiceError):
+    code = "invalid_json"
+
+
+class UnsupportedMediaTypeError(SluiceError):
+    code = "unsupported_media_type"
+
+
+class PayloadTooLargeError(SluiceError):
+    code = "payload_too_large"
+
+
+class UnauthorizedError(SluiceError):
+    code = "unauthorized"
+
+
+class ForbiddenError(SluiceError):
+    code = "forbidden"
+
+
+class NotFoundError(SluiceError):
+    code = "not_found"
+
+
+class DependencyUnavailableError(SluiceError):
+    """A service sluice depends on (MySQL, Redis, SQS) did not answer."""
+
+    code = "dependency_unavailable"
+
+    def __init__(self, dependency: str, message: str, *, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.dependency = dependency
+
+
+class QueueUnavailableError(DependencyUnavailableError):
+    code = "queue_unavailable"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__("queue", message, details=details)
+
+
+class DatabaseUnavailableError(DependencyUnavailableError):
+    code = "database_unavailable"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__("mysql", message, details=details)
+
+
+class BudgetExhaustedError(DependencyUnavailableError):
+    """No MySQL connection slot freed in time: the connection budget is fully used."""
+
+    code = "connection_budget_exhausted"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__("mysql", message, details=details)

@@ -1,0 +1,35 @@
+"""GET /health: ask each dependency directly whether it answers."""
+
+from typing import Any
+
+import redis
+
+from chalicelib.db import Database
+from chalicelib.errors import SluiceError
+from chalicelib.queue import LogQueue
+
+
+def check_health(db: Database, redis_client: redis.Redis, queue: LogQueue) -> tuple[bool, dict[str, Any]]:
+    """Return (all ok, body). The body names each check and, on failure, what failed."""
+    checks: dict[str, str] = {}
+    problems: list[str] = []
+
+    def run(name: str, probe: Any) -> None:
+        try:
+            probe()
+            checks[name] = "ok"
+        except (SluiceError, redis.RedisError) as exc:
+            checks[name] = "unavailable"
+            problems.append(f"{name}: {getattr(exc, 'message', None) or exc}")
+
+    run("mysql", db.ping)
+    run("redis", redis_client.ping)
+    run("queue", queue.ping)
+    if not problems:
+        return True, {"status": "ok", "checks": checks}
+    failing = ", ".join(name for name, state in checks.items() if state != "ok")
+    return False, {
+        "status": "unavailable",
+        "checks": checks,
+        "error": {"code": "dependency_unavailable", "message": f"{failing} unavailable: " + "; ".join(problems)},
+    }

@@ -1,0 +1,227 @@
+"""Request, message and row shapes, and their validation (pydantic)."""
+
+import base64
+import binascii
+import json
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+import pydantic
+import pydantic_core
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from chalicelib.errors import InvalidJSONError, ValidationError
+
+ITEM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+SOURCE_PATTERN = r"^[A-Za-z0-9_.:/-]{1,64}$"
+LogLevel = Literal["debug", "info", "warning", "error", "critical"]
+ATTRIBUTES_MAX_BYTES = 8 * 1024
+MESSAGE_MAX_CHARS = 8192
+BATCH_MAX_ENTRIES = 500
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# MySQL DATETIME's documented range.
+_EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """Parse an RFC 3339 timestamp (offset required) into an aware UTC datetime."""
+    if not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-01-31T12:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.upper())
+    except ValueError:
+        raise ValueError("is not a valid date and time") from None
+    parsed = parsed.astimezone(UTC)
+    if parsed < _EARLIEST:
+        raise ValueError("must not be before the year 1000")
+    return parsed
+
+
+def format_rfc3339(value: datetime) -> str:
+    """Format an aware or UTC-naive datetime as RFC 3339 in UTC with microseconds."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _attributes_fit(value: dict[str, Any]) -> dict[str, Any]:
+    if len(compact_json(value).encode()) > ATTRIBUTES_MAX_BYTES:
+        raise ValueError(f"must be at most {ATTRIBUTES_MAX_BYTES} bytes as JSON")
+    return value
+
+
+def compact_json(value: Any) -> str:
+    """JSON without spaces; non-ASCII kept as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _timestamp_input(value: Any) -> datetime:
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(UTC)
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string")
+    return parse_rfc3339(value)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp_input)]
+Attributes = Annotated[dict[str, Any], AfterValidator(_attributes_fit)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LogEntryIn(_Strict):
+    """A log entry as a client posts it."""
+
+    level: LogLevel
+    source: str = Field(pattern=SOURCE_PATTERN)
+    message: str = Field(min_length=1, max_length=MESSAGE_MAX_CHARS)
+    timestamp: Timestamp | None = None
+    attributes: Attributes = Field(default_factory=dict)
+    id: UUID | None = None
+
+
+class LogRecord(_Strict):
+    """A log entry as it travels through the queue into MySQL: every field known."""
+
+    id: UUID
+    level: LogLevel
+    source: str = Field(pattern=SOURCE_PATTERN)
+    message: str = Field(min_length=1, max_length=MESSAGE_MAX_CHARS)
+    timestamp: Timestamp
+    attributes: Attributes
+    received_at: Timestamp
+
+    def to_message(self) -> dict[str, Any]:
+        """The JSON-ready form put on the queue."""
+        return {
+            "id": str(self.id),
+            "level": self.level,
+            "source": self.source,
+            "message": self.message,
+            "timestamp": format_rfc3339(self.timestamp),
+            "attributes": self.attributes,
+            "received_at": format_rfc3339(self.received_at),
+        }
+
+
+def new_log_record(entry: LogEntryIn, received_at: datetime) -> LogRecord:
+    """Complete a client's entry: an id and a timestamp if it gave none, and when it arrived."""
+    return LogRecord.model_construct(
+        id=entry.id or uuid4(),
+        level=entry.level,
+        source=entry.source,
+        message=entry.message,
+        timestamp=entry.timestamp or received_at,
+        attributes=entry.attributes,
+        received_at=received_at,
+    )
+
+
+class ItemIn(_Strict):
+    """The body of PUT /items/{id}."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=10_000)
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class ItemListQuery(_Strict):
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = None
+
+
+class LogListQuery(_Strict):
+    source: str | None = Field(default=None, pattern=SOURCE_PATTERN)
+    level: LogLevel | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None
+    limit: int = Field(default=100, ge=1, le=500)
+    cursor: str | None = None
+
+
+class LogBatchIn(_Strict):
+    logs: list[Any] = Field(min_length=1, max_length=BATCH_MAX_ENTRIES)
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """Parse JSON strictly (valid UTF-8, no lone surrogates); raise InvalidJSONError."""
+    try:
+        return pydantic_core.from_json(raw)
+    except ValueError as exc:
+        raise InvalidJSONError(f"body is not valid JSON: {exc}") from None
+
+
+def _field_errors(exc: pydantic.ValidationError, **extra: Any) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in error["loc"]) or "body"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        errors.append({**extra, "field": field, "message": message})
+    return errors
+
+
+def validate[M: BaseModel](model: type[M], data: Any, what: str = "request") -> M:
+    """Validate data against a model; raise ValidationError naming each bad field."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        details = _field_errors(exc)
+        fields = ", ".join(sorted({d["field"] for d in details}))
+        raise ValidationError(f"invalid {what}: {fields}", details=details) from None
+
+
+def validate_log_batch(data: Any) -> list[LogEntryIn]:
+    """Validate every entry of a batch; raise ValidationError naming each bad entry by index."""
+    batch = validate(LogBatchIn, data)
+    entries: list[LogEntryIn] = []
+    details: list[dict[str, Any]] = []
+    for index, raw in enumerate(batch.logs):
+        try:
+            entries.append(LogEntryIn.model_validate(raw))
+        except pydantic.ValidationError as exc:
+            details.extend(_field_errors(exc, index=index))
+    if details:
+        indexes = sorted({d["index"] for d in details})
+        raise ValidationError(
+            f"{len(indexes)} invalid entries, at index {', '.join(map(str, indexes))}; nothing was queued",
+            details=details,
+        )
+    return entries
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    """An opaque, URL-safe cursor for a keyset position."""
+    return base64.urlsafe_b64encode(compact_json(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Decode a cursor made by encode_cursor; raise ValidationError if it is not one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        position = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        position = None
+    if (
+        not isinstance(position, dict)
+        or set(position) != set(keys)
+        or not all(isinstance(position[k], str) for k in keys)
+    ):
+        raise invalid_cursor()
+    return position
+
+
+def invalid_cursor() -> ValidationError:
+    """The error for a cursor this API did not hand out."""
+    return ValidationError(
+        "invalid request: cursor", details=[{"field": "cursor", "message": "is not a cursor this API returned"}]
+    )

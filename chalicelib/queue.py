@@ -1,0 +1,173 @@
+"""SQS: the log queue, its dead-letter queue, and how log entries are packed into messages.
+
+A message body is `{"logs": [entry, ...]}`: one entry for POST /logs, as many as fit for
+POST /logs/batch, so a batch of 500 small entries costs one SendMessage call, not 500.
+Bodies are ASCII JSON (non-ASCII escaped): SQS refuses some Unicode characters outright.
+"""
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.exceptions
+
+from chalicelib.errors import QueueUnavailableError
+from chalicelib.models import LogRecord
+
+logger = logging.getLogger(__name__)
+
+SQS_MAX_BATCH_ENTRIES = 10
+_ENVELOPE_PREFIX = '{"logs":['
+_ENVELOPE_SUFFIX = "]}"
+_SEND_ATTEMPTS = 3
+
+
+def pack_messages(entries: Sequence[dict[str, Any]], max_bytes: int) -> list[str]:
+    """Pack entries, in order, into as few message bodies of at most `max_bytes` as they fit in."""
+    bodies: list[str] = []
+    current: list[str] = []
+    size = len(_ENVELOPE_PREFIX) + len(_ENVELOPE_SUFFIX)
+    for entry in entries:
+        encoded = json.dumps(entry, separators=(",", ":"))
+        if len(_ENVELOPE_PREFIX) + len(encoded) + len(_ENVELOPE_SUFFIX) > max_bytes:
+            raise ValueError(f"a log entry of {len(encoded)} bytes does not fit in a message of {max_bytes} bytes")
+        added = len(encoded) + (1 if current else 0)
+        if current and size + added > max_bytes:
+            bodies.append(_ENVELOPE_PREFIX + ",".join(current) + _ENVELOPE_SUFFIX)
+            current, size = [], len(_ENVELOPE_PREFIX) + len(_ENVELOPE_SUFFIX)
+            added = len(encoded)
+        current.append(encoded)
+        size += added
+    if current:
+        bodies.append(_ENVELOPE_PREFIX + ",".join(current) + _ENVELOPE_SUFFIX)
+    return bodies
+
+
+def group_for_batches(bodies: Sequence[str], max_batch_bytes: int) -> list[list[str]]:
+    """Group bodies into SendMessageBatch calls: at most 10 messages and `max_batch_bytes` each."""
+    groups: list[list[str]] = []
+    current: list[str] = []
+    size = 0
+    for body in bodies:
+        if current and (len(current) == SQS_MAX_BATCH_ENTRIES or size + len(body) > max_batch_bytes):
+            groups.append(current)
+            current, size = [], 0
+        current.append(body)
+        size += len(body)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def unpack_message(body: str) -> list[Any]:
+    """The raw entries of a message body; raises ValueError if the body is not one of ours."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise ValueError(f"message body is not JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("logs"), list):
+        raise ValueError('message body is not {"logs": [...]}')
+    entries: list[Any] = data["logs"]
+    return entries
+
+
+@dataclass(frozen=True)
+class QueueUrls:
+    queue_url: str
+    dlq_url: str
+
+
+class LogQueue:
+    """Sends packed log entries to SQS. The queue URL is looked up once per warm instance."""
+
+    def __init__(self, sqs: Any, queue_name: str, message_max_bytes: int, batch_max_bytes: int) -> None:
+        self._sqs = sqs
+        self._queue_name = queue_name
+        self._message_max_bytes = message_max_bytes
+        self._batch_max_bytes = batch_max_bytes
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The queue's URL; raises QueueUnavailableError if SQS cannot tell it."""
+        if self._url is None:
+            try:
+                self._url = self._sqs.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                raise QueueUnavailableError(f"SQS is unavailable: {exc}") from exc
+        return self._url
+
+    def send(self, records: Sequence[LogRecord]) -> int:
+        """Queue the records; return how many SQS requests it took.
+
+        Returns only once SQS has accepted every message. Raises QueueUnavailableError
+        otherwise; messages accepted before the failure stay queued.
+        """
+        bodies = pack_messages([r.to_message() for r in records], self._message_max_bytes)
+        if len(bodies) == 1:
+            self._send_one(bodies[0])
+            return 1
+        groups = group_for_batches(bodies, self._batch_max_bytes)
+        for group in groups:
+            self._send_batch(group)
+        return len(groups)
+
+    def _send_one(self, body: str) -> None:
+        try:
+            self._sqs.send_message(QueueUrl=self.url, MessageBody=body)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise QueueUnavailableError(f"SQS did not accept the message: {exc}") from exc
+
+    def _send_batch(self, bodies: list[str]) -> None:
+        pending = {str(i): body for i, body in enumerate(bodies)}
+        for _ in range(_SEND_ATTEMPTS):
+            entries = [{"Id": i, "MessageBody": body} for i, body in pending.items()]
+            try:
+                response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                raise QueueUnavailableError(f"SQS did not accept the messages: {exc}") from exc
+            failed = response.get("Failed", [])
+            for ok in response.get("Successful", []):
+                pending.pop(ok["Id"], None)
+            if not pending:
+                return
+            if any(f.get("SenderFault") for f in failed):
+                raise QueueUnavailableError(f"SQS refused messages: {failed}")
+        raise QueueUnavailableError(f"SQS did not accept {len(pending)} messages after {_SEND_ATTEMPTS} attempts")
+
+    def ping(self) -> None:
+        """Ask SQS for the queue's depth; raises QueueUnavailableError."""
+        try:
+            self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise QueueUnavailableError(f"SQS is unavailable: {exc}") from exc
+
+
+def ensure_queues(
+    sqs: Any, queue_name: str, dlq_name: str, visibility_timeout_s: int, max_receive_count: int
+) -> QueueUrls:
+    """Create the DLQ and the log queue with its redrive policy, or bring their attributes up to date."""
+    dlq_url = _create_or_update(sqs, dlq_name, {"MessageRetentionPeriod": str(14 * 24 * 3600)})
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)})
+    queue_url = _create_or_update(
+        sqs,
+        queue_name,
+        {
+            "VisibilityTimeout": str(visibility_timeout_s),
+            "MessageRetentionPeriod": str(4 * 24 * 3600),
+            "RedrivePolicy": redrive,
+        },
+    )
+    return QueueUrls(queue_url=queue_url, dlq_url=dlq_url)
+
+
+def _create_or_update(sqs: Any, name: str, attributes: dict[str, str]) -> str:
+    try:
+        url: str = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    except sqs.exceptions.QueueDoesNotExist:
+        return str(sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"])
+    sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    return url

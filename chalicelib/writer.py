@@ -1,0 +1,111 @@
+"""The consumer's work: store an SQS batch of log messages in MySQL, on one connection, in one transaction."""
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+
+from chalicelib.db import MySQLConnector, RejectedEntry, connect_within, insert_log_rows, insert_rejects
+from chalicelib.models import LogRecord
+from chalicelib.queue import unpack_message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one batch did: rows new to MySQL, entries already stored, entries set aside."""
+
+    stored: int
+    duplicates: int
+    rejected: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"stored": self.stored, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    records: list[LogRecord]
+    origin: dict[str, tuple[str, int]]  # log id -> (message id, entry index)
+    rejects: list[RejectedEntry]
+
+
+def decode_batch(messages: Sequence[Mapping[str, Any]]) -> _Decoded:
+    """Validate every entry of every SQS record; what fails is set aside, never raised."""
+    records: list[LogRecord] = []
+    origin: dict[str, tuple[str, int]] = {}
+    rejects: list[RejectedEntry] = []
+    for message in messages:
+        message_id = str(message.get("messageId", ""))
+        body = str(message.get("body", ""))
+        try:
+            entries = unpack_message(body)
+        except ValueError as exc:
+            rejects.append(RejectedEntry(message_id, -1, None, str(exc), body))
+            continue
+        for index, entry in enumerate(entries):
+            try:
+                record = LogRecord.model_validate(entry)
+            except pydantic.ValidationError as exc:
+                reason = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'entry'}: {e['msg']}" for e in exc.errors())
+                log_id = entry.get("id") if isinstance(entry, dict) and isinstance(entry.get("id"), str) else None
+                rejects.append(RejectedEntry(message_id, index, log_id, f"invalid entry: {reason}", json.dumps(entry)))
+                continue
+            records.append(record)
+            origin.setdefault(str(record.id), (message_id, index))
+    return _Decoded(records, origin, rejects)
+
+
+class LogWriter:
+    """Writes batches with the writer's MySQL user; one connection per invocation, closed after.
+
+    Keeping no connection between invocations is what makes the writer's budget hard: an idle
+    or frozen Lambda environment holds nothing, so at most W connections exist at once.
+    """
+
+    def __init__(self, connector: MySQLConnector, chunk_rows: int, connect_wait_s: float) -> None:
+        self._connector = connector
+        self._chunk_rows = chunk_rows
+        self._connect_wait_s = connect_wait_s
+
+    def write(self, messages: Sequence[Mapping[str, Any]]) -> WriteResult:
+        """Store every valid entry and set aside the rest. Raises on a transient MySQL failure."""
+        decoded = decode_batch(messages)
+        rejects = list(decoded.rejects)
+        inserted = 0
+        if decoded.records or rejects:
+            conn = connect_within(self._connector.connect, time.monotonic() + self._connect_wait_s)
+            try:
+                inserted, refused = insert_log_rows(conn, decoded.records, self._chunk_rows)
+                for record, reason in refused:
+                    message_id, index = decoded.origin[str(record.id)]
+                    rejects.append(
+                        RejectedEntry(message_id, index, str(record.id), reason, json.dumps(record.to_message()))
+                    )
+                insert_rejects(conn, rejects)
+                conn.commit()
+            except BaseException:
+                _rollback_quietly(conn)
+                raise
+            finally:
+                conn.close()
+        for reject in rejects:
+            logger.warning(
+                "log entry set aside",
+                extra={"message_id": reject.message_id, "entry_index": reject.entry_index, "reason": reject.reason},
+            )
+        refused_count = len(rejects) - len(decoded.rejects)
+        duplicates = len(decoded.records) - refused_count - inserted
+        return WriteResult(stored=inserted, duplicates=duplicates, rejected=len(rejects))
+
+
+def _rollback_quietly(conn: Any) -> None:
+    try:
+        conn.rollback()
+    except Exception:  # the connection may already be gone; the transaction dies with it
+        logger.debug("rollback failed", exc_info=True)

@@ -1,0 +1,69 @@
+"""Check a stage's MySQL connection budget and queue settings against the server and AWS's rules.
+
+    python -m tools.budget --stage local
+
+Reads max_connections from the stage's server and everything else from .chalice/config.json.
+Exits 1, saying why, when the budget does not fit or a setting breaks AWS's rules.
+"""
+
+import argparse
+import sys
+
+from chalicelib.budget import BudgetInputs, budget_problems, budget_summary
+from chalicelib.config import Settings
+from tools.bootstrap import admin_connection
+from tools.stage import API_FUNCTION, CONSUMER_FUNCTION, function_settings, stage_settings
+
+
+def server_max_connections(settings: Settings) -> int:
+    with admin_connection(settings) as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.max_connections")
+        row = cur.fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def budget_inputs(stage: str, max_connections: int) -> BudgetInputs:
+    settings = stage_settings(stage)
+    consumer = function_settings(stage, CONSUMER_FUNCTION)
+    api = function_settings(stage, API_FUNCTION)
+    return BudgetInputs(
+        max_connections=max_connections,
+        writer_concurrency=settings.consumer_max_concurrency,
+        read_slots=settings.api_read_slots,
+        admin_reserve=settings.admin_reserve_connections,
+        batch_size=settings.consumer_batch_size,
+        batching_window_s=settings.consumer_batch_window_s,
+        visibility_timeout_s=settings.queue_visibility_timeout_s,
+        consumer_timeout_s=consumer.timeout_s,
+        consumer_reserved_concurrency=consumer.reserved_concurrency,
+        api_timeout_s=api.timeout_s,
+        slot_lease_s=settings.slot_lease_s,
+    )
+
+
+def check(stage: str, max_connections: int | None = None) -> tuple[BudgetInputs, list[str]]:
+    """The stage's budget and its problems; max_connections is read from the server unless given."""
+    if max_connections is None:
+        max_connections = server_max_connections(stage_settings(stage))
+    inputs = budget_inputs(stage, max_connections)
+    return inputs, budget_problems(inputs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", default="local")
+    parser.add_argument("--max-connections", type=int, help="use this instead of asking the server")
+    args = parser.parse_args(argv)
+    inputs, problems = check(args.stage, args.max_connections)
+    if problems:
+        print(f"budget check FAILED for stage {args.stage}:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print(f"budget check ok for stage {args.stage}: {budget_summary(inputs)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

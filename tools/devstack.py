@@ -1,0 +1,345 @@
+"""Run MariaDB, Redis and LocalStack on this machine as plain processes, with data under .data/.
+
+    python -m tools.devstack up       start what is not running (idempotent)
+    python -m tools.devstack down     stop everything running from .data/
+    python -m tools.devstack status   say what runs
+    python -m tools.devstack run -- CMD...
+                                      start what is missing, run CMD, stop what this started
+
+Ports come from the `local` stage of .chalice/config.json (the `test` stage uses the same servers).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pymysql
+
+from tools.stage import ROOT, stage_environment
+
+DATA = ROOT / ".data"
+RUN = DATA / "run"
+LOGS = DATA / "log"
+MARIADB_DIR = DATA / "mariadb"
+MARIADB_SOCKET = RUN / "mariadb.sock"
+LOCALSTACK_PYTHON = ROOT / ".venv-localstack" / "bin" / "python"
+# The local server's connection limit. Each stage's budget (W + R + reserve) must fit below it;
+# `make budget` checks. The local and test stages share this server.
+MARIADB_MAX_CONNECTIONS = 60
+LOCALSTACK_SERVICES = "sqs,lambda,apigateway,iam,sts,logs,cloudformation,s3,ssm,secretsmanager"
+
+
+def _ports() -> tuple[int, int, int]:
+    env = stage_environment("local")
+    redis_port = urlparse(env["REDIS_URL"]).port or 6379
+    localstack_port = urlparse(env["SQS_ENDPOINT_URL"]).port or 4566
+    return int(env["MYSQL_PORT"]), redis_port, localstack_port
+
+
+def _which(name: str, *fallbacks: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for path in fallbacks:
+        if os.access(path, os.X_OK):
+            return path
+    raise SystemExit(f"{name} is not installed; run scripts/ensure-system-packages.sh (make up does)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0): reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+@dataclass
+class Service:
+    name: str
+    start_cmd: Callable[[], tuple[list[str], dict[str, str]]]
+    ready: Callable[[], bool]
+    prepare: Callable[[], None] = lambda: None
+    stop_timeout_s: float = 30.0
+    start_timeout_s: float = 60.0
+
+    @property
+    def pid_file(self) -> Path:
+        return RUN / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return LOGS / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        return pid if _alive(pid) else None
+
+    def running(self) -> bool:
+        return self.pid() is not None and self.ready()
+
+    def start(self) -> bool:
+        """Start the service unless it already runs; return True if this call started it."""
+        if self.pid() is not None:
+            self._wait_ready()
+            return False
+        RUN.mkdir(parents=True, exist_ok=True)
+        LOGS.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        cmd, env = self.start_cmd()
+        with open(self.log_file, "ab") as log:
+            process = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in the terminal does not reach it; stop() does
+            )
+        self.pid_file.write_text(str(process.pid))
+        print(f"{self.name}: starting (pid {process.pid}, log {self.log_file.relative_to(ROOT)})", flush=True)
+        self._wait_ready(process)
+        return True
+
+    def _wait_ready(self, process: subprocess.Popen[bytes] | None = None) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self.ready():
+            if process is not None and process.poll() is not None:
+                tail = self.log_file.read_text(errors="replace")[-3000:]
+                raise SystemExit(f"{self.name} exited with {process.returncode} while starting; its log ends:\n{tail}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{self.name} was not ready after {self.start_timeout_s:.0f}s; see {self.log_file}")
+            time.sleep(0.2)
+        print(f"{self.name}: ready", flush=True)
+
+    def stop(self) -> None:
+        """Stop the service's whole process group: SIGTERM, then SIGKILL after the timeout."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return
+        print(f"{self.name}: stopping (pid {pid})", flush=True)
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout_s
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(pid):
+            print(f"{self.name}: did not stop in {self.stop_timeout_s:.0f}s, killing it", flush=True)
+        _signal_group(pid, signal.SIGKILL)  # also ends any child it left behind
+        self.pid_file.unlink(missing_ok=True)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+# --- MariaDB ---------------------------------------------------------------------------------
+
+
+def _mariadb_prepare() -> None:
+    if (MARIADB_DIR / "mysql").is_dir():
+        return
+    MARIADB_DIR.mkdir(parents=True, exist_ok=True)
+    print("mariadb: creating a private data directory", flush=True)
+    cmd = [
+        _which("mariadb-install-db", "/usr/bin/mariadb-install-db"),
+        "--no-defaults",
+        f"--datadir={MARIADB_DIR}",
+        "--auth-root-authentication-method=normal",
+        "--skip-test-db",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--user=root")
+    with open(LOGS / "mariadb-install.log", "ab") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _mariadb_cmd() -> tuple[list[str], dict[str, str]]:
+    port, _, _ = _ports()
+    cmd = [
+        _which("mariadbd", "/usr/sbin/mariadbd"),
+        "--no-defaults",
+        f"--datadir={MARIADB_DIR}",
+        f"--socket={MARIADB_SOCKET}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--pid-file={RUN / 'mariadbd.pid'}",
+        f"--log-error={LOGS / 'mariadb.log'}",
+        f"--max-connections={MARIADB_MAX_CONNECTIONS}",
+        "--skip-name-resolve",
+        "--local-infile=1",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_unicode_ci",
+        "--innodb-buffer-pool-size=256M",
+        "--max-allowed-packet=64M",
+    ]
+    if os.geteuid() == 0:
+        cmd.append("--user=root")
+    return cmd, {}
+
+
+def admin_connect(database: str | None = None) -> pymysql.connections.Connection:
+    """A root connection to the local MariaDB over its socket."""
+    return pymysql.connect(
+        unix_socket=str(MARIADB_SOCKET), user="root", password="", database=database, autocommit=True
+    )
+
+
+def _mariadb_ready() -> bool:
+    try:
+        admin_connect().close()
+        return True
+    except pymysql.err.MySQLError:
+        return False
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+def _redis_cmd() -> tuple[list[str], dict[str, str]]:
+    _, port, _ = _ports()
+    (DATA / "redis").mkdir(parents=True, exist_ok=True)
+    return [
+        _which("redis-server", "/usr/bin/redis-server"),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--dir",
+        str(DATA / "redis"),
+    ], {}
+
+
+def _redis_ready() -> bool:
+    import redis
+
+    _, port, _ = _ports()
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+# --- LocalStack ------------------------------------------------------------------------------
+
+
+def _localstack_cmd() -> tuple[list[str], dict[str, str]]:
+    if not LOCALSTACK_PYTHON.exists():
+        raise SystemExit("LocalStack's virtual environment is missing; run `make venvs`")
+    _, _, port = _ports()
+    (DATA / "localstack").mkdir(parents=True, exist_ok=True)
+    env = {
+        "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+        "SERVICES": LOCALSTACK_SERVICES,
+        "FILESYSTEM_ROOT": str(DATA / "localstack"),
+        "DISABLE_EVENTS": "1",  # no telemetry: without it, shutdown hangs trying to reach the internet
+        "SKIP_SSL_CERT_DOWNLOAD": "1",
+        "DNS_ADDRESS": "0",  # no DNS server on port 53
+        "SQS_ENDPOINT_STRATEGY": "path",
+        "PERSISTENCE": "0",
+    }
+    return [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"], env
+
+
+def _localstack_ready() -> bool:
+    _, _, port = _ports()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_localstack/init", timeout=2) as response:
+            return bool(json.load(response)["completed"]["READY"])
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return False
+
+
+SERVICES = [
+    Service("mariadb", _mariadb_cmd, _mariadb_ready, prepare=_mariadb_prepare),
+    Service("redis", _redis_cmd, _redis_ready, stop_timeout_s=10),
+    Service("localstack", _localstack_cmd, _localstack_ready, stop_timeout_s=20, start_timeout_s=120),
+]
+
+
+def up() -> list[Service]:
+    """Start every service that is not running; return those this call started."""
+    return [service for service in SERVICES if service.start()]
+
+
+def down(services: list[Service] | None = None) -> None:
+    """Stop the given services (all by default), last started first."""
+    for service in reversed(services if services is not None else SERVICES):
+        service.stop()
+
+
+def status() -> int:
+    all_up = True
+    for service in SERVICES:
+        pid = service.pid()
+        state = "running" if pid and service.ready() else ("starting or unhealthy" if pid else "stopped")
+        all_up = all_up and state == "running"
+        print(f"{service.name:<11} {state}" + (f" (pid {pid})" if pid else ""))
+    return 0 if all_up else 1
+
+
+def run(command: list[str]) -> int:
+    """Run a command with the services up; stop afterwards only what this started."""
+    started: list[Service] = []
+    try:
+        started = up()
+        return subprocess.call(command)
+    finally:
+        down(started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["up", "down", "status", "run"])
+    parser.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.action == "up":
+        up()
+        return 0
+    if args.action == "down":
+        down()
+        return 0
+    if args.action == "status":
+        return status()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("run needs a command after --")
+    return run(command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

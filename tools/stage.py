@@ -1,0 +1,56 @@
+"""A stage's configuration as Chalice resolves it from .chalice/config.json, for tools and tests."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from chalice.cli.factory import CLIFactory
+from chalice.config import Config
+
+from chalicelib.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+API_FUNCTION = "api_handler"
+CONSUMER_FUNCTION = "consume_logs"
+
+# LocalStack accepts any credentials; "test" maps to its default account 000000000000.
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def chalice_config(stage: str) -> Config:
+    """Chalice's own view of the stage (environment variables, per-function settings)."""
+    return CLIFactory(str(ROOT)).create_config_obj(chalice_stage_name=stage)
+
+
+def stage_environment(stage: str) -> dict[str, str]:
+    """The environment variables the stage's functions get."""
+    return dict(chalice_config(stage).environment_variables)
+
+
+def stage_settings(stage: str) -> Settings:
+    """The stage's Settings, as its functions would load them."""
+    return load_settings({**os.environ, **stage_environment(stage)})
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    timeout_s: int
+    reserved_concurrency: int | None
+
+
+def function_settings(stage: str, function: str) -> FunctionSettings:
+    """A function's Lambda timeout and reserved concurrency in the stage."""
+    scoped = chalice_config(stage).scope(stage, function)
+    return FunctionSettings(timeout_s=int(scoped.lambda_timeout), reserved_concurrency=scoped.reserved_concurrency)
+
+
+def apply_stage_environment(stage: str, local_aws: bool = True) -> None:
+    """Put the stage's environment (and LocalStack credentials) into os.environ, as Lambda would."""
+    if local_aws:
+        os.environ.update(LOCAL_AWS_ENV)
+    os.environ.update(stage_environment(stage))
