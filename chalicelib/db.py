@@ -22,7 +22,9 @@ from chalicelib.slots import SlotPool
 logger = logging.getLogger(__name__)
 
 ER_CON_COUNT_ERROR = 1040  # Too many connections (the server's max_connections)
-ER_TOO_MANY_USER_CONNECTIONS = 1203  # the user's MAX_USER_CONNECTIONS
+ER_TOO_MANY_USER_CONNECTIONS = 1203  # the server-wide max_user_connections
+ER_USER_LIMIT_REACHED = 1226  # the user's own MAX_USER_CONNECTIONS (set by the bootstrap)
+CONNECTION_LIMIT_ERRNOS = frozenset({ER_CON_COUNT_ERROR, ER_TOO_MANY_USER_CONNECTIONS, ER_USER_LIMIT_REACHED})
 # Errors that mean "this row cannot be stored", not "try again later". A batch that hits one
 # is split to find the row; anything else fails the invocation so SQS redelivers.
 ROW_REJECTED_ERRNOS = frozenset(
@@ -130,7 +132,7 @@ def connect_within(connect: Callable[[], Connection], deadline: float) -> Connec
             return connect()
         except pymysql.err.OperationalError as exc:
             errno = exc.args[0] if exc.args else None
-            if errno not in (ER_CON_COUNT_ERROR, ER_TOO_MANY_USER_CONNECTIONS):
+            if errno not in CONNECTION_LIMIT_ERRNOS:
                 raise DatabaseUnavailableError(f"MySQL is unavailable: {exc}") from exc
             if time.monotonic() >= deadline:
                 raise BudgetExhaustedError(f"MySQL connection limit reached: {exc}") from exc

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -72,11 +73,18 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
 @dataclass
 class Service:
     name: str
     start_cmd: Callable[[], tuple[list[str], dict[str, str]]]
     ready: Callable[[], bool]
+    port: Callable[[], int]
     prepare: Callable[[], None] = lambda: None
     stop_timeout_s: float = 30.0
     start_timeout_s: float = 60.0
@@ -104,6 +112,11 @@ class Service:
         if self.pid() is not None:
             self._wait_ready()
             return False
+        if _port_in_use(self.port()):
+            raise SystemExit(
+                f"{self.name}: port {self.port()} is already in use by a process this checkout did not start;"
+                " stop it (`make down` in the checkout that started it) and try again"
+            )
         RUN.mkdir(parents=True, exist_ok=True)
         LOGS.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -285,9 +298,11 @@ def _localstack_ready() -> bool:
 
 
 SERVICES = [
-    Service("mariadb", _mariadb_cmd, _mariadb_ready, prepare=_mariadb_prepare),
-    Service("redis", _redis_cmd, _redis_ready, stop_timeout_s=10),
-    Service("localstack", _localstack_cmd, _localstack_ready, stop_timeout_s=20, start_timeout_s=120),
+    Service("mariadb", _mariadb_cmd, _mariadb_ready, lambda: _ports()[0], prepare=_mariadb_prepare),
+    Service("redis", _redis_cmd, _redis_ready, lambda: _ports()[1], stop_timeout_s=10),
+    Service(
+        "localstack", _localstack_cmd, _localstack_ready, lambda: _ports()[2], stop_timeout_s=20, start_timeout_s=120
+    ),
 ]
 
 

@@ -56,6 +56,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(stage: str, port: int) -> int:
+    # Explicit, so Ctrl-C works even where SIGINT arrives ignored (a job started in the background).
+    signal.signal(signal.SIGINT, _raise_interrupt)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     started: list[devstack.Service] = []
     children: list[tuple[str, subprocess.Popen[bytes]]] = []

@@ -1,0 +1,150 @@
+"""Functional tests: the app through chalice.test.Client against the real MariaDB, Redis and LocalStack SQS.
+
+The `test` stage of .chalice/config.json gives them their own database, Redis key prefix and
+queues; `make test` starts the servers. Every test starts from empty tables, keys and queues.
+"""
+
+import dataclasses
+import json
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pymysql
+import pytest
+import redis
+from chalice.test import Client
+
+from tools.bootstrap import admin_connection, bootstrap
+from tools.sqs_events import delete, lambda_event, receive
+from tools.stage import LOCAL_AWS_ENV, apply_stage_environment
+
+STAGE = "test"
+apply_stage_environment(STAGE)  # before importing the app, as Lambda would
+
+import app as sluice_app  # noqa: E402
+
+SETTINGS = sluice_app.SETTINGS
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="session")
+def queue_urls() -> Any:
+    return bootstrap(STAGE)
+
+
+@pytest.fixture(scope="session")
+def sqs() -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=SETTINGS.sqs_endpoint_url,
+        region_name=SETTINGS.aws_region,
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> redis.Redis:
+    return redis.Redis.from_url(SETTINGS.redis_url)
+
+
+@pytest.fixture
+def admin_db() -> Iterator[pymysql.connections.Connection]:
+    """A root connection to the test database, for looking at what the app stored."""
+    conn = admin_connection(SETTINGS, SETTINGS.mysql.database)
+    yield conn
+    conn.close()
+
+
+def _clean(queue_urls: Any, sqs: Any, redis_client: redis.Redis) -> None:
+    with admin_connection(SETTINGS, SETTINGS.mysql.database) as conn, conn.cursor() as cur:
+        for table in ("items", "logs", "log_rejects"):
+            cur.execute(f"DELETE FROM {table}")
+    keys = list(redis_client.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
+    sqs.purge_queue(QueueUrl=queue_urls.queue_url)
+    sqs.purge_queue(QueueUrl=queue_urls.dlq_url)
+    sluice_app.reset_clients()
+
+
+@pytest.fixture(autouse=True)
+def clean_state(queue_urls: Any, sqs: Any, redis_client: redis.Redis) -> Iterator[None]:
+    """Empty tables, keys and queues before and after each test; fresh clients for each."""
+    _clean(queue_urls, sqs, redis_client)
+    yield
+    _clean(queue_urls, sqs, redis_client)
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    with Client(sluice_app.app, stage_name=STAGE) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {**JSON, "Authorization": f"Bearer {SETTINGS.admin_token}"}
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on: connecting to it is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def override_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Replace some settings (e.g. point Redis at a closed port) for one test; clients are rebuilt."""
+
+    def apply(**changes: Any) -> None:
+        mysql_changes = changes.pop("mysql", {})
+        new = dataclasses.replace(sluice_app.SETTINGS, **changes)
+        if mysql_changes:
+            new = dataclasses.replace(new, mysql=dataclasses.replace(new.mysql, **mysql_changes))
+        monkeypatch.setattr(sluice_app, "SETTINGS", new)
+        sluice_app.reset_clients()
+
+    yield apply
+    monkeypatch.undo()
+    sluice_app.reset_clients()
+
+
+def body(response: Any) -> Any:
+    return json.loads(response.body) if response.body else None
+
+
+def received_messages(sqs: Any, queue_url: str, wait_s: int = 1) -> list[dict[str, Any]]:
+    """Every message now in the queue (they stay in flight until deleted)."""
+    messages: list[dict[str, Any]] = []
+    while True:
+        got = receive(sqs, queue_url, 10, wait_s if not messages else 0)
+        if not got:
+            return messages
+        messages.extend(got)
+
+
+def queue_arn(sqs: Any, queue_url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def deliver(client: Client, sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> Any:
+    """Invoke consume_logs with real messages as Lambda's event source would, deleting them on success."""
+    event = lambda_event(messages, queue_arn(sqs, queue_url), SETTINGS.aws_region)
+    result = client.lambda_.invoke("consume_logs", event)
+    delete(sqs, queue_url, messages)
+    return result.payload
+
+
+@pytest.fixture
+def consume(client: Client, sqs: Any, queue_urls: Any) -> Callable[[], Any]:
+    """Drain the log queue into the consumer; returns the handler's result (None if the queue was empty)."""
+
+    def run() -> Any:
+        messages = received_messages(sqs, queue_urls.queue_url)
+        return deliver(client, sqs, queue_urls.queue_url, messages) if messages else None
+
+    return run

@@ -1,0 +1,214 @@
+"""The cache and the API's connection budget against the real Redis and MariaDB."""
+
+import json
+import threading
+import time
+
+import pymysql
+import pytest
+
+import app as sluice_app
+from chalicelib.db import connect_within
+from chalicelib.errors import BudgetExhaustedError
+from tests.functional.conftest import SETTINGS, body, closed_port
+
+
+def put(client, headers, item_id, data):
+    response = client.http.put(f"/items/{item_id}", headers=headers, body=json.dumps(data))
+    assert response.status_code in (200, 201)
+    return body(response)
+
+
+class CountingLoads:
+    """Counts the MySQL reads of one item the app runs, and makes each take a while."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.calls = 0
+        self._lock = threading.Lock()
+        self._delay_s = delay_s
+        self._real = sluice_app.get_database().get_item
+
+    def __call__(self, item_id: str):
+        with self._lock:
+            self.calls += 1
+        time.sleep(self._delay_s)
+        return self._real(item_id)
+
+
+def test_concurrent_misses_of_one_key_run_one_mysql_query(client, admin_headers, monkeypatch):
+    # GIVEN a stored item that is not cached, and MySQL reads that take 200 ms
+    put(client, admin_headers, "hot", {"name": "Hot"})
+    loads = CountingLoads(delay_s=0.2)
+    monkeypatch.setattr(sluice_app.get_database(), "get_item", loads)
+    items = sluice_app.get_items()
+    results: list[str] = []
+    barrier = threading.Barrier(30)
+
+    def read() -> None:
+        barrier.wait()
+        loaded = items.get("hot")
+        assert loaded.value is not None
+        results.append(loaded.value["name"])
+
+    # WHEN 30 requests miss it at once
+    threads = [threading.Thread(target=read) for _ in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # THEN MySQL was asked once and everyone got the item
+    assert loads.calls == 1
+    assert results == ["Hot"] * 30
+
+
+def test_a_load_that_raced_with_a_write_does_not_put_old_data_back(client, admin_headers):
+    # GIVEN a reader that looked up the key (generation g) before a write
+    put(client, admin_headers, "race", {"name": "old"})
+    cache = sluice_app.get_cache()
+    before = cache.lookup("item", "race")
+    old_row = sluice_app.get_database().get_item("race")
+    # WHEN the write commits and invalidates, and only then the slow reader fills the cache
+    put(client, admin_headers, "race", {"name": "new"})
+    filled = cache.fill("item", "race", old_row, before.generation, 60, 60)
+    # THEN the old row was refused and readers see the new one
+    assert filled is False
+    assert body(client.http.get("/items/race"))["name"] == "new"
+
+
+def test_with_redis_down_reads_and_writes_still_work_from_mysql(client, admin_headers, override_settings):
+    put(client, admin_headers, "sofa", {"name": "Sofa"})
+    # GIVEN Redis refuses connections
+    override_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    # WHEN items are read and written
+    started = time.monotonic()
+    first = client.http.get("/items/sofa")
+    second = client.http.get("/items/sofa")
+    elapsed = time.monotonic() - started
+    replaced = client.http.put("/items/sofa", headers=admin_headers, body=json.dumps({"name": "Couch"}))
+    after = client.http.get("/items/sofa")
+    # THEN every answer comes from MySQL, none is a 500
+    assert [r.status_code for r in (first, second, replaced, after)] == [200, 200, 200, 200]
+    assert [first.headers["X-Cache"], second.headers["X-Cache"]] == ["miss", "miss"]
+    assert body(after)["name"] == "Couch"
+    assert client.http.get("/items/none").status_code == 404
+    print(f"two reads with Redis down took {elapsed * 1000:.0f} ms")
+
+
+def hold_all_slots() -> list[str]:
+    pool = sluice_app.get_database()._slots
+    assert pool is not None
+    tokens = [pool.try_acquire() for _ in range(pool.limit)]
+    assert all(tokens)
+    assert pool.try_acquire() is None
+    return [t for t in tokens if t]
+
+
+def release(tokens: list[str]) -> None:
+    pool = sluice_app.get_database()._slots
+    assert pool is not None
+    for token in tokens:
+        pool.release(token)
+
+
+def test_with_every_read_slot_busy_a_stale_copy_is_served(client, admin_headers):
+    # GIVEN an item whose cached copy is past its fresh period but within its stale period
+    item = put(client, admin_headers, "clock", {"name": "Clock"})
+    cache = sluice_app.get_cache()
+    assert cache.fill("item", "clock", item, cache.lookup("item", "clock").generation, 0, 600)
+    # AND every API read slot is taken
+    tokens = hold_all_slots()
+    try:
+        # WHEN it is read
+        response = client.http.get("/items/clock")
+    finally:
+        release(tokens)
+    # THEN the stale copy is served, marked as such
+    assert response.status_code == 200
+    assert body(response) == item
+    assert response.headers["X-Cache"] == "hit"
+    assert response.headers["X-Cache-Stale"] == "true"
+
+
+def test_with_every_read_slot_busy_and_no_copy_the_answer_is_503_with_retry_after(client, admin_headers):
+    put(client, admin_headers, "uncached", {"name": "U"})
+    tokens = hold_all_slots()
+    try:
+        response = client.http.get("/items/uncached")
+        listing = client.http.get("/items")
+    finally:
+        release(tokens)
+    for r in (response, listing):
+        assert r.status_code == 503
+        assert r.headers["Retry-After"] == str(SETTINGS.retry_after_s)
+        assert body(r)["error"]["code"] == "connection_budget_exhausted"
+    # AND once a slot frees, it answers again
+    assert client.http.get("/items/uncached").status_code == 200
+
+
+def test_a_slot_whose_holder_died_frees_when_its_lease_ends(override_settings):
+    # GIVEN slots with a 1 s lease, all taken by holders that never give them back
+    override_settings(slot_lease_s=1)
+    tokens = hold_all_slots()
+    assert tokens
+    # WHEN the lease has run out THEN a slot can be taken again
+    time.sleep(1.1)
+    pool = sluice_app.get_database()._slots
+    assert pool is not None
+    assert pool.try_acquire() is not None
+
+
+def test_slots_bound_concurrent_mysql_work_to_r(client, admin_headers, monkeypatch):
+    # GIVEN reads that hold their connection for 100 ms
+    put(client, admin_headers, "busy", {"name": "B"})
+    db = sluice_app.get_database()
+    pool = db._slots
+    assert pool is not None
+    peak = 0
+    lock = threading.Lock()
+    real_connect = db._connector.connect
+
+    def slow_connect():
+        nonlocal peak
+        with lock:
+            peak = max(peak, pool.in_use())
+        conn = real_connect()
+        time.sleep(0.1)
+        return conn
+
+    monkeypatch.setattr(db._connector, "connect", slow_connect)
+    outcomes: list[str] = []
+
+    def read() -> None:
+        try:
+            db.get_item("busy")
+            outcomes.append("ok")
+        except BudgetExhaustedError:
+            outcomes.append("busy")
+
+    # WHEN three times R requests read at once
+    threads = [threading.Thread(target=read) for _ in range(3 * pool.limit)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # THEN never more than R held a slot, and those that waited too long got "busy" (503), not an error
+    assert peak <= pool.limit
+    assert set(outcomes) <= {"ok", "busy"}
+    assert outcomes.count("ok") >= pool.limit
+
+
+def test_mysql_caps_the_api_user_at_r_connections_even_without_redis():
+    # GIVEN the API user already holds R connections (as R instances would, with Redis down)
+    connector = sluice_app.get_database()._connector
+    held = [connector.connect() for _ in range(SETTINGS.api_read_slots)]
+    try:
+        # WHEN one more connects THEN MySQL itself refuses it (1226, the user's MAX_USER_CONNECTIONS)
+        # and waiting for a free connection ends in BudgetExhaustedError (a 503), not in an error
+        with pytest.raises(pymysql.err.OperationalError) as refused:
+            connector.connect()
+        assert refused.value.args[0] == 1226
+        with pytest.raises(BudgetExhaustedError):
+            connect_within(connector.connect, time.monotonic() + 0.2)
+    finally:
+        for conn in held:
+            conn.close()

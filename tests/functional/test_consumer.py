@@ -1,0 +1,252 @@
+"""The SQS consumer with real messages from LocalStack writing into the real MariaDB."""
+
+import json
+import math
+import threading
+import time
+import uuid
+
+import pytest
+
+import app as sluice_app
+from chalicelib.errors import DatabaseUnavailableError
+from tests.functional.conftest import JSON, SETTINGS, body, closed_port, deliver, queue_arn, received_messages
+from tools.local_consumer import LocalEventSource
+from tools.sqs_events import lambda_event, receive
+
+ENTRY = {"level": "warning", "source": "worker", "message": "slow query"}
+
+
+def post(client, entry):
+    response = client.http.post("/logs", headers=JSON, body=json.dumps(entry))
+    assert response.status_code == 202
+    return body(response)["id"]
+
+
+def count_rows(admin_db, table="logs") -> int:
+    with admin_db.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {table}")
+        return int(cur.fetchone()[0])
+
+
+def test_a_redelivered_batch_inserts_nothing_new(client, sqs, queue_urls, admin_db):
+    # GIVEN three queued entries, received once
+    for i in range(3):
+        post(client, {**ENTRY, "message": f"m{i}"})
+    messages = received_messages(sqs, queue_urls.queue_url)
+    event = lambda_event(messages, queue_arn(sqs, queue_urls.queue_url), SETTINGS.aws_region)
+    # WHEN the same batch is delivered twice (as after a lost delete or a timeout)
+    first = client.lambda_.invoke("consume_logs", event).payload
+    second = client.lambda_.invoke("consume_logs", event).payload
+    # THEN the second delivery stores nothing new
+    assert first == {"stored": 3, "duplicates": 0, "rejected": 0}
+    assert second == {"stored": 0, "duplicates": 3, "rejected": 0}
+    assert count_rows(admin_db) == 3
+
+
+def test_a_poison_message_never_blocks_the_good_ones(client, sqs, queue_urls, admin_db):
+    # GIVEN good entries, a message that is not ours, and a message with one invalid entry among good ones
+    good_ids = [post(client, {**ENTRY, "message": f"good {i}"}) for i in range(3)]
+    sqs.send_message(QueueUrl=queue_urls.queue_url, MessageBody="this is not JSON")
+    mixed_good = str(uuid.uuid4())
+    mixed = {
+        "logs": [
+            {"id": str(uuid.uuid4()), "level": "info"},  # missing fields
+            {
+                **ENTRY,
+                "id": mixed_good,
+                "timestamp": "2026-01-01T00:00:00Z",
+                "attributes": {},
+                "received_at": "2026-01-01T00:00:01Z",
+            },
+        ]
+    }
+    sqs.send_message(QueueUrl=queue_urls.queue_url, MessageBody=json.dumps(mixed))
+    messages = received_messages(sqs, queue_urls.queue_url)
+    assert len(messages) == 5
+    # WHEN the batch is consumed
+    result = deliver(client, sqs, queue_urls.queue_url, messages)
+    # THEN the batch succeeds, the 4 valid entries are stored, and the 2 bad things are set aside with reasons
+    assert result == {"stored": 4, "duplicates": 0, "rejected": 2}
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT id FROM logs")
+        assert {row[0] for row in cur.fetchall()} == {*good_ids, mixed_good}
+        cur.execute("SELECT entry_index, reason, body FROM log_rejects ORDER BY entry_index")
+        rejects = cur.fetchall()
+    assert [r[0] for r in rejects] == [-1, 0]
+    assert "not JSON" in rejects[0][1]
+    assert rejects[0][2] == "this is not JSON"
+    assert "source" in rejects[1][1]
+    # AND redelivering the same batch records nothing twice
+    assert count_rows(admin_db, "log_rejects") == 2
+
+
+@pytest.fixture
+def reject_trigger(admin_db):
+    """A trigger that makes MySQL itself refuse rows from source 'reject.me' (a real server-side rejection)."""
+    with admin_db.cursor() as cur:
+        cur.execute("DROP TRIGGER IF EXISTS test_reject_marked")
+        cur.execute(
+            "CREATE TRIGGER test_reject_marked BEFORE INSERT ON logs FOR EACH ROW"
+            " IF NEW.source = 'reject.me' THEN"
+            " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by test trigger'; END IF"
+        )
+    yield
+    with admin_db.cursor() as cur:
+        cur.execute("DROP TRIGGER IF EXISTS test_reject_marked")
+
+
+def com_insert(admin_db) -> int:
+    with admin_db.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Com_insert'")
+        return int(cur.fetchone()[1])
+
+
+def test_a_row_mysql_rejects_is_found_by_splitting_not_row_by_row(client, sqs, queue_urls, admin_db, reject_trigger):
+    # GIVEN a batch of 100 entries in which MySQL refuses two rows
+    entries = [{**ENTRY, "message": f"m{i}"} for i in range(100)]
+    entries[17]["source"] = entries[83]["source"] = "reject.me"
+    ids = body(client.http.post("/logs/batch", headers=JSON, body=json.dumps({"logs": entries})))["ids"]
+    messages = received_messages(sqs, queue_urls.queue_url)
+    inserts_before = com_insert(admin_db)
+    # WHEN it is consumed
+    result = deliver(client, sqs, queue_urls.queue_url, messages)
+    statements = com_insert(admin_db) - inserts_before
+    # THEN the 98 others are stored, the two are set aside with MySQL's reason, and the batch succeeds
+    assert result == {"stored": 98, "duplicates": 0, "rejected": 2}
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT log_id, entry_index, reason FROM log_rejects ORDER BY entry_index")
+        rejects = cur.fetchall()
+    assert [(r[0], r[1]) for r in rejects] == [(ids[17], 17), (ids[83], 83)]
+    assert all("refused by test trigger" in r[2] for r in rejects)
+    # AND it took a few statements: halving costs at most 2 per level per bad row (plus the first
+    # statement and the rejects), where a statement per row would take 100
+    assert statements <= 1 + 2 * 2 * math.ceil(math.log2(100)) + 1
+    print(f"100 rows with 2 bad ones: {statements} INSERT statements")
+
+
+def test_a_batch_uses_one_connection_and_keeps_none(client, sqs, queue_urls, admin_db, monkeypatch):
+    writer = sluice_app.get_writer()
+    connects = 0
+    real_connect = writer._connector.connect
+
+    def counting_connect():
+        nonlocal connects
+        connects += 1
+        return real_connect()
+
+    monkeypatch.setattr(writer._connector, "connect", counting_connect)
+    for i in range(25):
+        post(client, {**ENTRY, "message": f"m{i}"})
+    result = deliver(client, sqs, queue_urls.queue_url, received_messages(sqs, queue_urls.queue_url))
+    assert result["stored"] == 25
+    assert connects == 1
+    # AND after the invocation the writer holds no connection (closed ones may linger for a moment)
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        with admin_db.cursor() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (SETTINGS.mysql.writer_user,)
+            )
+            if cur.fetchone()[0] == 0:
+                break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the writer kept a MySQL connection after its invocation")
+
+
+def test_a_transient_mysql_failure_is_redelivered_then_dead_lettered(
+    client, sqs, queue_urls, admin_db, override_settings
+):
+    # GIVEN a queued entry, and a consumer whose MySQL refuses connections
+    log_id = post(client, ENTRY)
+    override_settings(mysql={"port": closed_port()})
+    arn = queue_arn(sqs, queue_urls.queue_url)
+    # WHEN it is delivered and fails, again and again (visible again at once, to keep the test short)
+    failures = 0
+    for _ in range(SETTINGS.queue_max_receive_count + 2):
+        messages = receive(sqs, queue_urls.queue_url, 10, 1, visibility_timeout_s=0)
+        if not messages:
+            break
+        assert messages[0]["Attributes"]["ApproximateReceiveCount"] == str(failures + 1)
+        with pytest.raises(DatabaseUnavailableError):
+            client.lambda_.invoke("consume_logs", lambda_event(messages, arn, SETTINGS.aws_region))
+        failures += 1
+    # THEN SQS redelivered it maxReceiveCount times, then moved it to the dead-letter queue, unchanged
+    assert failures == SETTINGS.queue_max_receive_count
+    dead = received_messages(sqs, queue_urls.dlq_url)
+    assert [json.loads(m["Body"])["logs"][0]["id"] for m in dead] == [log_id]
+    assert count_rows(admin_db) == 0
+
+
+def test_the_local_event_source_honours_batch_size_and_the_concurrency_cap(client, sqs, queue_urls, admin_db):
+    # GIVEN 60 queued entries, one message each
+    ids = {post(client, {**ENTRY, "message": f"m{i}"}) for i in range(60)}
+    batch_sizes: list[int] = []
+    in_flight = peak = 0
+    lock = threading.Lock()
+
+    def handler(event, context):
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+            batch_sizes.append(len(event["Records"]))
+        try:
+            time.sleep(0.05)  # long enough for workers to overlap
+            return sluice_app.consume_logs(event, context)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    source = LocalEventSource(
+        sqs,
+        queue_urls.queue_url,
+        handler,
+        batch_size=10,
+        batching_window_s=1,
+        max_concurrency=2,
+        function_timeout_s=60,
+        region=SETTINGS.aws_region,
+    )
+    runner = threading.Thread(target=source.run)
+    # WHEN it runs until everything is stored
+    runner.start()
+    try:
+        deadline = time.monotonic() + 30
+        while count_rows(admin_db) < 60 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        source.stopping.set()
+        runner.join(timeout=10)
+    # THEN all 60 are stored, no batch exceeded 10, never more than 2 ran at once, and the queue is empty
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT id FROM logs")
+        assert {row[0] for row in cur.fetchall()} == ids
+    assert max(batch_sizes) <= 10
+    assert sum(batch_sizes) == 60
+    assert peak <= 2
+    assert received_messages(sqs, queue_urls.queue_url, wait_s=0) == []
+
+
+def test_the_local_event_source_leaves_a_failed_batch_in_the_queue(sqs, queue_urls):
+    sqs.send_message(QueueUrl=queue_urls.queue_url, MessageBody='{"logs": []}')
+
+    def failing(event, context):
+        raise RuntimeError("consumer crashed")
+
+    source = LocalEventSource(
+        sqs,
+        queue_urls.queue_url,
+        failing,
+        batch_size=10,
+        batching_window_s=0,
+        max_concurrency=2,
+        function_timeout_s=1,
+        region=SETTINGS.aws_region,
+    )
+    messages = receive(sqs, queue_urls.queue_url, 10, 1, visibility_timeout_s=0)
+    assert source.invoke(messages) is False
+    # the message was not deleted: it is received again
+    again = receive(sqs, queue_urls.queue_url, 10, 1)
+    assert [m["MessageId"] for m in again] == [m["MessageId"] for m in messages]

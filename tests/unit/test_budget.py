@@ -1,0 +1,56 @@
+"""The connection budget formula and the AWS rules for the queue settings."""
+
+from dataclasses import replace
+
+import pytest
+
+from chalicelib.budget import BudgetInputs, budget_problems, budget_summary
+
+FITS = BudgetInputs(
+    max_connections=30,
+    writer_concurrency=4,
+    read_slots=8,
+    admin_reserve=4,
+    batch_size=100,
+    batching_window_s=1,
+    visibility_timeout_s=360,
+    consumer_timeout_s=60,
+    consumer_reserved_concurrency=None,
+    api_timeout_s=29,
+    slot_lease_s=30,
+)
+
+
+def test_a_budget_below_max_connections_with_aws_rules_kept_has_no_problems():
+    assert budget_problems(FITS) == []
+    assert "16 < max_connections 30" in budget_summary(FITS)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"max_connections": 16}, "does not fit"),
+        ({"read_slots": 22}, "does not fit"),
+        ({"writer_concurrency": 1}, "2..1000"),
+        ({"writer_concurrency": 1001, "max_connections": 2000}, "2..1000"),
+        ({"visibility_timeout_s": 359}, "6 x"),
+        ({"consumer_reserved_concurrency": 3}, "reserved_concurrency 3 is below W 4"),
+        ({"batch_size": 11, "batching_window_s": 0}, "over 10"),
+        ({"batch_size": 10_001}, "1..10000"),
+        ({"batching_window_s": 301}, "0..300"),
+        ({"slot_lease_s": 10}, "SLOT_LEASE_S"),
+    ],
+)
+def test_each_broken_rule_is_explained(change, needle):
+    problems = budget_problems(replace(FITS, **change))
+    assert len(problems) == 1
+    assert needle in problems[0]
+
+
+def test_the_budget_must_stay_strictly_below_max_connections():
+    assert budget_problems(replace(FITS, max_connections=17)) == []
+    assert budget_problems(replace(FITS, max_connections=16))
+
+
+def test_reserved_concurrency_equal_to_w_and_batch_10_without_window_are_fine():
+    assert budget_problems(replace(FITS, consumer_reserved_concurrency=4, batch_size=10, batching_window_s=0)) == []

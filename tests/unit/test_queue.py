@@ -1,0 +1,111 @@
+"""How entries are packed into SQS messages and batches, and how sending fails."""
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import QueueUnavailableError
+from chalicelib.models import LogEntryIn, new_log_record, utc_now, validate
+from chalicelib.queue import LogQueue, group_for_batches, pack_messages, unpack_message
+
+MAX = 262_144
+
+
+def entries(n: int, message_size: int = 100) -> list[dict[str, Any]]:
+    return [{"n": i, "message": "m" * message_size} for i in range(n)]
+
+
+def test_one_entry_makes_one_message_that_unpacks_to_it():
+    bodies = pack_messages(entries(1), MAX)
+    assert len(bodies) == 1
+    assert unpack_message(bodies[0]) == entries(1)
+
+
+def test_500_small_entries_fit_in_one_message():
+    assert len(pack_messages(entries(500), MAX)) == 1
+
+
+def test_large_entries_spread_over_messages_in_order_and_within_the_limit():
+    # GIVEN 500 entries of ~40 KB (about 6 fit in 256 KiB)
+    batch = entries(500, 40_000)
+    # WHEN packed
+    bodies = pack_messages(batch, MAX)
+    # THEN every message is within the limit, messages are nearly full, and order is kept
+    assert all(len(b) <= MAX for b in bodies)
+    assert len(bodies) == -(-500 // (MAX // 40_020))
+    assert [e for b in bodies for e in unpack_message(b)] == batch
+
+
+def test_non_ascii_is_escaped_so_sqs_never_sees_forbidden_characters():
+    body = pack_messages([{"message": "snow ☃ \uffff"}], MAX)[0]
+    assert body.isascii()
+    assert unpack_message(body) == [{"message": "snow ☃ \uffff"}]
+
+
+def test_an_entry_larger_than_a_message_is_refused():
+    with pytest.raises(ValueError):
+        pack_messages(entries(1, MAX), MAX)
+
+
+def test_batches_hold_at_most_ten_messages_and_the_byte_limit():
+    bodies = ["x" * 100_000] * 25
+    groups = group_for_batches(bodies, 1_048_576)
+    assert [len(g) for g in groups] == [10, 10, 5]
+    groups = group_for_batches(["x" * 300_000] * 7, 1_048_576)
+    assert [len(g) for g in groups] == [3, 3, 1]
+
+
+@pytest.mark.parametrize("body", ["not json", "[]", '{"logs": 3}', '{"other": []}'])
+def test_foreign_bodies_are_recognised(body):
+    with pytest.raises(ValueError):
+        unpack_message(body)
+
+
+class FakeSQS:
+    """Stands in for the SQS API in unit tests: records calls, answers as scripted."""
+
+    def __init__(self, batch_answers: list[dict[str, Any]] | None = None) -> None:
+        self.batch_answers = batch_answers or []
+        self.sent: list[Any] = []
+
+    def get_queue_url(self, QueueName: str) -> dict[str, str]:
+        return {"QueueUrl": f"http://sqs/{QueueName}"}
+
+    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:
+        self.sent.append(MessageBody)
+        return {"MessageId": "1"}
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        self.sent.append([e["Id"] for e in Entries])
+        if self.batch_answers:
+            return self.batch_answers.pop(0)
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
+def records(n: int, size: int) -> list[Any]:
+    entry = validate(LogEntryIn, {"level": "info", "source": "s", "message": "m" * size})
+    return [new_log_record(entry, utc_now()) for _ in range(n)]
+
+
+def test_a_batch_that_fits_one_message_costs_one_request():
+    sqs = FakeSQS()
+    assert LogQueue(sqs, "q", MAX, 1_048_576).send(records(500, 100)) == 1
+    assert len(json.loads(sqs.sent[0])["logs"]) == 500
+
+
+def test_entries_sqs_failed_on_its_side_are_sent_again():
+    # GIVEN SQS fails message "1" of a batch once, on its side
+    sqs = FakeSQS(
+        [{"Successful": [{"Id": "0"}], "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError"}]}]
+    )
+    # WHEN two messages' worth of entries are sent
+    LogQueue(sqs, "q", 131_072, 1_048_576).send(records(16, 8192))
+    # THEN only the failed one is sent again
+    assert sqs.sent == [["0", "1"], ["1"]]
+
+
+def test_a_refused_message_fails_the_send():
+    sqs = FakeSQS([{"Successful": [], "Failed": [{"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents"}]}])
+    with pytest.raises(QueueUnavailableError):
+        LogQueue(sqs, "q", 131_072, 1_048_576).send(records(16, 8192))
