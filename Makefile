@@ -5,12 +5,17 @@ SHELL := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 LS_VENV := .venv-localstack
+LAMBDA_VENV := .venv-lambda
+EXECUTOR_SRC := $(shell find localstack/host_executor -name '*.py' -o -name pyproject.toml)
 STAGE   ?= local
 
-.PHONY: help setup system-packages venvs up down status bootstrap budget test test-suite unit functional lint format clean
+.PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
+	test test-suite unit functional integration lint format clean
 
 help:
-	@echo "make up        start MariaDB, Redis, LocalStack; serve the API on :8000 and consume the queue (Ctrl-C stops)"
+	@echo "make up        start MariaDB, Redis, LocalStack; serve the API on :8000 with chalice local (Ctrl-C stops)"
+	@echo "make up-localstack  the same, but deployed into LocalStack: API Gateway, Lambda, SQS event source"
+	@echo "make deploy    deploy (or update) the stage into the running LocalStack and print its URL"
 	@echo "make test      the same setup, then lint and every test"
 	@echo "make down      stop services left running"
 	@echo "make budget    check the stage's MySQL connection budget (STAGE=local)"
@@ -21,7 +26,7 @@ setup: system-packages venvs
 system-packages:
 	@scripts/ensure-system-packages.sh
 
-venvs: $(VENV)/.installed $(LS_VENV)/.installed
+venvs: $(VENV)/.installed $(LS_VENV)/.installed $(LS_VENV)/.executor-installed $(LAMBDA_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(VENV) requirements-dev.txt
@@ -29,8 +34,26 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/make-venv.sh
 $(LS_VENV)/.installed: localstack/requirements.txt localstack/constraints.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(LS_VENV) localstack/requirements.txt
 
+# The host-process Lambda executor, installed into LocalStack's environment as a plugin.
+$(LS_VENV)/.executor-installed: $(LS_VENV)/.installed $(EXECUTOR_SRC)
+	$(LS_VENV)/bin/python -m pip install --quiet --no-deps --force-reinstall ./localstack/host_executor
+	touch $@
+
+$(LAMBDA_VENV)/.installed: localstack/lambda-runtime-requirements.txt scripts/make-venv.sh
+	scripts/make-venv.sh $(LAMBDA_VENV) localstack/lambda-runtime-requirements.txt
+
 up: setup
 	$(PY) -m tools.serve --stage $(STAGE)
+
+up-localstack: setup
+	$(PY) -m tools.serve --stage $(STAGE) --via localstack
+
+deploy: setup
+	$(PY) -m tools.devstack up
+	$(PY) -m tools.deploy --stage $(STAGE)
+
+undeploy: venvs
+	$(PY) -m tools.deploy --stage $(STAGE) --delete
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m tools.devstack down; fi
@@ -48,13 +71,16 @@ budget: setup
 test: setup
 	$(PY) -m tools.devstack run -- $(MAKE) --no-print-directory test-suite
 
-test-suite: lint unit functional
+test-suite: lint unit functional integration
 
 unit: venvs
 	$(PY) -m pytest tests/unit
 
 functional: venvs
 	$(PY) -m pytest tests/functional
+
+integration: venvs
+	$(PY) -m pytest tests/integration
 
 lint: venvs
 	$(VENV)/bin/ruff check .
@@ -66,4 +92,4 @@ format: venvs
 	$(VENV)/bin/ruff check --fix .
 
 clean: down
-	rm -rf .data $(VENV) $(LS_VENV)
+	rm -rf .data $(VENV) $(LS_VENV) $(LAMBDA_VENV)

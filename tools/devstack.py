@@ -35,6 +35,7 @@ LOGS = DATA / "log"
 MARIADB_DIR = DATA / "mariadb"
 MARIADB_SOCKET = RUN / "mariadb.sock"
 LOCALSTACK_PYTHON = ROOT / ".venv-localstack" / "bin" / "python"
+LAMBDA_PYTHON = ROOT / ".venv-lambda" / "bin" / "python"
 # The local server's connection limit. Each stage's budget (W + R + reserve) must fit below it;
 # `make budget` checks. The local and test stages share this server.
 MARIADB_MAX_CONNECTIONS = 60
@@ -86,6 +87,7 @@ class Service:
     ready: Callable[[], bool]
     port: Callable[[], int]
     prepare: Callable[[], None] = lambda: None
+    cwd: Path = ROOT
     stop_timeout_s: float = 30.0
     start_timeout_s: float = 60.0
 
@@ -122,9 +124,10 @@ class Service:
         self.prepare()
         cmd, env = self.start_cmd()
         with open(self.log_file, "ab") as log:
+            self.cwd.mkdir(parents=True, exist_ok=True)
             process = subprocess.Popen(
                 cmd,
-                cwd=ROOT,
+                cwd=self.cwd,
                 env={**os.environ, **env},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -284,6 +287,10 @@ def _localstack_cmd() -> tuple[list[str], dict[str, str]]:
         "DNS_ADDRESS": "0",  # no DNS server on port 53
         "SQS_ENDPOINT_STRATEGY": "path",
         "PERSISTENCE": "0",
+        # Lambda functions run as host processes (localstack/host_executor), on the interpreter that
+        # stands in for the python3.13 runtime.
+        "LAMBDA_RUNTIME_EXECUTOR": "host",
+        "LAMBDA_HOST_PYTHON": str(LAMBDA_PYTHON),
     }
     return [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"], env
 

@@ -1,7 +1,8 @@
-"""`make up`: start the services, bootstrap the stage, check its budget, then serve the API with
-`chalice local` and consume the queue with the local event source. Ctrl-C stops all it started.
+"""`make up`: start the services, bootstrap the stage, check its budget, then serve the API.
+Ctrl-C stops everything it started.
 
-    python -m tools.serve --stage local [--port 8000]
+    python -m tools.serve --stage local [--port 8000]     chalice local + the local SQS event source
+    python -m tools.serve --stage local --via localstack  deployed into LocalStack (API Gateway, Lambda, ESM)
 """
 
 import argparse
@@ -14,10 +15,10 @@ import urllib.error
 import urllib.request
 from types import FrameType
 
-from tools import devstack
-from tools.bootstrap import bootstrap
+from tools import deploy, devstack
+from tools.bootstrap import bootstrap, sqs_client
 from tools.budget import check
-from tools.stage import LOCAL_AWS_ENV, ROOT
+from tools.stage import LOCAL_AWS_ENV, ROOT, stage_settings
 
 BIN = ROOT / ".venv" / "bin"
 
@@ -55,6 +56,53 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _queue_consumed_in_localstack(stage: str) -> bool:
+    """Whether a LocalStack deployment of the stage already consumes its queue (an event source mapping)."""
+    import boto3
+
+    settings = stage_settings(stage)
+    sqs = sqs_client(settings)
+    arn = sqs.get_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    lambda_client = boto3.client(
+        "lambda",
+        endpoint_url=settings.sqs_endpoint_url,
+        region_name=settings.aws_region,
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+    return bool(lambda_client.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"])
+
+
+def serve_localstack(stage: str) -> int:
+    """Deploy into LocalStack and wait; Ctrl-C removes the deployment and stops what this started."""
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    started: list[devstack.Service] = []
+    deployed = False
+    try:
+        started = devstack.up()
+        deployed = True
+        deployment = deploy.deploy(stage)
+        print(
+            f"\nsluice is up in LocalStack (stage {stage}): API {deployment.api_url}\n"
+            f"  curl {deployment.api_url}health\n"
+            "Ctrl-C removes the deployment and stops everything this started.\n",
+            flush=True,
+        )
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if deployed:
+            deploy.delete(stage)
+        devstack.down(started)
+
+
 def serve(stage: str, port: int) -> int:
     # Explicit, so Ctrl-C works even where SIGINT arrives ignored (a job started in the background).
     signal.signal(signal.SIGINT, _raise_interrupt)
@@ -68,6 +116,13 @@ def serve(stage: str, port: int) -> int:
         inputs, problems = check(stage)
         if problems:
             print("budget check FAILED:\n  - " + "\n  - ".join(problems), file=sys.stderr)
+            return 1
+        if _queue_consumed_in_localstack(stage):
+            print(
+                f"a LocalStack deployment of stage {stage} already consumes its queue; two consumers would"
+                f" double the writers' connections. Remove it first: make undeploy STAGE={stage}",
+                file=sys.stderr,
+            )
             return 1
         env = {**os.environ, **LOCAL_AWS_ENV}
         api_cmd = [str(BIN / "chalice"), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
@@ -105,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", default="local")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--via", choices=["chalice-local", "localstack"], default="chalice-local")
     args = parser.parse_args(argv)
+    if args.via == "localstack":
+        return serve_localstack(args.stage)
     return serve(args.stage, args.port)
 
 

@@ -7,23 +7,19 @@ from chalicelib.errors import ConfigError
 from tools.stage import stage_environment
 
 
-@pytest.mark.parametrize("stage", ["local", "test", "prod"])
+@pytest.mark.parametrize("stage", ["local", "test", "integration", "prod"])
 def test_every_stage_defines_every_setting(stage):
     settings = load_settings(stage_environment(stage))
     assert settings.stage == stage
 
 
-def test_the_local_and_test_stages_share_servers_but_not_data():
-    local, test = load_settings(stage_environment("local")), load_settings(stage_environment("test"))
-    assert (local.mysql.port, local.redis_url, local.sqs_endpoint_url) == (
-        test.mysql.port,
-        test.redis_url,
-        test.sqs_endpoint_url,
-    )
-    assert local.mysql.database != test.mysql.database
-    assert local.redis_key_prefix != test.redis_key_prefix
-    assert local.log_queue_name != test.log_queue_name
-    assert local.mysql.api_user != test.mysql.api_user
+def test_the_local_stages_share_servers_but_not_data():
+    stages = [load_settings(stage_environment(name)) for name in ("local", "test", "integration")]
+    assert len({(s.mysql.port, s.redis_url, s.sqs_endpoint_url) for s in stages}) == 1
+    for attribute in ("redis_key_prefix", "log_queue_name", "log_dlq_name", "admin_token"):
+        assert len({getattr(s, attribute) for s in stages}) == 3, attribute
+    for attribute in ("database", "api_user", "writer_user"):
+        assert len({getattr(s.mysql, attribute) for s in stages}) == 3, attribute
 
 
 def test_a_missing_variable_is_named():

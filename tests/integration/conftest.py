@@ -1,0 +1,151 @@
+"""Integration tests: the app deployed into LocalStack (API Gateway, Lambda on the host executor,
+the SQS event source mapping) and called over real HTTP.
+
+The `integration` stage is deployed once per session with tools.deploy and removed at the end;
+each test starts from empty tables, keys and queues.
+"""
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pymysql
+import pytest
+import redis
+
+from tools.bootstrap import admin_connection
+from tools.deploy import Deployment, delete, deploy
+from tools.stage import LOCAL_AWS_ENV, stage_settings
+
+STAGE = "integration"
+SETTINGS = stage_settings(STAGE)
+
+
+def aws(service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=SETTINGS.sqs_endpoint_url,
+        region_name=SETTINGS.aws_region,
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+@dataclass
+class HTTPResult:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class API:
+    """A plain HTTP client for the deployed API."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> HTTPResult:
+        data = None
+        all_headers = dict(headers or {})
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        request = urllib.request.Request(f"{self.base_url}{path}", data=data, method=method, headers=all_headers)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, raw, response_headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, raw, response_headers = error.code, error.read(), error.headers
+        parsed = json.loads(raw) if raw else None
+        return HTTPResult(status, {k.lower(): v for k, v in response_headers.items()}, parsed)
+
+    def get(self, path: str, **kwargs: Any) -> HTTPResult:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> HTTPResult:
+        return self.request("POST", path, body=body, **kwargs)
+
+    def put(self, path: str, body: Any, **kwargs: Any) -> HTTPResult:
+        return self.request("PUT", path, body=body, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> HTTPResult:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def deployment() -> Iterator[Deployment]:
+    """The integration stage deployed into LocalStack for the whole session, removed afterwards."""
+    deployed = deploy(STAGE)
+    yield deployed
+    delete(STAGE)
+
+
+@pytest.fixture(scope="session")
+def api(deployment: Deployment) -> API:
+    return API(deployment.api_url)
+
+
+@pytest.fixture(scope="session")
+def sqs() -> Any:
+    return aws("sqs")
+
+
+@pytest.fixture(scope="session")
+def queue_urls(sqs: Any, deployment: Deployment) -> dict[str, str]:
+    return {
+        "queue": sqs.get_queue_url(QueueName=SETTINGS.log_queue_name)["QueueUrl"],
+        "dlq": sqs.get_queue_url(QueueName=SETTINGS.log_dlq_name)["QueueUrl"],
+    }
+
+
+@pytest.fixture
+def admin_db() -> Iterator[pymysql.connections.Connection]:
+    conn = admin_connection(SETTINGS, SETTINGS.mysql.database)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) -> Iterator[None]:
+    def clean() -> None:
+        with admin_connection(SETTINGS, SETTINGS.mysql.database) as conn, conn.cursor() as cur:
+            for table in ("items", "logs", "log_rejects"):
+                cur.execute(f"DELETE FROM {table}")
+        r = redis.Redis.from_url(SETTINGS.redis_url)
+        keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
+        if keys:
+            r.delete(*keys)
+        for url in queue_urls.values():
+            sqs.purge_queue(QueueUrl=url)
+
+    clean()
+    yield
+    clean()
+
+
+@pytest.fixture
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {SETTINGS.admin_token}"}
+
+
+def wait_for(check: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:
+    """Poll `check` until it returns something truthy; fail after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout_s}s")
+        time.sleep(interval_s)
+
+
+def rows(admin_db: pymysql.connections.Connection, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
+    with admin_db.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())

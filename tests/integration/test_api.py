@@ -1,0 +1,82 @@
+"""Every endpoint through LocalStack's API Gateway and the deployed API function, over HTTP."""
+
+import uuid
+
+from tests.integration.conftest import SETTINGS, rows, wait_for
+
+ENTRY = {"level": "info", "source": "web-1", "message": "GET / 200"}
+
+
+def test_health(api):
+    response = api.get("/health")
+    assert response.status == 200
+    assert response.body == {"status": "ok", "checks": {"mysql": "ok", "redis": "ok", "queue": "ok"}}
+
+
+def test_items_lifecycle(api, admin_headers):
+    created = api.put("/items/lamp", {"name": "Lamp", "attributes": {"watts": 40}}, headers=admin_headers)
+    assert created.status == 201
+    assert created.body["version"] == 1
+    assert api.get("/items/lamp").headers["x-cache"] == "miss"
+    hit = api.get("/items/lamp")
+    assert (hit.status, hit.headers["x-cache"], hit.body["name"]) == (200, "hit", "Lamp")
+    replaced = api.put("/items/lamp", {"name": "Desk lamp"}, headers=admin_headers)
+    assert (replaced.status, replaced.body["version"]) == (200, 2)
+    assert api.get("/items/lamp").body["name"] == "Desk lamp"
+    api.put("/items/chair", {"name": "Chair"}, headers=admin_headers)
+    page = api.get("/items?limit=1")
+    assert [i["id"] for i in page.body["items"]] == ["chair"]
+    assert [i["id"] for i in api.get(f"/items?limit=1&cursor={page.body['next_cursor']}").body["items"]] == ["lamp"]
+    assert api.delete("/items/lamp", headers=admin_headers).status == 204
+    gone = api.get("/items/lamp")
+    assert (gone.status, gone.body["error"]["code"]) == (404, "not_found")
+
+
+def test_item_errors(api, admin_headers):
+    assert api.put("/items/x", {"name": "x"}).status == 401
+    assert api.put("/items/x", {"name": "x"}, headers={"Authorization": "Bearer wrong"}).status == 403
+    bad_id = api.put("/items/bad.id", {"name": "x"}, headers=admin_headers)
+    assert (bad_id.status, bad_id.body["error"]["details"][0]["field"]) == (400, "id")
+    not_json = api.put("/items/x", b"name=x", headers={**admin_headers, "Content-Type": "text/plain"})
+    assert (not_json.status, not_json.body["error"]["code"]) == (415, "unsupported_media_type")
+    too_big = api.put("/items/x", {"name": "x", "description": "d" * SETTINGS.max_body_bytes}, headers=admin_headers)
+    assert (too_big.status, too_big.body["error"]["code"]) == (413, "payload_too_large")
+    assert api.get("/items/x").status == 404
+
+
+def test_a_posted_entry_is_stored_exactly_once_through_the_event_source_mapping(api, admin_db):
+    # WHEN an entry is posted (with a client id, twice, as a retrying client would)
+    log_id = str(uuid.uuid4())
+    for _ in range(2):
+        accepted = api.post("/logs", {**ENTRY, "id": log_id})
+        assert (accepted.status, accepted.body) == (202, {"id": log_id, "status": "queued"})
+    # THEN LocalStack's event source mapping runs the consumer, and the row appears once
+    wait_for(lambda: rows(admin_db, "SELECT id FROM logs"), timeout_s=60)
+    stored = wait_for(lambda: api.get(f"/logs/{log_id}").body if api.get(f"/logs/{log_id}").status == 200 else None, 30)
+    assert stored["message"] == ENTRY["message"]
+    assert rows(admin_db, "SELECT COUNT(*) FROM logs WHERE id = %s", (log_id,)) == [(1,)]
+
+
+def test_a_batch_is_stored_and_queryable(api, admin_db):
+    entries = [{**ENTRY, "message": f"m{i}", "level": "error" if i % 2 else "info"} for i in range(20)]
+    accepted = api.post("/logs/batch", {"logs": entries})
+    assert accepted.status == 202
+    wait_for(lambda: rows(admin_db, "SELECT COUNT(*) FROM logs") == [(20,)], timeout_s=60)
+    errors = api.get("/logs?level=error&limit=500")
+    assert errors.status == 200
+    assert len(errors.body["logs"]) == 10
+    assert {log["id"] for log in api.get("/logs?limit=500").body["logs"]} == set(accepted.body["ids"])
+
+
+def test_log_errors(api, sqs, queue_urls):
+    invalid = api.post("/logs", {**ENTRY, "level": "loud"})
+    assert (invalid.status, invalid.body["error"]["details"][0]["field"]) == (400, "level")
+    batch = api.post("/logs/batch", {"logs": [ENTRY, {"message": "x"}]})
+    assert batch.status == 400
+    assert {d["index"] for d in batch.body["error"]["details"]} == {1}
+    not_json = api.post("/logs", b"hello", headers={"Content-Type": "text/plain"})
+    assert not_json.status == 415
+    assert api.get(f"/logs/{uuid.uuid4()}").status == 404
+    assert api.get("/logs?limit=9999").status == 400
+    depth = sqs.get_queue_attributes(QueueUrl=queue_urls["queue"], AttributeNames=["ApproximateNumberOfMessages"])
+    assert depth["Attributes"]["ApproximateNumberOfMessages"] == "0"

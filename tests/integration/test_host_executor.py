@@ -1,0 +1,179 @@
+"""The host-process Lambda executor (localstack/host_executor) with a probe function in LocalStack."""
+
+import base64
+import contextlib
+import io
+import json
+import os
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import aws, wait_for
+
+PROBE = Path(__file__).with_name("lambda_probe") / "probe.py"
+
+
+def probe_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.write(PROBE, "probe.py")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def lambda_client():
+    return aws("lambda")
+
+
+@pytest.fixture(scope="module")
+def role():
+    iam = aws("iam")
+    name = f"probe-role-{uuid.uuid4().hex[:8]}"
+    arn = iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    yield arn["Role"]["Arn"]
+    iam.delete_role(RoleName=name)
+
+
+@pytest.fixture
+def make_function(lambda_client, role):
+    """Create probe functions for one test; delete them afterwards."""
+    created: list[str] = []
+
+    def create(handler: str, timeout: int = 3, environment: dict[str, str] | None = None) -> str:
+        name = f"probe-{handler.split('.')[-1].replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role,
+            Handler=handler,
+            Code={"ZipFile": probe_zip()},
+            Timeout=timeout,
+            Environment={"Variables": environment or {}},
+        )
+        created.append(name)
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+        return name
+
+    yield create
+    for name in created:
+        # A test may have deleted its function itself.
+        with contextlib.suppress(lambda_client.exceptions.ResourceNotFoundException):
+            lambda_client.delete_function(FunctionName=name)
+
+
+def invoke(lambda_client, name: str, event: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+    response = lambda_client.invoke(FunctionName=name, Payload=json.dumps(event or {}).encode(), LogType="Tail")
+    payload = json.loads(response["Payload"].read())
+    return {**response, "Payload": payload}, base64.b64decode(response.get("LogResult", "")).decode()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_an_invocation_gets_its_event_environment_and_a_lambda_context(lambda_client, make_function):
+    name = make_function("probe.context_info", timeout=5, environment={"GREETING": "hello"})
+    response, logs = invoke(lambda_client, name, {"n": 1})
+    body = response["Payload"]
+    assert "FunctionError" not in response
+    assert body["event"] == {"n": 1}
+    assert body["function_name"] == name
+    assert body["request_id"] == response["ResponseMetadata"]["RequestId"]
+    assert 4000 < body["remaining_ms"] <= 5000
+    assert body["greeting"] == "hello"
+    assert body["cwd"] == body["task_root"]
+    # the invocation's stdout and stderr are its logs, framed by the runtime's lines
+    assert f"START RequestId: {body['request_id']}" in logs
+    assert "probe: invoked with {'n': 1}" in logs
+    assert "probe: to stderr" in logs
+    assert f"REPORT RequestId: {body['request_id']}" in logs
+
+
+def test_an_exception_is_reported_in_lambdas_error_shape(lambda_client, make_function):
+    name = make_function("probe.fail")
+    response, logs = invoke(lambda_client, name)
+    assert response["FunctionError"] == "Unhandled"
+    error = response["Payload"]
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "the probe failed on purpose"
+    assert any('probe.py", line' in frame and "in fail" in frame for frame in error["stackTrace"])
+    assert all("runtime.py" not in frame for frame in error["stackTrace"])
+    assert "[ERROR] ValueError: the probe failed on purpose" in logs
+
+
+def test_an_import_error_is_the_functions_error_not_a_hang(lambda_client, make_function):
+    name = make_function("missing_module.handler")
+    started = time.monotonic()
+    response, _ = invoke(lambda_client, name)
+    assert time.monotonic() - started < 15
+    assert response["FunctionError"] == "Unhandled"
+    assert response["Payload"]["errorType"] == "Runtime.ImportModuleError"
+    assert "missing_module" in response["Payload"]["errorMessage"]
+
+
+def test_a_function_that_runs_past_its_timeout_is_reported_as_a_timeout(lambda_client, make_function):
+    name = make_function("probe.sleep", timeout=1)
+    response, logs = invoke(lambda_client, name, {"seconds": 5})
+    assert response["FunctionError"] == "Unhandled"
+    assert response["Payload"]["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 1.00 seconds" in response["Payload"]["errorMessage"]
+    assert "Task timed out after 1.00 seconds" in logs
+    # AND the environment initialises again: the next invocation runs normally
+    response, _ = invoke(lambda_client, name, {"seconds": 0})
+    assert response["Payload"]["slept"] == 0
+
+
+def test_a_crash_and_an_unserialisable_result_are_errors(lambda_client, make_function):
+    crashed, _ = invoke(lambda_client, make_function("probe.crash"))
+    assert crashed["Payload"]["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in crashed["Payload"]["errorMessage"]
+    marshal, _ = invoke(lambda_client, make_function("probe.not_json"))
+    assert marshal["Payload"]["errorType"] == "Runtime.MarshalError"
+
+
+def test_concurrent_invocations_get_separate_environments_that_stop_with_the_function(lambda_client, make_function):
+    name = make_function("probe.sleep", timeout=10)
+    results: list[dict[str, Any]] = []
+
+    def run() -> None:
+        results.append(invoke(lambda_client, name, {"seconds": 1.5})[0]["Payload"])
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pids = {r["pid"] for r in results}
+    assert len(pids) == 3
+    assert all(pid_alive(pid) for pid in pids)
+    # WHEN the function is deleted THEN its environments' processes end
+    lambda_client.delete_function(FunctionName=name)
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout_s=15)
+
+
+def test_the_invocation_logs_reach_cloudwatch_logs(lambda_client, make_function):
+    name = make_function("probe.context_info")
+    marker = f"marker-{uuid.uuid4()}"
+    invoke(lambda_client, name, {"marker": marker})
+    logs = aws("logs")
+
+    def found() -> bool:
+        try:
+            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return False
+        return any(marker in e["message"] for e in events)
+
+    wait_for(found, timeout_s=30)

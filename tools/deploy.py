@@ -1,0 +1,94 @@
+"""Deploy the app into the LocalStack on this machine with `chalice deploy`, and print its API URL.
+
+    python -m tools.deploy --stage local            bootstrap, deploy (or update), print the URL
+    python -m tools.deploy --stage local --delete   remove the deployment (`chalice delete`)
+
+The functions run as host processes through LocalStack's host executor (localstack/host_executor).
+The API answers at http://127.0.0.1:4566/_aws/execute-api/<api id>/<stage>/ (no DNS needed).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.bootstrap import bootstrap
+from tools.budget import check
+from tools.stage import LOCAL_AWS_ENV, ROOT, chalice_config, stage_settings
+
+CHALICE = ROOT / ".venv" / "bin" / "chalice"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    stage: str
+    api_url: str
+    api_function: str
+    consumer_function: str
+    event_source_uuid: str
+
+
+def localstack_endpoint(stage: str) -> str:
+    endpoint = stage_settings(stage).sqs_endpoint_url
+    if not endpoint:
+        raise SystemExit(f"stage {stage} has no SQS_ENDPOINT_URL: it is not a LocalStack stage")
+    return endpoint
+
+
+def chalice_env(stage: str) -> dict[str, str]:
+    """The environment for chalice to talk to LocalStack instead of AWS."""
+    return {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": localstack_endpoint(stage)}
+
+
+def deployed_record(stage: str) -> Path:
+    return ROOT / ".chalice" / "deployed" / f"{stage}.json"
+
+
+def read_deployment(stage: str) -> Deployment:
+    """What `chalice deploy` recorded for the stage, with the API's LocalStack URL."""
+    resources = {r["name"]: r for r in json.loads(deployed_record(stage).read_text())["resources"]}
+    api_stage = chalice_config(stage).api_gateway_stage
+    api_id = resources["rest_api"]["rest_api_id"]
+    return Deployment(
+        stage=stage,
+        api_url=f"{localstack_endpoint(stage)}/_aws/execute-api/{api_id}/{api_stage}/",
+        api_function=resources["api_handler"]["lambda_arn"].rsplit(":", 1)[-1],
+        consumer_function=resources["consume_logs"]["lambda_arn"].rsplit(":", 1)[-1],
+        event_source_uuid=resources["consume_logs-sqs-event-source"]["event_uuid"],
+    )
+
+
+def deploy(stage: str) -> Deployment:
+    """Bootstrap the stage, check its budget, then create or update its deployment in LocalStack."""
+    bootstrap(stage)
+    _, problems = check(stage)
+    if problems:
+        raise SystemExit("budget check FAILED:\n  - " + "\n  - ".join(problems))
+    subprocess.run([str(CHALICE), "deploy", "--stage", stage], cwd=ROOT, env=chalice_env(stage), check=True)
+    return read_deployment(stage)
+
+
+def delete(stage: str) -> None:
+    """Remove the stage's deployment from LocalStack (if there is one)."""
+    if deployed_record(stage).exists():
+        subprocess.run([str(CHALICE), "delete", "--stage", stage], cwd=ROOT, env=chalice_env(stage), check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", default="local")
+    parser.add_argument("--delete", action="store_true")
+    args = parser.parse_args(argv)
+    if args.delete:
+        delete(args.stage)
+        return 0
+    deployment = deploy(args.stage)
+    print(f"\nAPI (through LocalStack's API Gateway): {deployment.api_url}\n  curl {deployment.api_url}health")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
