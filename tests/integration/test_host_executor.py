@@ -177,3 +177,17 @@ def test_the_invocation_logs_reach_cloudwatch_logs(lambda_client, make_function)
         return any(marker in e["message"] for e in events)
 
     wait_for(found, timeout_s=30)
+
+
+def test_updated_code_is_what_runs_next(lambda_client, make_function):
+    # GIVEN a warm function
+    name = make_function("probe.context_info")
+    assert "FunctionError" not in invoke(lambda_client, name)[0]
+    # WHEN its code is replaced (as a redeploy does)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("probe.py", "def context_info(event, context):\n    return {'version': 2}\n")
+    lambda_client.update_function_code(FunctionName=name, ZipFile=buffer.getvalue())
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    # THEN the next invocation runs the new code
+    assert invoke(lambda_client, name)[0]["Payload"] == {"version": 2}
