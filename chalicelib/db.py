@@ -80,7 +80,6 @@ SCHEMA = [
 _ITEM_COLUMNS = "id, name, description, attributes, version, updated_at"
 _LOG_COLUMNS = "id, level, source, message, ts, attributes, received_at, stored_at"
 _LOG_INSERT_PREFIX = "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at) VALUES "
-_LOG_INSERT_ROW = "(%s, %s, %s, %s, %s, %s, %s, UTC_TIMESTAMP(6))"
 # A duplicate id (a redelivered message, a client's retry) changes nothing. Unlike INSERT IGNORE,
 # this still raises every other error, so a row MySQL rejects is found, not silently mangled.
 _LOG_INSERT_SUFFIX = " ON DUPLICATE KEY UPDATE id = id"
@@ -304,22 +303,23 @@ def _insert_splitting(conn: Connection, records: Sequence[LogRecord]) -> tuple[i
 
 
 def _insert_statement(conn: Connection, records: Sequence[LogRecord]) -> int:
-    args: list[Any] = []
-    for r in records:
-        args.extend(
-            (
-                str(r.id),
-                r.level,
-                r.source,
-                r.message,
-                r.timestamp,
-                json.dumps(r.attributes, separators=(",", ":"), ensure_ascii=False),
-                r.received_at,
-            )
-        )
-    sql = _LOG_INSERT_PREFIX + ", ".join([_LOG_INSERT_ROW] * len(records)) + _LOG_INSERT_SUFFIX
+    # The VALUES list is built here rather than by PyMySQL's generic per-argument escaping, which
+    # on this path cost about as much as the server's insert. conn.escape quotes a string and
+    # honours the session's NO_BACKSLASH_ESCAPES; ids are UUIDs, levels an enum, times formatted.
+    escape = conn.escape
+    values = ",".join(
+        f"('{r.id}','{r.level}',{escape(r.source)},{escape(r.message)},{_datetime_literal(r.timestamp)},"
+        f"{escape(json.dumps(r.attributes, separators=(',', ':'), ensure_ascii=False))},"
+        f"{_datetime_literal(r.received_at)},UTC_TIMESTAMP(6))"
+        for r in records
+    )
     with conn.cursor() as cur:
-        return cur.execute(sql, args)
+        return cur.execute(_LOG_INSERT_PREFIX + values + _LOG_INSERT_SUFFIX)
+
+
+def _datetime_literal(value: datetime) -> str:
+    """A DATETIME(6) literal of an aware (UTC) or naive UTC datetime."""
+    return "'" + value.replace(tzinfo=None).isoformat(" ", "microseconds") + "'"
 
 
 def insert_rejects(conn: Connection, rejects: Sequence[RejectedEntry]) -> None:

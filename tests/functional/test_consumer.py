@@ -250,3 +250,25 @@ def test_the_local_event_source_leaves_a_failed_batch_in_the_queue(sqs, queue_ur
     # the message was not deleted: it is received again
     again = receive(sqs, queue_urls.queue_url, 10, 1)
     assert [m["MessageId"] for m in again] == [m["MessageId"] for m in messages]
+
+
+def test_every_character_survives_the_write_path(client, consume):
+    # GIVEN entries whose text would break a carelessly built statement
+    tricky = [
+        'it\'s "quoted"',
+        "back\\slash \\' \\\\",
+        "nul\x00byte",
+        "tab\tnew\nline\r",
+        "😀 ünïcødé ☃",
+        "'); DROP TABLE logs; --",
+    ]
+    ids = {}
+    for text in tricky:
+        entry = {**ENTRY, "message": text, "attributes": {"text": text, "nested": {"k'": [text]}}}
+        ids[post(client, entry)] = text
+    # WHEN they are stored THEN each reads back exactly as sent
+    assert consume() == {"stored": len(tricky), "duplicates": 0, "rejected": 0}
+    for log_id, text in ids.items():
+        stored = body(client.http.get(f"/logs/{log_id}"))
+        assert stored["message"] == text
+        assert stored["attributes"] == {"text": text, "nested": {"k'": [text]}}
