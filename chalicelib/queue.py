@@ -7,7 +7,11 @@ Bodies are ASCII JSON (non-ASCII escaped): SQS refuses some Unicode characters o
 
 import json
 import logging
-from collections.abc import Sequence
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +77,64 @@ def unpack_message(body: str) -> list[Any]:
     return entries
 
 
+class GroupSender:
+    """Sends the messages of concurrent callers together, in SendMessageBatch calls.
+
+    A caller hands over its message and waits until SQS has accepted it (or refused it). One
+    thread sends: whatever arrived while a call was in flight goes out in the next call, up to 10
+    messages and `max_batch_bytes`. Alone, a message is sent at once, so nothing waits for a
+    batch to fill; under load, one request to SQS carries up to ten. (In Lambda an environment
+    serves one request at a time and every call carries one message.)
+    """
+
+    def __init__(self, send_batch: Callable[[list[str]], None], max_batch_bytes: int, wait_s: float = 15.0) -> None:
+        self._send_batch = send_batch
+        self._max_batch_bytes = max_batch_bytes
+        self._wait_s = wait_s
+        self._pending: queue.SimpleQueue[tuple[str, Future[None]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def send(self, body: str) -> None:
+        """Return once SQS accepted the message; raise QueueUnavailableError otherwise."""
+        done: Future[None] = Future()
+        self._pending.put((body, done))
+        self._ensure_thread()
+        try:
+            done.result(timeout=self._wait_s)
+        except FutureTimeout:
+            raise QueueUnavailableError(f"SQS did not accept the message within {self._wait_s:.0f}s") from None
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sqs-group-sender", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._pending.get()]
+            size = len(batch[0][0])
+            while len(batch) < SQS_MAX_BATCH_ENTRIES:
+                try:
+                    item = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if size + len(item[0]) > self._max_batch_bytes:
+                    self._pending.put(item)  # next call (order across callers does not matter)
+                    break
+                batch.append(item)
+                size += len(item[0])
+            try:
+                self._send_batch([body for body, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    done.set_result(None)
+
+
 @dataclass(frozen=True)
 class QueueUrls:
     queue_url: str
@@ -88,6 +150,7 @@ class LogQueue:
         self._message_max_bytes = message_max_bytes
         self._batch_max_bytes = batch_max_bytes
         self._url: str | None = None
+        self._group = GroupSender(self._send_batch, batch_max_bytes)
 
     @property
     def url(self) -> str:
@@ -107,18 +170,12 @@ class LogQueue:
         """
         bodies = pack_messages([r.to_message() for r in records], self._message_max_bytes)
         if len(bodies) == 1:
-            self._send_one(bodies[0])
+            self._group.send(bodies[0])  # shares a SendMessageBatch with concurrent requests
             return 1
         groups = group_for_batches(bodies, self._batch_max_bytes)
         for group in groups:
             self._send_batch(group)
         return len(groups)
-
-    def _send_one(self, body: str) -> None:
-        try:
-            self._sqs.send_message(QueueUrl=self.url, MessageBody=body)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise QueueUnavailableError(f"SQS did not accept the message: {exc}") from exc
 
     def _send_batch(self, bodies: list[str]) -> None:
         pending = {str(i): body for i, body in enumerate(bodies)}

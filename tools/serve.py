@@ -125,8 +125,7 @@ def serve(stage: str, port: int) -> int:
             )
             return 1
         env = {**os.environ, **LOCAL_AWS_ENV}
-        api_cmd = [str(BIN / "chalice"), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
-        api_cmd.append("--no-autoreload")
+        api_cmd = [str(BIN / "python"), "-m", "tools.chalice_local", "--stage", stage, "--port", str(port)]
         consumer_cmd = [str(BIN / "python"), "-m", "tools.local_consumer", "--stage", stage]
         for name, cmd in (("api", api_cmd), ("consumer", consumer_cmd)):
             children.append((name, subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)))

@@ -1,13 +1,15 @@
 """How entries are packed into SQS messages and batches, and how sending fails."""
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
 
 from chalicelib.errors import QueueUnavailableError
 from chalicelib.models import LogEntryIn, new_log_record, utc_now, validate
-from chalicelib.queue import LogQueue, group_for_batches, pack_messages, unpack_message
+from chalicelib.queue import GroupSender, LogQueue, group_for_batches, pack_messages, unpack_message
 
 MAX = 262_144
 
@@ -68,16 +70,14 @@ class FakeSQS:
     def __init__(self, batch_answers: list[dict[str, Any]] | None = None) -> None:
         self.batch_answers = batch_answers or []
         self.sent: list[Any] = []
+        self.bodies: list[str] = []
 
     def get_queue_url(self, QueueName: str) -> dict[str, str]:
         return {"QueueUrl": f"http://sqs/{QueueName}"}
 
-    def send_message(self, QueueUrl: str, MessageBody: str) -> dict[str, str]:
-        self.sent.append(MessageBody)
-        return {"MessageId": "1"}
-
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
         self.sent.append([e["Id"] for e in Entries])
+        self.bodies.extend(e["MessageBody"] for e in Entries)
         if self.batch_answers:
             return self.batch_answers.pop(0)
         return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
@@ -91,7 +91,8 @@ def records(n: int, size: int) -> list[Any]:
 def test_a_batch_that_fits_one_message_costs_one_request():
     sqs = FakeSQS()
     assert LogQueue(sqs, "q", MAX, 1_048_576).send(records(500, 100)) == 1
-    assert len(json.loads(sqs.sent[0])["logs"]) == 500
+    assert sqs.sent == [["0"]]
+    assert len(json.loads(sqs.bodies[0])["logs"]) == 500
 
 
 def test_entries_sqs_failed_on_its_side_are_sent_again():
@@ -109,3 +110,47 @@ def test_a_refused_message_fails_the_send():
     sqs = FakeSQS([{"Successful": [], "Failed": [{"Id": "0", "SenderFault": True, "Code": "InvalidMessageContents"}]}])
     with pytest.raises(QueueUnavailableError):
         LogQueue(sqs, "q", 131_072, 1_048_576).send(records(16, 8192))
+
+
+def test_concurrent_single_messages_share_sendmessagebatch_calls():
+    # GIVEN an SQS whose first call is slow, and 25 callers arriving while it is in flight
+    first_call_started = threading.Event()
+    release_first_call = threading.Event()
+    calls: list[int] = []
+
+    def send_batch(bodies: list[str]) -> None:
+        calls.append(len(bodies))
+        if len(calls) == 1:
+            first_call_started.set()
+            release_first_call.wait(5)
+
+    sender = GroupSender(send_batch, max_batch_bytes=1_048_576)
+    first = threading.Thread(target=sender.send, args=("first",))
+    first.start()
+    first_call_started.wait(5)
+    others = [threading.Thread(target=sender.send, args=(f"m{i}",)) for i in range(25)]
+    for t in others:
+        t.start()
+    time.sleep(0.2)  # let them queue up behind the first call
+    # WHEN the first call returns
+    release_first_call.set()
+    for t in [first, *others]:
+        t.join(5)
+    # THEN the 25 went out in full batches of ten, and every caller returned
+    assert calls == [1, 10, 10, 5]
+    assert not any(t.is_alive() for t in [first, *others])
+
+
+def test_a_failed_batch_fails_each_of_its_callers():
+    def send_batch(bodies: list[str]) -> None:
+        raise QueueUnavailableError("SQS is down")
+
+    sender = GroupSender(send_batch, max_batch_bytes=1_048_576)
+    with pytest.raises(QueueUnavailableError, match="SQS is down"):
+        sender.send("m")
+
+
+def test_a_caller_does_not_wait_forever():
+    sender = GroupSender(lambda bodies: time.sleep(1), max_batch_bytes=1_048_576, wait_s=0.05)
+    with pytest.raises(QueueUnavailableError, match="within"):
+        sender.send("m")

@@ -1,0 +1,119 @@
+"""A closed-loop HTTP load generator: N concurrent clients, each sending its next request when the
+last one answered, until a deadline or a request budget. Every request carries a fresh log id,
+so what was acknowledged can be compared, by id, with what was stored. 127.0.0.1 only."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import aiohttp
+
+
+@dataclass(frozen=True)
+class Sample:
+    started_s: float  # since the load began
+    latency_ms: float
+    status: int  # 0: no HTTP answer
+    kind: str  # "ok", or what went wrong (an error code from the body, "http_500", "timeout", ...)
+    log_id: str
+
+
+def entry(log_id: str, n: int) -> dict[str, Any]:
+    """The log entry every system receives (sluice's POST /logs shape)."""
+    return {
+        "id": log_id,
+        "level": "info",
+        "source": f"web-{n % 4}",
+        "message": f"GET /items/item-{n % 977} 200 in {n % 50} ms; user agent bench/1.0",
+        "attributes": {"status": 200, "ms": n % 50},
+    }
+
+
+def classify(status: int, text: str) -> str:
+    if 200 <= status < 300:
+        return "ok"
+    try:
+        code = json.loads(text)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return f"http_{status}"
+    return f"http_{status}:{code}"
+
+
+async def _run(url: str, clients: int, duration_s: float, max_requests: int, timeout_s: float) -> list[Sample]:
+    host = urlparse(url).hostname
+    if host not in ("127.0.0.1", "localhost"):
+        raise ValueError(f"load is only sent to 127.0.0.1, not {host}")
+    samples: list[Sample] = []
+    counter = 0
+    started = time.perf_counter()
+    deadline = started + duration_s
+    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+
+        async def client() -> None:
+            nonlocal counter
+            while time.perf_counter() < deadline and counter < max_requests:
+                counter += 1
+                log_id = str(uuid.uuid4())
+                body = entry(log_id, counter)
+                sent = time.perf_counter()
+                try:
+                    async with session.post(url, json=body) as response:
+                        text = await response.text()
+                        status, kind = response.status, classify(response.status, text)
+                except TimeoutError:
+                    status, kind = 0, "timeout"
+                except aiohttp.ClientError as exc:
+                    status, kind = 0, f"connection_error:{type(exc).__name__}"
+                done = time.perf_counter()
+                samples.append(Sample(sent - started, (done - sent) * 1000, status, kind, log_id))
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+    return samples
+
+
+def run_load(
+    url: str, clients: int, duration_s: float, max_requests: int = 10**9, timeout_s: float = 30.0
+) -> list[Sample]:
+    """POST log entries to `url` from `clients` concurrent clients for `duration_s` (or max_requests)."""
+    return asyncio.run(_run(url, clients, duration_s, max_requests, timeout_s))
+
+
+def percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summarize(samples: list[Sample], duration_s: float) -> dict[str, Any]:
+    ok = [s for s in samples if s.kind == "ok"]
+    kinds: dict[str, int] = {}
+    for s in samples:
+        if s.kind != "ok":
+            kinds[s.kind] = kinds.get(s.kind, 0) + 1
+    latencies = [s.latency_ms for s in samples]
+    return {
+        "requests": len(samples),
+        "acknowledged": len(ok),
+        "acknowledged_per_s": round(len(ok) / duration_s, 1),
+        "p50_ms": _round(percentile(latencies, 50)),
+        "p95_ms": _round(percentile(latencies, 95)),
+        "p99_ms": _round(percentile(latencies, 99)),
+        "errors": dict(sorted(kinds.items())),
+        "errors_5xx": sum(n for k, n in kinds.items() if k.startswith("http_5")),
+        "errors_1040": sum(n for k, n in kinds.items() if "1040" in k),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+Progress = Callable[[float], None]
