@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -20,7 +19,8 @@ class Sample:
     latency_ms: float
     status: int  # 0: no HTTP answer
     kind: str  # "ok", or what went wrong (an error code from the body, "http_500", "timeout", ...)
-    log_id: str
+    log_id: str  # for POSTs; "" for GETs
+    cache: str = ""  # X-Cache, with "+stale" when X-Cache-Stale is set
 
 
 def entry(log_id: str, n: int) -> dict[str, Any]:
@@ -44,7 +44,9 @@ def classify(status: int, text: str) -> str:
     return f"http_{status}:{code}"
 
 
-async def _run(url: str, clients: int, duration_s: float, max_requests: int, timeout_s: float) -> list[Sample]:
+async def _run(
+    url: str, clients: int, duration_s: float, max_requests: int, timeout_s: float, method: str
+) -> list[Sample]:
     host = urlparse(url).hostname
     if host not in ("127.0.0.1", "localhost"):
         raise ValueError(f"load is only sent to 127.0.0.1, not {host}")
@@ -52,7 +54,7 @@ async def _run(url: str, clients: int, duration_s: float, max_requests: int, tim
     counter = 0
     started = time.perf_counter()
     deadline = started + duration_s
-    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    connector = aiohttp.TCPConnector(limit=clients)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
 
@@ -60,29 +62,41 @@ async def _run(url: str, clients: int, duration_s: float, max_requests: int, tim
             nonlocal counter
             while time.perf_counter() < deadline and counter < max_requests:
                 counter += 1
-                log_id = str(uuid.uuid4())
-                body = entry(log_id, counter)
+                log_id = str(uuid.uuid4()) if method == "POST" else ""
+                body = entry(log_id, counter) if method == "POST" else None
                 sent = time.perf_counter()
+                cache = ""
                 try:
-                    async with session.post(url, json=body) as response:
+                    async with session.request(method, url, json=body) as response:
                         text = await response.text()
                         status, kind = response.status, classify(response.status, text)
+                        cache = response.headers.get("X-Cache", "")
+                        if response.headers.get("X-Cache-Stale"):
+                            cache += "+stale"
                 except TimeoutError:
                     status, kind = 0, "timeout"
                 except aiohttp.ClientError as exc:
                     status, kind = 0, f"connection_error:{type(exc).__name__}"
                 done = time.perf_counter()
-                samples.append(Sample(sent - started, (done - sent) * 1000, status, kind, log_id))
+                samples.append(Sample(sent - started, (done - sent) * 1000, status, kind, log_id, cache))
 
         await asyncio.gather(*(client() for _ in range(clients)))
     return samples
 
 
 def run_load(
-    url: str, clients: int, duration_s: float, max_requests: int = 10**9, timeout_s: float = 30.0
+    url: str,
+    clients: int,
+    duration_s: float,
+    max_requests: int = 10**9,
+    timeout_s: float = 30.0,
+    method: str = "POST",
 ) -> list[Sample]:
-    """POST log entries to `url` from `clients` concurrent clients for `duration_s` (or max_requests)."""
-    return asyncio.run(_run(url, clients, duration_s, max_requests, timeout_s))
+    """Send requests to `url` from `clients` concurrent clients for `duration_s` (or max_requests).
+
+    POSTs carry a new log entry each; GETs have no body.
+    """
+    return asyncio.run(_run(url, clients, duration_s, max_requests, timeout_s, method))
 
 
 def percentile(values: list[float], p: float) -> float | None:
@@ -114,6 +128,3 @@ def summarize(samples: list[Sample], duration_s: float) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
-
-
-Progress = Callable[[float], None]

@@ -20,7 +20,7 @@ import pymysql
 from pymysql.connections import Connection
 
 from chalicelib.db import SCHEMA, insert_log_rows
-from chalicelib.models import LogRecord, format_rfc3339
+from chalicelib.models import LogRecord
 
 DATABASE = "sluice_bench_writer"
 SOURCES = ["web-1", "web-2", "api", "worker"]
@@ -158,6 +158,3 @@ def run(
         results["runs"][name] = [round(r) for r in rates]
         results["rows_per_s"][name] = round(statistics.median(rates))
     return results
-
-
-_ = format_rfc3339  # the TSV uses the same UTC format as the queue

@@ -2,7 +2,9 @@
 its API Gateway emulation) with two socket settings changed. No auto-reload (Chalice's polls every
 file under the project, `.data/` and the virtual environments included): restart after a change.
 
-    python -m tools.chalice_local --stage local [--host 127.0.0.1] [--port 8000]
+    python -m tools.chalice_local --stage local [--host 127.0.0.1] [--port 8000] [--env NAME=VALUE ...]
+
+`--env` overrides one of the stage's environment variables (the benchmark uses it).
 
 - TCP_NODELAY on each connection: Chalice's handler writes a response's headers and body in two
   sends, and on a kept-alive connection Nagle's algorithm then holds the body for the client's
@@ -31,13 +33,22 @@ class ManyClientsHTTPServer(ThreadedHTTPServer):
     request_queue_size = 1024
 
 
-def create_server(stage: str, host: str, port: int) -> LocalDevServer:
+def create_server(stage: str, host: str, port: int, overrides: dict[str, str] | None = None) -> LocalDevServer:
     """The stage's app behind Chalice's local API Gateway emulation, as `chalice local` builds it."""
     factory = CLIFactory(str(ROOT), environ=os.environ)
-    config = factory.create_config_obj(chalice_stage_name=stage)
+    params = {"environment_variables": overrides} if overrides else None
+    config = factory.create_config_obj(chalice_stage_name=stage, user_provided_params=params)
     app = config.chalice_app
     validate_routes(app.routes)
     return LocalDevServer(app, config, host, port, handler_cls=NoDelayRequestHandler, server_cls=ManyClientsHTTPServer)
+
+
+def env_pair(text: str) -> tuple[str, str]:
+    """NAME=VALUE as a pair (an argparse type)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="local")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--env", action="append", default=[], type=env_pair, metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")  # as chalice local does
-    create_server(args.stage, args.host, args.port).serve_forever()
+    create_server(args.stage, args.host, args.port, dict(args.env)).serve_forever()
     return 0
 
 

@@ -1,6 +1,6 @@
 """The SQS event source that `chalice local` lacks: feeds the log queue to the real consumer handler.
 
-    python -m tools.local_consumer --stage local
+    python -m tools.local_consumer --stage local [--env NAME=VALUE ...]
 
 Like Lambda's SQS event source mapping it runs at most `maximum_concurrency` invocations at
 once, each with up to `batch_size` messages gathered for at most the batching window; it
@@ -11,6 +11,7 @@ Each worker is a thread of this process, where Lambda would use separate environ
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from typing import Any
 
 from chalice.local import LambdaContext
 
+from tools.chalice_local import env_pair
 from tools.sqs_events import delete, lambda_event, receive
 from tools.stage import CONSUMER_FUNCTION, apply_stage_environment, function_settings
 
@@ -122,9 +124,10 @@ class LocalEventSource:
                 worker.join(timeout=0.5)
 
 
-def build(stage: str) -> LocalEventSource:
+def build(stage: str, overrides: dict[str, str] | None = None) -> LocalEventSource:
     """An event source for the stage's log queue and its consume_logs handler."""
     apply_stage_environment(stage)
+    os.environ.update(overrides or {})  # e.g. CONSUMER_MAX_CONCURRENCY for the benchmark
     import app as sluice_app  # imported after the stage's environment is in place, as in Lambda
 
     settings = sluice_app.SETTINGS
@@ -145,9 +148,10 @@ def build(stage: str) -> LocalEventSource:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", default="local")
+    parser.add_argument("--env", action="append", default=[], type=env_pair, metavar="NAME=VALUE")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    source = build(args.stage)
+    source = build(args.stage, dict(args.env))
     signal.signal(signal.SIGTERM, lambda *_: source.stopping.set())
     print(
         f"local event source: {source._queue_url} -> consume_logs "

@@ -1,0 +1,350 @@
+"""The benchmark's report: Markdown tables, the targets checked against the figures, and PNG plots."""
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+COLORS = {"direct": "#d62728", "celery": "#1f77b4", "sluice": "#2ca02c", "sluice (LocalStack)": "#9467bd"}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def cliff_table(results: dict[str, Any]) -> str:
+    rows = []
+    for name, run in results["cliff"]["systems"].items():
+        s = run["summary"]
+        other = sum(n for kind, n in s["errors"].items() if "1040" not in kind)
+        rows.append(
+            [
+                name,
+                s["clients"],
+                s["acknowledged_per_s"],
+                s["p50_ms"],
+                s["p95_ms"],
+                s["p99_ms"],
+                s["errors_1040"],
+                s["errors_5xx"],
+                other,
+                s["max_used_connections"],
+                s["peak_threads_connected"],
+                s["acknowledged"],
+                s["stored"],
+                s["lost"],
+                s["duplicated"],
+                s["drain_s"],
+            ]
+        )
+    headers = [
+        "system",
+        "clients",
+        "acked/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "1040 errors",
+        "5xx",
+        "errors (all but 1040)",
+        "Max_used_connections",
+        "peak Threads_connected",
+        "acknowledged",
+        "stored",
+        "lost",
+        "duplicated",
+        "drain s",
+    ]
+    return _table(headers, rows)
+
+
+def writer_table(results: dict[str, Any]) -> str:
+    rates = results["writer"]["rows_per_s"]
+    floor, ceiling = rates["floor"], rates["load_data"]
+    rows = [[name, rate, f"{rate / floor:.1f}×", f"{rate / ceiling:.0%}"] for name, rate in rates.items()]
+    return _table(["write path", "rows/s", "× floor", "of LOAD DATA"], rows)
+
+
+def drain_table(results: dict[str, Any]) -> str:
+    rows = [
+        [
+            r["writers"],
+            r["backlog"],
+            r["entries_per_message"],
+            r["drain_s"],
+            r["insert_window_s"],
+            r["rows_per_s"],
+            r["peak_threads_connected"],
+            r["max_used_connections"],
+            "yes" if r["completed"] else "NO",
+        ]
+        for r in results["drain"]
+    ]
+    headers = [
+        "W",
+        "backlog",
+        "entries/message",
+        "drain s (from start)",
+        "insert window s",
+        "rows/s",
+        "peak Threads_connected",
+        "Max_used_connections",
+        "all stored",
+    ]
+    return _table(headers, rows)
+
+
+def reads_table(results: dict[str, Any]) -> str:
+    reads = results["reads"]
+    rows = []
+    for name in ("with_cache", "without_cache"):
+        r = reads[name]
+        rows.append(
+            [
+                name.replace("_", " "),
+                r["acknowledged_per_s"],
+                r["p50_ms"],
+                r["p99_ms"],
+                r["errors_5xx"],
+                r["mysql_selects"],
+            ]
+        )
+    return _table(["hot key GET", "answers/s (2xx)", "p50 ms", "p99 ms", "5xx", "MySQL SELECTs"], rows)
+
+
+def targets(results: dict[str, Any], budget: dict[str, int]) -> list[tuple[str, bool, str]]:
+    """Each target of the issue, whether this run met it, and the figures."""
+    checks: list[tuple[str, bool, str]] = []
+    systems = results["cliff"]["systems"]
+    sluice, direct, celery = systems.get("sluice"), systems.get("direct"), systems.get("celery")
+    limit = budget["writers"] + budget["read_slots"] + budget["reserve"] + 1
+    if sluice:
+        s = sluice["summary"]
+        checks.append(("sluice: zero 1040 errors", s["errors_1040"] == 0, f"{s['errors_1040']}"))
+        checks.append(("sluice: zero 5xx", s["errors_5xx"] == 0, f"{s['errors_5xx']}"))
+        checks.append(
+            (
+                "sluice: Max_used_connections ≤ W + R + reserve + 1",
+                s["max_used_connections"] <= limit,
+                f"{s['max_used_connections']} ≤ {limit}",
+            )
+        )
+        exact = s["lost"] == 0 and s["duplicated"] == 0 and s["drain_s"] is not None
+        checks.append(
+            (
+                "sluice: every acknowledged entry stored exactly once",
+                exact,
+                f"{s['acknowledged']} acknowledged, {s['lost']} lost, {s['duplicated']} duplicated",
+            )
+        )
+    if direct:
+        d = direct["summary"]
+        checks.append(
+            ("direct: the cliff reproduced (1040 errors)", d["errors_1040"] > 0, f"{d['errors_1040']} errors 1040")
+        )
+    if sluice and direct:
+        s, d = sluice["summary"], direct["summary"]
+        checks.append(("sluice p99 < direct p99", s["p99_ms"] < d["p99_ms"], f"{s['p99_ms']} ms vs {d['p99_ms']} ms"))
+    if sluice and celery:
+        s, c = sluice["summary"], celery["summary"]
+        checks.append(("sluice p99 ≤ celery p99", s["p99_ms"] <= c["p99_ms"], f"{s['p99_ms']} ms vs {c['p99_ms']} ms"))
+    rates = results["writer"]["rows_per_s"]
+    checks.append(
+        (
+            "writer: batch 100 ≥ 10× the floor",
+            rates["batch_100"] >= 10 * rates["floor"],
+            f"{rates['batch_100']:,} vs {rates['floor']:,} rows/s ({rates['batch_100'] / rates['floor']:.1f}×)",
+        )
+    )
+    checks.append(
+        (
+            "writer: batch 1000 ≥ ½ LOAD DATA",
+            rates["batch_1000"] >= rates["load_data"] / 2,
+            f"{rates['batch_1000']:,} vs {rates['load_data']:,} rows/s"
+            f" ({rates['batch_1000'] / rates['load_data']:.0%})",
+        )
+    )
+    cold = results["reads"]["cold_key"]
+    checks.append(
+        (
+            f"{cold['concurrent_requests']} concurrent cold reads → exactly 1 MySQL query",
+            cold["mysql_queries"] == 1,
+            f"{cold['mysql_queries']} queries",
+        )
+    )
+    slots = results["reads"]["slots_exhausted"]["stale_copy"]
+    stale_ok = slots["errors_5xx"] == 0 and any("+stale" in k for k in slots["responses"])
+    checks.append(("read slots exhausted → stale copies, no 5xx", stale_ok, str(slots["responses"])))
+    return checks
+
+
+def plot_threads(results: dict[str, Any], max_connections: int, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for name, run in results["cliff"]["systems"].items():
+        series = run["series"]
+        start = run["burst"][0]
+        ax.plot(
+            [t - start for t in series["t"]], series["threads_connected"], label=name, color=COLORS.get(name), lw=1.2
+        )
+    ax.axhline(max_connections, color="black", ls="--", lw=1, label=f"max_connections = {max_connections}")
+    ax.set_xlabel("seconds since the burst began")
+    ax.set_ylabel("MySQL Threads_connected")
+    ax.set_title("The cliff: MySQL connections during the burst and the drain (sampled every 100 ms)")
+    ax.legend(loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _rate(t: list[float], cumulative: list[int]) -> tuple[list[float], list[float]]:
+    """Per-second rate of a cumulative counter, one point per whole second."""
+    points: dict[int, int] = {}
+    for when, value in zip(t, cumulative, strict=True):
+        points[int(when)] = value
+    seconds = sorted(points)
+    return [s + 0.5 for s in seconds[1:]], [points[b] - points[a] for a, b in itertools.pairwise(seconds)]
+
+
+def plot_spread(results: dict[str, Any], path: Path, system: str = "sluice") -> None:
+    run = results["cliff"]["systems"][system]
+    series, start = run["series"], run["burst"][0]
+    offset = run["requests"]["offset_s"][0] - start
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    acked = run["requests"]["acknowledged"]
+    ax.plot([offset + i + 0.5 for i in range(len(acked))], acked, label="requests acknowledged /s", color="#ff7f0e")
+    xs, ys = _rate([t - start for t in series["t"]], series["rows_inserted"])
+    ax.plot(xs, ys, label="rows inserted into MySQL /s", color="#2ca02c")
+    ax.set_xlabel("seconds since the burst began")
+    ax.set_ylabel("per second")
+    ax2 = ax.twinx()
+    ax2.plot(
+        [t - start for t in series["depth_t"]], series["depth"], label="queue depth (messages)", color="#7f7f7f", ls=":"
+    )
+    ax2.set_ylabel("messages in the queue")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="upper right")
+    ax.set_title(f"{system}: the peak spread over time")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_writer(results: dict[str, Any], path: Path) -> None:
+    rates = results["writer"]["rows_per_s"]
+    batches = [name for name in rates if name.startswith("batch_")]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.bar(
+        [name.removeprefix("batch_") for name in batches],
+        [rates[n] for n in batches],
+        color="#2ca02c",
+        label="consumer path",
+    )
+    ax.axhline(rates["floor"], color="#d62728", ls="--", label=f"floor: a row per INSERT ({rates['floor']:,}/s)")
+    ax.axhline(rates["load_data"], color="#1f77b4", ls="--", label=f"ceiling: LOAD DATA ({rates['load_data']:,}/s)")
+    ax.set_xlabel("rows per transaction (batch size)")
+    ax.set_ylabel("rows/s")
+    ax.set_title("Writer throughput into MySQL")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(results: dict[str, Any], out: Path) -> Path:
+    """Write report.md and the plots into `out`; return the report's path."""
+    config = results["config"]
+    budget = config["budget"]
+    plots = []
+    if results["cliff"]["systems"]:
+        plot_threads(results, config["max_connections"], out / "threads_connected.png")
+        plots.append(("threads_connected.png", "(a) MySQL Threads_connected over time"))
+    if "sluice" in results["cliff"]["systems"]:
+        plot_spread(results, out / "sluice_spread.png")
+        plots.append(("sluice_spread.png", "(b) sluice: requests, inserts and queue depth over time"))
+    plot_writer(results, out / "writer.png")
+    plots.append(("writer.png", "(c) writer rows/s by batch size"))
+    checks = targets(results, budget)
+    machine = results["machine"]
+    lines = [
+        f"# sluice benchmark ({config['profile']}, {results['started']})",
+        "",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, {machine['kernel']};"
+        f" {machine['mariadb']}, Redis {machine['redis']}, LocalStack {machine['localstack']},"
+        f" Python {machine['python']}.",
+        f"Command: `{config['command']}`. Everything ran on this one machine, traffic to 127.0.0.1 only.",
+        "",
+        "## Targets",
+        "",
+        *[f"- {'✅' if ok else '❌'} {name}: {figures}" for name, ok, figures in checks],
+        "",
+        f"## 1. The cliff: {config['cliff']['clients']} clients for {config['cliff']['duration_s']} s,"
+        f" max_connections = {config['max_connections']}",
+        "",
+        f"sluice budget: W = {budget['writers']}, R = {budget['read_slots']}, reserve = {budget['reserve']}"
+        " (+1: the sampler's own connection). celery: worker concurrency W. direct: a connection per request."
+        " Latencies over all requests, failed ones included. Drain: from the end of the burst until every"
+        " acknowledged entry was stored.",
+        "",
+        cliff_table(results),
+        "",
+        *[
+            f"Errors of {name}: {run['summary']['errors'] or 'none'}"
+            for name, run in results["cliff"]["systems"].items()
+        ],
+        "",
+        f"## 2. Writer throughput ({results['writer']['rows']:,} rows of ~300 B,"
+        f" median of {results['writer']['repeats']})",
+        "",
+        "floor: one row per INSERT and a commit after each, on a reused connection (how the seed app wrote);"
+        " batch N: the consumer's path (`chalicelib.db.insert_log_rows`), one transaction per N rows;"
+        " ceiling: `LOAD DATA LOCAL INFILE` of the same rows.",
+        "",
+        writer_table(results),
+        "",
+        "## 3. Cap vs drain rate",
+        "",
+        "The backlog is queued first, then the local event source runs with W workers (batch size"
+        f" {config['drain']['batch_size']}). rows/s is over the insert window (first to last row).",
+        "",
+        drain_table(results),
+        "",
+        "## 4. Reads",
+        "",
+        reads_table(results),
+        "",
+        f"Cold key: {results['reads']['cold_key']['concurrent_requests']} concurrent GETs of an uncached item →"
+        f" {results['reads']['cold_key']['mysql_queries']} MySQL queries;"
+        f" answers {results['reads']['cold_key']['responses']}.",
+        "",
+        f"Every read slot taken ({results['reads']['slots_exhausted']['slots_held']} of"
+        f" {results['reads']['slots_exhausted']['read_slots']}): an item with a stale copy →"
+        f" {results['reads']['slots_exhausted']['stale_copy']['responses']}; an item without →"
+        f" {results['reads']['slots_exhausted']['no_copy']['responses']}.",
+        "",
+        "## Plots",
+        "",
+        *[f"![{caption}]({name})\n" for name, caption in plots],
+    ]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report

@@ -1,0 +1,242 @@
+"""The benchmark: sluice against the design that fails (direct) and the usual fix (celery), on the
+MariaDB, Redis and LocalStack of this machine. Bounded in count and time; traffic to 127.0.0.1 only.
+
+    python -m bench.run --profile full    # make bench: about 15 minutes
+    python -m bench.run --profile quick   # make bench-quick: under 2 minutes
+    python -m bench.run --profile smoke   # inside make test: seconds, checks the harness works
+
+Results go to bench/results/<timestamp>/ (or --out): results.json, report.md and the plots.
+Needs the services up (the Makefile runs it under `tools.devstack run`).
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bench import cliff, drain, reads, report, writer
+from bench.sampler import set_max_connections
+from bench.systems import runners
+from tools.deploy import delete as undeploy
+from tools.deploy import deploy
+from tools.devstack import admin_connect
+from tools.stage import ROOT, stage_settings
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    clients: int
+    duration_s: float
+    localstack_clients: int  # 0: no LocalStack row
+    drain_timeout_s: float
+    writer_rows: int
+    writer_repeats: int
+    backlog: int
+    drain_writers: tuple[int, ...]
+    drain_entries_per_message: int
+    read_clients: int
+    read_duration_s: float
+    cold_clients: int
+
+
+PROFILES = {
+    "full": Profile("full", 200, 60, 32, 240, 20_000, 3, 50_000, (1, 2, 4, 8), 1, 50, 10, 200),
+    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 1, 5_000, (1, 2, 4, 8), 1, 30, 3, 200),
+    "smoke": Profile("smoke", 10, 2, 0, 60, 300, 1, 300, (1, 2), 1, 4, 1, 20),
+}
+MAX_CONNECTIONS = 30
+
+
+def machine() -> dict[str, Any]:
+    def first_line(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            return "unknown"
+
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory_kib = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT VERSION()")
+        row = cur.fetchone()
+    localstack = first_line(
+        [
+            str(ROOT / ".venv-localstack" / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('localstack-core'))",
+        ]
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "mariadb": f"MariaDB {row[0] if row else '?'}",
+        "redis": first_line(["redis-server", "--version"]).split(" v=")[-1].split()[0],
+        "localstack": localstack,
+    }
+
+
+class Progress:
+    """A progress bar over the run's steps, with what is happening now."""
+
+    def __init__(self, steps: int) -> None:
+        self.bar = tqdm(total=steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.current = ""
+
+    def step(self, what: str) -> None:
+        if self.current:
+            self.bar.update(1)
+        self.current = what
+        self.bar.set_description(what[:70])
+
+    def note(self, what: str) -> None:
+        self.bar.set_description(what[:70])
+
+    def close(self) -> None:
+        self.bar.update(self.bar.total - self.bar.n)
+        self.bar.close()
+
+
+def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
+    budget_settings = stage_settings(runners.BENCH_STAGE)
+    writers = budget_settings.consumer_max_concurrency
+    logs = out / "logs"
+    systems = ["direct", "celery", "sluice"] + (["sluice (LocalStack)"] if profile.localstack_clients else [])
+    progress = Progress(len(systems) + 1 + len(profile.drain_writers) + 1)
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "config": {
+            "profile": profile.name,
+            "command": command,
+            "max_connections": MAX_CONNECTIONS,
+            "budget": {
+                "writers": writers,
+                "read_slots": budget_settings.api_read_slots,
+                "reserve": budget_settings.admin_reserve_connections,
+            },
+            "cliff": {
+                "clients": profile.clients,
+                "duration_s": profile.duration_s,
+                "localstack_clients": profile.localstack_clients,
+            },
+            "drain": {"batch_size": budget_settings.consumer_batch_size},
+        },
+        "cliff": {"systems": {}},
+    }
+    settings = runners.prepare_databases(writer_cap=writers)
+    previous_max = set_max_connections(MAX_CONNECTIONS)
+    try:
+        for name in systems:
+            progress.step(f"cliff: {name}")
+            runners.empty_everything(settings)
+            clients = profile.localstack_clients if name == "sluice (LocalStack)" else profile.clients
+            with _system(name, logs, settings, writers) as system:
+                system.name = name
+                results["cliff"]["systems"][name] = cliff.measure(
+                    system, clients, profile.duration_s, profile.drain_timeout_s, progress.note
+                )
+    finally:
+        set_max_connections(previous_max)
+
+    progress.step("writer throughput")
+    with admin_connect() as admin:
+        admin.autocommit(True)
+        results["writer"] = writer.run(
+            admin,
+            lambda: writer.connect("127.0.0.1", settings.mysql.port, "root", ""),
+            profile.writer_rows,
+            profile.writer_repeats,
+        )
+
+    drain_results: list[dict[str, Any]] = []
+    for w in profile.drain_writers:
+        progress.step(f"drain: W={w}")
+        drain_results += drain.run(
+            logs, profile.backlog, [w], profile.drain_entries_per_message, profile.drain_timeout_s, progress.note
+        )
+    results["drain"] = drain_results
+
+    progress.step("reads")
+    results["reads"] = reads.run(
+        logs, profile.read_clients, profile.read_duration_s, profile.cold_clients, progress.note
+    )
+    runners.prepare_databases(writer_cap=writers)  # leave the bench stage as configured
+    progress.close()
+    return results
+
+
+def _system(name: str, logs: Path, settings: Any, writers: int) -> Any:
+    if name == "direct":
+        return runners.direct(logs)
+    if name == "celery":
+        return runners.celery(logs, writers)
+    if name == "sluice":
+        return runners.sluice_local(logs, settings, writers)
+    return _localstack_system(settings)
+
+
+class _localstack_system:
+    """The bench stage deployed into LocalStack for one run, removed afterwards."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+
+    def __enter__(self) -> runners.System:
+        deployment = deploy(runners.BENCH_STAGE)
+        runners.wait_http(f"{deployment.api_url}health", timeout_s=120)
+        return runners.System(
+            "sluice (LocalStack)",
+            f"{deployment.api_url}logs",
+            f"{self.settings.mysql.database}.logs",
+            runners.sqs_depth(self.settings),
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        undeploy(runners.BENCH_STAGE)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--out", type=Path, help="default: bench/results/<timestamp>")
+    args = parser.parse_args(argv)
+    profile = PROFILES[args.profile]
+    out = args.out or ROOT / "bench" / "results" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out.mkdir(parents=True, exist_ok=True)
+    command = f"python -m bench.run --profile {profile.name}"
+    started = time.monotonic()
+    try:
+        results = run(profile, out, command)
+    except Exception:
+        traceback.print_exc()
+        print(f"\nthe benchmark failed; process logs are in {out / 'logs'}", file=sys.stderr)
+        return 1
+    results["elapsed_s"] = round(time.monotonic() - started, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    path = report.write(results, out)
+    print(f"\n{path.read_text().split('## 1.')[0]}\nreport: {path}  ({results['elapsed_s']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""Start and stop the systems under test as processes on 127.0.0.1 (bench-only code)."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from bench.systems.common import DATABASE, PASSWORD, TABLE_DDL, TABLES, USER
+from chalicelib.config import Settings
+from tools.bootstrap import bootstrap_mysql, bootstrap_queues, sqs_client
+from tools.devstack import admin_connect
+from tools.stage import LOCAL_AWS_ENV, ROOT, stage_settings
+
+BENCH_STAGE = "bench"
+VENV = ROOT / ".venv" / "bin"
+BENCH_VENV = ROOT / ".venv-bench" / "bin"
+CELERY_BROKER = "redis://127.0.0.1:6380/2"
+
+
+@dataclass
+class System:
+    name: str
+    url: str  # POST log entries here
+    table: str  # where they end up, in DATABASE or sluice_bench
+    queue_depth: Callable[[], int] | None = None
+
+
+class Processes:
+    """Child process groups started for one system, stopped together."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.children: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            child = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env={**os.environ, **LOCAL_AWS_ENV, **(env or {})},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.children.append(child)
+        return child
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in self.children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+        self.children.clear()
+
+
+def wait_http(url: str, timeout_s: float = 60, method: str = "GET") -> None:
+    """Wait until `url` answers at all (any HTTP status)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            request = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None)
+            request.add_header("Content-Type", "application/json")
+            with urllib.request.urlopen(request, timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return
+        except (urllib.error.URLError, OSError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s") from None
+            time.sleep(0.2)
+
+
+def prepare_databases(writer_cap: int) -> Settings:
+    """The bench stage's schema, users (writer capped at `writer_cap`) and queues, and the seed tables."""
+    settings = dataclasses.replace(stage_settings(BENCH_STAGE), consumer_max_concurrency=writer_cap)
+    bootstrap_mysql(settings)
+    bootstrap_queues(settings)
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+        cur.execute(f"USE {DATABASE}")
+        for table in TABLES:
+            cur.execute(TABLE_DDL.format(table=table))
+        cur.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (USER, PASSWORD))
+        cur.execute(f"GRANT SELECT, INSERT ON {DATABASE}.* TO %s@'%%'", (USER,))
+    return settings
+
+
+def empty_everything(settings: Settings) -> None:
+    """Empty every system's table, sluice's queues and Redis keys, and Celery's broker."""
+    with admin_connect() as conn, conn.cursor() as cur:
+        for table in TABLES:
+            cur.execute(f"TRUNCATE TABLE {DATABASE}.{table}")
+        for table in ("logs", "log_rejects", "items"):
+            cur.execute(f"TRUNCATE TABLE {settings.mysql.database}.{table}")
+    sqs = sqs_client(settings)
+    for name in (settings.log_queue_name, settings.log_dlq_name):
+        sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    r = redis.Redis.from_url(settings.redis_url)
+    keys = list(r.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000))
+    if keys:
+        r.delete(*keys)
+    redis.Redis.from_url(CELERY_BROKER).flushdb()
+
+
+def sqs_depth(settings: Settings) -> Callable[[], int]:
+    sqs = sqs_client(settings)
+    url = sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"]
+
+    def depth() -> int:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+    return depth
+
+
+def gunicorn(processes: Processes, name: str, app: str, port: int) -> None:
+    processes.start(
+        name,
+        [
+            str(BENCH_VENV / "gunicorn"),
+            "-k",
+            "gevent",
+            "--workers",
+            "2",
+            "--worker-connections",
+            "1000",
+            "--backlog",
+            "1024",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            app,
+        ],
+    )
+
+
+@contextmanager
+def direct(log_dir: Path, port: int = 8200) -> Iterator[System]:
+    processes = Processes(log_dir)
+    try:
+        gunicorn(processes, "direct-gunicorn", "bench.systems.direct_app:app", port)
+        wait_http(f"http://127.0.0.1:{port}/")
+        yield System("direct", f"http://127.0.0.1:{port}/logs", f"{DATABASE}.direct_logs")
+    finally:
+        processes.stop()
+
+
+@contextmanager
+def celery(log_dir: Path, writers: int, port: int = 8300) -> Iterator[System]:
+    processes = Processes(log_dir)
+    broker = redis.Redis.from_url(CELERY_BROKER)
+    try:
+        processes.start(
+            "celery-worker",
+            [
+                str(BENCH_VENV / "celery"),
+                "-A",
+                "bench.systems.celery_app:celery",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(writers),
+                "--loglevel",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+        )
+        gunicorn(processes, "celery-gunicorn", "bench.systems.celery_app:app", port)
+        wait_http(f"http://127.0.0.1:{port}/")
+        yield System(
+            "celery", f"http://127.0.0.1:{port}/logs", f"{DATABASE}.celery_logs", lambda: int(broker.llen("celery"))
+        )
+    finally:
+        processes.stop()
+
+
+@contextmanager
+def sluice_local(
+    log_dir: Path, settings: Settings, writers: int, port: int = 8100, env: dict[str, str] | None = None
+) -> Iterator[System]:
+    """sluice through chalice local (tools.chalice_local) with the local SQS event source."""
+    processes = Processes(log_dir)
+    overrides = [f"--env={k}={v}" for k, v in {"CONSUMER_MAX_CONCURRENCY": str(writers), **(env or {})}.items()]
+    try:
+        cmd = [str(VENV / "python"), "-m", "tools.chalice_local", "--stage", BENCH_STAGE, "--port", str(port)]
+        processes.start("sluice-api", cmd + overrides)
+        consumer = [str(VENV / "python"), "-m", "tools.local_consumer", "--stage", BENCH_STAGE]
+        processes.start("sluice-consumer", consumer + overrides)
+        wait_http(f"http://127.0.0.1:{port}/health")
+        yield System("sluice", f"http://127.0.0.1:{port}/logs", f"{settings.mysql.database}.logs", sqs_depth(settings))
+    finally:
+        processes.stop()
+
+
+@contextmanager
+def sluice_api_only(log_dir: Path, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Only sluice's API through chalice local (for the read scenarios); yields its base URL."""
+    processes = Processes(log_dir)
+    overrides = [f"--env={k}={v}" for k, v in (env or {}).items()]
+    try:
+        cmd = [str(VENV / "python"), "-m", "tools.chalice_local", "--stage", BENCH_STAGE, "--port", str(port)]
+        processes.start(f"sluice-api-{port}", cmd + overrides)
+        wait_http(f"http://127.0.0.1:{port}/health")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        processes.stop()
+
+
+@contextmanager
+def local_consumer(log_dir: Path, writers: int, batch_size: int | None = None) -> Iterator[Processes]:
+    processes = Processes(log_dir)
+    env = {"CONSUMER_MAX_CONCURRENCY": str(writers)}
+    if batch_size is not None:
+        env["CONSUMER_BATCH_SIZE"] = str(batch_size)
+    try:
+        cmd = [str(VENV / "python"), "-m", "tools.local_consumer", "--stage", BENCH_STAGE]
+        processes.start(f"consumer-w{writers}", cmd + [f"--env={k}={v}" for k, v in env.items()])
+        yield processes
+    finally:
+        processes.stop()
+
+
+def stored_ids(table: str) -> dict[str, int]:
+    """Every stored log id in `table` with how many times it is there."""
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT id, COUNT(*) FROM {table} GROUP BY id")
+        return {row[0]: int(row[1]) for row in cur.fetchall()}
+
+
+def row_count(table: str) -> int:
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {table}")
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
