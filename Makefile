@@ -6,11 +6,12 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 LS_VENV := .venv-localstack
 LAMBDA_VENV := .venv-lambda
+BENCH_VENV := .venv-bench
 EXECUTOR_SRC := $(shell find localstack/host_executor -name '*.py' -o -name pyproject.toml)
 STAGE   ?= local
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
-	test test-suite unit functional integration lint format clean
+	test test-suite unit functional integration bench bench-quick bench-smoke lint format clean
 
 help:
 	@echo "make up        start MariaDB, Redis, LocalStack; serve the API on :8000 with chalice local (Ctrl-C stops)"
@@ -19,6 +20,8 @@ help:
 	@echo "make test      the same setup, then lint and every test"
 	@echo "make down      stop services left running"
 	@echo "make budget    check the stage's MySQL connection budget (STAGE=local)"
+	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
+	@echo "make bench-quick  the same, smaller (under 2 min)"
 	@echo "make lint      ruff and mypy"
 
 setup: system-packages venvs
@@ -41,6 +44,9 @@ $(LS_VENV)/.executor-installed: $(LS_VENV)/.installed $(EXECUTOR_SRC)
 
 $(LAMBDA_VENV)/.installed: localstack/lambda-runtime-requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(LAMBDA_VENV) localstack/lambda-runtime-requirements.txt
+
+$(BENCH_VENV)/.installed: bench/requirements.txt requirements-dev.txt requirements.txt scripts/make-venv.sh
+	scripts/make-venv.sh $(BENCH_VENV) bench/requirements.txt
 
 up: setup
 	$(PY) -m tools.serve --stage $(STAGE)
@@ -68,10 +74,10 @@ bootstrap: setup
 budget: setup
 	$(PY) -m tools.devstack run -- $(PY) -m tools.budget --stage $(STAGE)
 
-test: setup
+test: setup $(BENCH_VENV)/.installed
 	$(PY) -m tools.devstack run -- $(MAKE) --no-print-directory test-suite
 
-test-suite: lint unit functional integration
+test-suite: lint unit functional integration bench-smoke
 
 unit: venvs
 	$(PY) -m pytest tests/unit
@@ -81,6 +87,17 @@ functional: venvs
 
 integration: venvs
 	$(PY) -m pytest tests/integration
+
+# The benchmark starts the services it needs (and stops those it started).
+bench: setup $(BENCH_VENV)/.installed
+	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.run --profile full
+
+bench-quick: setup $(BENCH_VENV)/.installed
+	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.run --profile quick
+
+# A few seconds of every scenario, to keep the harness working (part of make test; no timing checks).
+bench-smoke: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench.run --profile smoke --out .data/bench-smoke
 
 lint: venvs
 	$(VENV)/bin/ruff check .
@@ -92,4 +109,4 @@ format: venvs
 	$(VENV)/bin/ruff check --fix .
 
 clean: down
-	rm -rf .data $(VENV) $(LS_VENV) $(LAMBDA_VENV)
+	rm -rf .data $(VENV) $(LS_VENV) $(LAMBDA_VENV) $(BENCH_VENV)

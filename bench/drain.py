@@ -60,7 +60,7 @@ def run(
         with local_consumer(log_dir, w):
             deadline = time.monotonic() + timeout_s
             while row_count(f"{settings.mysql.database}.logs") < backlog and time.monotonic() < deadline:
-                time.sleep(0.2)
+                time.sleep(0.05)
             finished = sampler.now()
         series = sampler.stop()
         stored = row_count(f"{settings.mysql.database}.logs")

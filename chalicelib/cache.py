@@ -7,8 +7,11 @@ cluster slot: scripts that touch two of them also work on a clustered ElastiCach
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +30,9 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 """
 
+# How much longer than the single-flight wait a thread waits for another thread's load.
+_LEADER_GRACE_S = 30.0
+
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -34,22 +40,36 @@ return 0
 
 
 class RedisCircuit:
-    """After a Redis failure, skip Redis for a cool-down so requests do not each pay a timeout."""
+    """After a few Redis failures in a row, skip Redis for a cool-down so requests do not each pay a
+    timeout. A refused connection opens it at once: Redis is not there."""
 
-    def __init__(self, cooldown_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, cooldown_s: float, failures_to_open: int = 3, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._cooldown_s = cooldown_s
+        self._failures_to_open = failures_to_open
         self._clock = clock
         self._open_until = 0.0
+        self._failures = 0
 
     def is_closed(self) -> bool:
         """True when Redis may be tried."""
         return self._clock() >= self._open_until
 
     def record_failure(self, exc: Exception) -> None:
-        """Note a failure: Redis is skipped until the cool-down ends."""
+        """Note a failure; enough of them in a row (or a refused connection) open the circuit."""
+        self._failures += 1
+        refused = isinstance(exc, redis.ConnectionError) and isinstance(
+            exc.__cause__ or exc.__context__, ConnectionRefusedError
+        )
+        if self._failures < self._failures_to_open and not refused:
+            return
         if self.is_closed():
             logger.warning("redis unavailable, skipping it for %.1fs: %s", self._cooldown_s, exc)
         self._open_until = self._clock() + self._cooldown_s
+
+    def record_success(self) -> None:
+        self._failures = 0
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,8 @@ class Cache:
         self._sleep = sleep
         self._fill = client.register_script(_FILL_IF_GENERATION)
         self._release = client.register_script(_RELEASE_LOCK)
+        self._flights: dict[str, Future[Loaded]] = {}
+        self._flights_lock = threading.Lock()
 
     def _keys(self, kind: str, key: str) -> tuple[str, str, str]:
         tag = f"{self._prefix}{kind}:{{{key}}}"
@@ -106,10 +128,12 @@ class Cache:
         if not self._circuit.is_closed():
             return default
         try:
-            return fn()
+            result = fn()
         except redis.RedisError as exc:
             self._circuit.record_failure(exc)
             return default
+        self._circuit.record_success()
+        return result
 
     def lookup(self, kind: str, key: str) -> Lookup:
         """Read an entry and its generation in one round trip; a Redis failure reads as a miss."""
@@ -167,11 +191,48 @@ class Cache:
         if found.entry is not None and found.entry.fresh:
             return Loaded(found.entry.value, "hit", found.entry.age_s)
         try:
-            return self._load_once(kind, key, found.generation, load, ttl_for)
+            return self._load_in_this_process_once(kind, key, found.generation, load, ttl_for)
         except BudgetExhaustedError:
             if found.entry is None:
                 raise
             return Loaded(found.entry.value, "stale", found.entry.age_s)
+
+    def _load_in_this_process_once(
+        self,
+        kind: str,
+        key: str,
+        generation: str,
+        load: Callable[[], dict[str, Any] | None],
+        ttl_for: Callable[[dict[str, Any] | None], tuple[int, int]],
+    ) -> Loaded:
+        """Threads of one process that miss the same key share one load (and one go at the Redis lock).
+
+        Without this, a multi-threaded server (chalice local, a container) would have every waiting
+        thread polling Redis; a Lambda environment serves one request at a time and is unaffected.
+        """
+        flight_key = f"{kind}:{key}"
+        with self._flights_lock:
+            flight = self._flights.get(flight_key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[flight_key] = Future()
+        if not leader:
+            try:
+                return flight.result(timeout=self._wait_s + _LEADER_GRACE_S)
+            except FutureTimeout:
+                pass  # the leader is stuck: go to Redis and MySQL like a leader would
+            return self._load_once(kind, key, generation, load, ttl_for)
+        try:
+            loaded = self._load_once(kind, key, generation, load, ttl_for)
+        except BaseException as exc:
+            flight.set_exception(exc)
+            raise
+        else:
+            flight.set_result(loaded)
+            return loaded
+        finally:
+            with self._flights_lock:
+                del self._flights[flight_key]
 
     def _load_once(
         self,

@@ -98,6 +98,7 @@ class SlotPool:
             except redis.RedisError as exc:
                 self._circuit.record_failure(exc)
                 return None
+            self._circuit.record_success()
             if token is not None:
                 return token
             remaining = deadline - time.monotonic()

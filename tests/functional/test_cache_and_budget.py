@@ -8,8 +8,10 @@ import pymysql
 import pytest
 
 import app as sluice_app
+from chalicelib.cache import Cache, RedisCircuit
 from chalicelib.db import connect_within
 from chalicelib.errors import BudgetExhaustedError
+from chalicelib.items import ItemService
 from tests.functional.conftest import SETTINGS, body, closed_port
 
 
@@ -36,22 +38,35 @@ class CountingLoads:
 
 
 def test_concurrent_misses_of_one_key_run_one_mysql_query(client, admin_headers, monkeypatch):
-    # GIVEN a stored item that is not cached, and MySQL reads that take 200 ms
+    # GIVEN a stored item that is not cached, MySQL reads that take 200 ms, and six API instances
+    # (separate caches, as separate Lambda environments or servers) sharing Redis, five threads each
     put(client, admin_headers, "hot", {"name": "Hot"})
     loads = CountingLoads(delay_s=0.2)
     monkeypatch.setattr(sluice_app.get_database(), "get_item", loads)
-    items = sluice_app.get_items()
+    instances = [
+        ItemService(
+            sluice_app.get_database(),
+            Cache(
+                sluice_app.get_redis(),
+                SETTINGS.redis_key_prefix,
+                RedisCircuit(SETTINGS.redis_cooldown_s),
+                single_flight_wait_ms=SETTINGS.single_flight_wait_ms,
+            ),
+            SETTINGS,
+        )
+        for _ in range(6)
+    ]
     results: list[str] = []
     barrier = threading.Barrier(30)
 
-    def read() -> None:
+    def read(items: ItemService) -> None:
         barrier.wait()
         loaded = items.get("hot")
         assert loaded.value is not None
         results.append(loaded.value["name"])
 
     # WHEN 30 requests miss it at once
-    threads = [threading.Thread(target=read) for _ in range(30)]
+    threads = [threading.Thread(target=read, args=(instances[i % 6],)) for i in range(30)]
     for t in threads:
         t.start()
     for t in threads:

@@ -1,4 +1,6 @@
-"""The Redis circuit breaker skips Redis for a cool-down after a failure."""
+"""The Redis circuit breaker: skip Redis for a cool-down once it is clearly unavailable."""
+
+import redis
 
 from chalicelib.cache import RedisCircuit
 
@@ -11,14 +13,35 @@ class Clock:
         return self.now
 
 
-def test_redis_is_skipped_during_the_cool_down_and_tried_after_it():
+def refused() -> redis.ConnectionError:
+    """What redis-py raises when nothing listens: a ConnectionError raised while handling the refusal."""
+    exc = redis.ConnectionError("Error 111 connecting to 127.0.0.1:6380. Connection refused.")
+    exc.__context__ = ConnectionRefusedError(111, "Connection refused")
+    return exc
+
+
+def test_a_refused_connection_opens_the_circuit_for_the_cool_down():
     clock = Clock()
     circuit = RedisCircuit(5.0, clock=clock)
     assert circuit.is_closed()
-    # WHEN Redis fails
-    circuit.record_failure(ConnectionError("refused"))
-    # THEN it is skipped for 5 s, and tried again after
+    # WHEN Redis refuses a connection THEN it is skipped for 5 s, and tried again after
+    circuit.record_failure(refused())
     clock.now += 4.9
     assert not circuit.is_closed()
     clock.now += 0.2
     assert circuit.is_closed()
+
+
+def test_timeouts_open_it_only_when_several_come_in_a_row():
+    circuit = RedisCircuit(5.0, failures_to_open=3, clock=Clock())
+    # a slow moment (a busy process) is not an outage
+    circuit.record_failure(redis.TimeoutError("timeout"))
+    circuit.record_failure(redis.TimeoutError("timeout"))
+    assert circuit.is_closed()
+    circuit.record_success()
+    circuit.record_failure(redis.TimeoutError("timeout"))
+    circuit.record_failure(redis.TimeoutError("timeout"))
+    assert circuit.is_closed()
+    # three in a row are
+    circuit.record_failure(redis.TimeoutError("timeout"))
+    assert not circuit.is_closed()
