@@ -234,7 +234,30 @@ def main(argv: list[str] | None = None) -> int:
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     path = report.write(results, out)
     print(f"\n{path.read_text().split('## 1.')[0]}\nreport: {path}  ({results['elapsed_s']:.0f} s)")
-    return 0
+    problems = incomplete(results, out)
+    for problem in problems:
+        print(f"INCOMPLETE: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def incomplete(results: dict[str, Any], out: Path) -> list[str]:
+    """What a run that worked must have produced, whatever the figures (no timing is checked)."""
+    problems = []
+    for name, cliff_run in results["cliff"]["systems"].items():
+        s = cliff_run["summary"]
+        if s["requests"] == 0:
+            problems.append(f"cliff: {name} answered no request")
+        if name.startswith("sluice") and (s["lost"] or s["duplicated"] or s["drain_s"] is None):
+            problems.append(f"cliff: {name} lost {s['lost']}, duplicated {s['duplicated']}, drained: {s['drain_s']}")
+        if not cliff_run["series"]["t"]:
+            problems.append(f"cliff: no MySQL samples for {name}")
+    if any(rate <= 0 for rate in results["writer"]["rows_per_s"].values()):
+        problems.append("writer: a method wrote nothing")
+    problems += [f"drain: W={r['writers']} did not store its backlog" for r in results["drain"] if not r["completed"]]
+    if results["reads"]["cold_key"]["requests"] == 0:
+        problems.append("reads: no cold-key answers")
+    problems += [f"missing {name}" for name in ("report.md", "writer.png") if not (out / name).exists()]
+    return problems
 
 
 if __name__ == "__main__":
