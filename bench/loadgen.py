@@ -70,6 +70,8 @@ async def _run(
                     async with session.request(method, url, json=body) as response:
                         text = await response.text()
                         status, kind = response.status, classify(response.status, text)
+                        if kind == "ok" and log_id and json.loads(text).get("id") != log_id:
+                            kind = "wrong_id"  # an answer meant for another request
                         cache = response.headers.get("X-Cache", "")
                         if response.headers.get("X-Cache-Stale"):
                             cache += "+stale"

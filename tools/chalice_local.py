@@ -25,22 +25,19 @@ from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPSer
 from tools.stage import ROOT
 
 
-class NoDelayRequestHandler(ChaliceRequestHandler):
-    disable_nagle_algorithm = True
-
-
-class ManyClientsHTTPServer(ThreadedHTTPServer):
-    request_queue_size = 1024
-
-
 def create_server(stage: str, host: str, port: int, overrides: dict[str, str] | None = None) -> LocalDevServer:
-    """The stage's app behind Chalice's local API Gateway emulation, as `chalice local` builds it."""
+    """The stage's app behind Chalice's local API Gateway emulation, built by Chalice as `chalice local` does."""
     factory = CLIFactory(str(ROOT), environ=os.environ)
     params = {"environment_variables": overrides} if overrides else None
     config = factory.create_config_obj(chalice_stage_name=stage, user_provided_params=params)
     app = config.chalice_app
     validate_routes(app.routes)
-    return LocalDevServer(app, config, host, port, handler_cls=NoDelayRequestHandler, server_cls=ManyClientsHTTPServer)
+    # The two settings this module exists for. Everything else stays Chalice's own: its server
+    # factory also makes the app's current_request thread-local, which a threaded server needs.
+    ChaliceRequestHandler.disable_nagle_algorithm = True
+    ThreadedHTTPServer.request_queue_size = 1024
+    server: LocalDevServer = factory.create_local_server(app, config, host, port)
+    return server
 
 
 def env_pair(text: str) -> tuple[str, str]:
