@@ -57,7 +57,11 @@ def get_circuit() -> RedisCircuit:
 @functools.cache
 def get_cache() -> Cache:
     return Cache(
-        get_redis(), SETTINGS.redis_key_prefix, get_circuit(), single_flight_wait_ms=SETTINGS.single_flight_wait_ms
+        get_redis(),
+        SETTINGS.redis_key_prefix,
+        get_circuit(),
+        single_flight_wait_ms=SETTINGS.single_flight_wait_ms,
+        enabled=SETTINGS.cache_enabled,
     )
 
 

@@ -14,10 +14,8 @@ import sys
 import time
 import urllib.request
 
-import boto3
-
 from tools.deploy import deploy, deployed_record, read_deployment
-from tools.stage import LOCAL_AWS_ENV, stage_settings
+from tools.stage import aws_client, stage_settings
 
 
 def timed_get(url: str) -> float:
@@ -36,13 +34,7 @@ def percentile(values: list[float], p: float) -> float:
 def measure(stage: str, cold_runs: int, warm_runs: int) -> dict[str, object]:
     deployment = read_deployment(stage) if deployed_record(stage).exists() else deploy(stage)
     settings = stage_settings(stage)
-    lam = boto3.client(
-        "lambda",
-        endpoint_url=settings.sqs_endpoint_url,
-        region_name=settings.aws_region,
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+    lam = aws_client("lambda", settings)
     url = f"{deployment.api_url}health"
     cold: list[float] = []
     for run in range(cold_runs):

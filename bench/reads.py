@@ -1,5 +1,5 @@
-"""Scenario 4, reads: hot-key GET /items/{id} with and without the cache; a cold key read by many
-clients at once; and reads while every API read slot is taken."""
+"""Scenario 4, reads: hot-key GET /items/{id} with the cache, with it switched off (CACHE_ENABLED=false),
+and with Redis down; a cold key read by many clients at once; reads while every read slot is taken."""
 
 import json
 import socket
@@ -51,9 +51,13 @@ def run(log_dir: Path, clients: int, duration_s: float, cold_clients: int, progr
     empty_everything(settings)
     results: dict[str, Any] = {}
     no_redis = {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}
-    with sluice_api_only(log_dir, 8101) as cached, sluice_api_only(log_dir, 8102, env=no_redis) as uncached:
+    with (
+        sluice_api_only(log_dir, 8101) as cached,
+        sluice_api_only(log_dir, 8102, env={"CACHE_ENABLED": "false"}) as uncached,
+        sluice_api_only(log_dir, 8103, env=no_redis) as redis_down,
+    ):
         put_item(cached, settings.admin_token, "hot")
-        for name, base in (("with_cache", cached), ("without_cache", uncached)):
+        for name, base in (("with_cache", cached), ("cache_disabled", uncached), ("redis_down", redis_down)):
             progress(f"reads: hot key {name.replace('_', ' ')}, {clients} clients")
             run_load(f"{base}/items/hot", 4, 0.5, method="GET")  # warm the server and the cache
             selects = mysql_status("Com_select")

@@ -113,7 +113,7 @@ def drain_table(results: dict[str, Any]) -> str:
 def reads_table(results: dict[str, Any]) -> str:
     reads = results["reads"]
     rows = []
-    for name in ("with_cache", "without_cache"):
+    for name in ("with_cache", "cache_disabled", "redis_down"):
         r = reads[name]
         rows.append(
             [

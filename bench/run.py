@@ -42,18 +42,18 @@ class Profile:
     drain_timeout_s: float
     writer_rows: int
     writer_repeats: int
-    backlog: int
     drain_writers: tuple[int, ...]
-    drain_packing: tuple[int, ...]  # entries per SQS message: 1 as POST /logs queues them, 100 as batches
+    # entries per SQS message (1 as POST /logs queues them, 100 as batches would) -> backlog in entries
+    drain_backlogs: dict[int, int]
     read_clients: int
     read_duration_s: float
     cold_clients: int
 
 
 PROFILES = {
-    "full": Profile("full", 200, 60, 32, 240, 20_000, 3, 50_000, (1, 2, 4, 8), (1, 100), 50, 10, 200),
-    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 3, 20_000, (1, 2, 4, 8), (100,), 30, 3, 200),
-    "smoke": Profile("smoke", 10, 2, 0, 60, 300, 1, 300, (1, 2), (1,), 4, 1, 20),
+    "full": Profile("full", 200, 60, 32, 240, 20_000, 3, (1, 2, 4, 8), {1: 50_000, 100: 200_000}, 50, 10, 200),
+    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 3, (1, 2, 4, 8), {100: 50_000}, 30, 3, 200),
+    "smoke": Profile("smoke", 10, 2, 0, 60, 300, 1, (1, 2), {1: 300}, 4, 1, 20),
 }
 MAX_CONNECTIONS = 30
 
@@ -121,7 +121,7 @@ def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
     writers = budget_settings.consumer_max_concurrency
     logs = out / "logs"
     systems = ["direct", "celery", "sluice"] + (["sluice (LocalStack)"] if profile.localstack_clients else [])
-    progress = Progress(len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_packing) + 1)
+    progress = Progress(len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 1)
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -169,10 +169,10 @@ def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
         )
 
     drain_results: list[dict[str, Any]] = []
-    for packing in profile.drain_packing:
+    for packing, backlog in profile.drain_backlogs.items():
         for w in profile.drain_writers:
             progress.step(f"drain: W={w}, {packing} per message")
-            drain_results += drain.run(logs, profile.backlog, [w], packing, profile.drain_timeout_s, progress.note)
+            drain_results += drain.run(logs, backlog, [w], packing, profile.drain_timeout_s, progress.note)
     results["drain"] = drain_results
 
     progress.step("reads")

@@ -97,7 +97,11 @@ class Loaded:
 
 
 class Cache:
-    """Cache-aside over Redis. Every Redis failure degrades to a miss, never to an error."""
+    """Cache-aside over Redis. Every Redis failure degrades to a miss, never to an error.
+
+    Disabled (`enabled=False`), every read goes to MySQL; invalidations still run, so turning the
+    cache back on serves nothing older than the writes made meanwhile.
+    """
 
     def __init__(
         self,
@@ -106,6 +110,7 @@ class Cache:
         circuit: RedisCircuit,
         *,
         single_flight_wait_ms: int,
+        enabled: bool = True,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -113,6 +118,7 @@ class Cache:
         self._prefix = prefix
         self._circuit = circuit
         self._wait_s = single_flight_wait_ms / 1000
+        self._enabled = enabled
         self._clock = clock
         self._sleep = sleep
         self._fill = client.register_script(_FILL_IF_GENERATION)
@@ -137,6 +143,8 @@ class Cache:
 
     def lookup(self, kind: str, key: str) -> Lookup:
         """Read an entry and its generation in one round trip; a Redis failure reads as a miss."""
+        if not self._enabled:
+            return Lookup(None, "")
         data_key, gen_key, _ = self._keys(kind, key)
         missing: list[Any] = [None, None]
         raw, generation = self._call(lambda: list(self._redis.mget(data_key, gen_key)), missing)
@@ -153,6 +161,8 @@ class Cache:
         self, kind: str, key: str, value: dict[str, Any] | None, generation: str, fresh_s: int, stale_s: int
     ) -> bool:
         """Store a loaded value unless the key was invalidated since `generation` was read."""
+        if not self._enabled:
+            return False
         data_key, gen_key, _ = self._keys(kind, key)
         now = self._clock()
         payload = json.dumps({"v": value, "at": now, "fresh_until": now + fresh_s}, separators=(",", ":"))
@@ -187,6 +197,8 @@ class Cache:
         `ttl_for(value)` gives (fresh seconds, stale seconds) for what was loaded.
         When `load` finds the MySQL connection budget exhausted, a stale entry is served if there is one.
         """
+        if not self._enabled:
+            return Loaded(load(), "miss")
         found = self.lookup(kind, key)
         if found.entry is not None and found.entry.fresh:
             return Loaded(found.entry.value, "hit", found.entry.age_s)

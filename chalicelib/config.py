@@ -33,6 +33,7 @@ class Settings:
     redis_key_prefix: str
     redis_timeout_s: float
     redis_cooldown_s: float
+    cache_enabled: bool
     sqs_endpoint_url: str | None
     aws_region: str
     log_queue_name: str
@@ -125,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_key_prefix=env.text("REDIS_KEY_PREFIX"),
         redis_timeout_s=env.number("REDIS_TIMEOUT_S"),
         redis_cooldown_s=env.number("REDIS_COOLDOWN_S"),
+        cache_enabled=env.flag("CACHE_ENABLED"),
         sqs_endpoint_url=env.text("SQS_ENDPOINT_URL", allow_empty=True) or None,
         aws_region=region,
         log_queue_name=env.text("LOG_QUEUE_NAME"),

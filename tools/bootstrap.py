@@ -10,14 +10,14 @@ named by MYSQL_ADMIN_HOST / MYSQL_ADMIN_PORT / MYSQL_ADMIN_USER / MYSQL_ADMIN_PA
 import argparse
 import os
 import sys
+from typing import Any
 
-import boto3
 import pymysql
 
 from chalicelib.config import Settings
 from chalicelib.db import create_schema
 from chalicelib.queue import QueueUrls, ensure_queues
-from tools.stage import LOCAL_AWS_ENV, stage_settings
+from tools.stage import aws_client, stage_settings
 
 
 def admin_connection(settings: Settings, database: str | None = None) -> pymysql.connections.Connection:
@@ -38,15 +38,9 @@ def admin_connection(settings: Settings, database: str | None = None) -> pymysql
     return admin_connect(database)
 
 
-def sqs_client(settings: Settings):  # type: ignore[no-untyped-def]
-    """An SQS client for the stage (LocalStack's credentials when it has an endpoint URL)."""
-    credentials = {}
-    if settings.sqs_endpoint_url:
-        credentials = {
-            "aws_access_key_id": LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-            "aws_secret_access_key": LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-        }
-    return boto3.client("sqs", region_name=settings.aws_region, endpoint_url=settings.sqs_endpoint_url, **credentials)
+def sqs_client(settings: Settings) -> Any:
+    """An SQS client for the stage."""
+    return aws_client("sqs", settings)
 
 
 def bootstrap_mysql(settings: Settings) -> None:

@@ -18,7 +18,7 @@ from types import FrameType
 from tools import deploy, devstack
 from tools.bootstrap import bootstrap, sqs_client
 from tools.budget import check
-from tools.stage import LOCAL_AWS_ENV, ROOT, stage_settings
+from tools.stage import LOCAL_AWS_ENV, ROOT, aws_client, stage_settings
 
 BIN = ROOT / ".venv" / "bin"
 
@@ -58,20 +58,12 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _queue_consumed_in_localstack(stage: str) -> bool:
     """Whether a LocalStack deployment of the stage already consumes its queue (an event source mapping)."""
-    import boto3
-
     settings = stage_settings(stage)
     sqs = sqs_client(settings)
     arn = sqs.get_queue_attributes(
         QueueUrl=sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    lambda_client = boto3.client(
-        "lambda",
-        endpoint_url=settings.sqs_endpoint_url,
-        region_name=settings.aws_region,
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+    lambda_client = aws_client("lambda", settings)
     return bool(lambda_client.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"])
 
 

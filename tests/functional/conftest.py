@@ -10,7 +10,6 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import boto3
 import pymysql
 import pytest
 import redis
@@ -18,7 +17,7 @@ from chalice.test import Client
 
 from tools.bootstrap import admin_connection, bootstrap
 from tools.sqs_events import delete, lambda_event, receive
-from tools.stage import LOCAL_AWS_ENV, apply_stage_environment
+from tools.stage import apply_stage_environment, aws_client
 
 STAGE = "test"
 apply_stage_environment(STAGE)  # before importing the app, as Lambda would
@@ -36,13 +35,7 @@ def queue_urls() -> Any:
 
 @pytest.fixture(scope="session")
 def sqs() -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=SETTINGS.sqs_endpoint_url,
-        region_name=SETTINGS.aws_region,
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+    return aws_client("sqs", SETTINGS)
 
 
 @pytest.fixture(scope="session")

@@ -227,3 +227,18 @@ def test_mysql_caps_the_api_user_at_r_connections_even_without_redis():
     finally:
         for conn in held:
             conn.close()
+
+
+def test_with_the_cache_disabled_every_read_goes_to_mysql(
+    client, admin_headers, override_settings, redis_client, monkeypatch
+):
+    # GIVEN the cache switched off
+    override_settings(cache_enabled=False)
+    put(client, admin_headers, "plain", {"name": "Plain"})
+    loads = CountingLoads(delay_s=0)
+    monkeypatch.setattr(sluice_app.get_database(), "get_item", loads)
+    # WHEN the item is read three times THEN each read is a miss served from MySQL, and nothing is cached
+    responses = [client.http.get("/items/plain") for _ in range(3)]
+    assert [r.headers["X-Cache"] for r in responses] == ["miss"] * 3
+    assert loads.calls == 3
+    assert redis_client.get(f"{SETTINGS.redis_key_prefix}item:{{plain}}:data") is None

@@ -13,27 +13,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pymysql
 import pytest
 import redis
 
 from tools.bootstrap import admin_connection
 from tools.deploy import Deployment, delete, deploy
-from tools.stage import LOCAL_AWS_ENV, stage_settings
+from tools.stage import aws_client, stage_settings
 
 STAGE = "integration"
 SETTINGS = stage_settings(STAGE)
 
 
 def aws(service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=SETTINGS.sqs_endpoint_url,
-        region_name=SETTINGS.aws_region,
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
+    return aws_client(service, SETTINGS)
 
 
 @dataclass
