@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.request
 
-from tools.deploy import deploy, deployed_record, read_deployment
+from tools.deploy import deploy, read_deployment
 from tools.stage import aws_client, stage_settings
 
 
@@ -32,7 +32,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure(stage: str, cold_runs: int, warm_runs: int) -> dict[str, object]:
-    deployment = read_deployment(stage) if deployed_record(stage).exists() else deploy(stage)
+    deployment = read_deployment(stage) or deploy(stage)
     settings = stage_settings(stage)
     lam = aws_client("lambda", settings)
     url = f"{deployment.api_url}health"

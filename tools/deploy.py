@@ -47,9 +47,13 @@ def deployed_record(stage: str) -> Path:
     return ROOT / ".chalice" / "deployed" / f"{stage}.json"
 
 
-def read_deployment(stage: str) -> Deployment:
-    """What `chalice deploy` recorded for the stage, with the API's LocalStack URL."""
+def read_deployment(stage: str) -> Deployment | None:
+    """What `chalice deploy` recorded for the stage, with the API's LocalStack URL; None if nothing is deployed."""
+    if not deployed_record(stage).exists():
+        return None
     resources = {r["name"]: r for r in json.loads(deployed_record(stage).read_text())["resources"]}
+    if "rest_api" not in resources:
+        return None  # `chalice delete` leaves an empty record
     api_stage = chalice_config(stage).api_gateway_stage
     api_id = resources["rest_api"]["rest_api_id"]
     return Deployment(
@@ -68,12 +72,15 @@ def deploy(stage: str) -> Deployment:
     if problems:
         raise SystemExit("budget check FAILED:\n  - " + "\n  - ".join(problems))
     subprocess.run([str(CHALICE), "deploy", "--stage", stage], cwd=ROOT, env=chalice_env(stage), check=True)
-    return read_deployment(stage)
+    deployment = read_deployment(stage)
+    if deployment is None:
+        raise SystemExit(f"chalice deploy recorded no REST API for stage {stage}")
+    return deployment
 
 
 def delete(stage: str) -> None:
     """Remove the stage's deployment from LocalStack (if there is one)."""
-    if deployed_record(stage).exists():
+    if read_deployment(stage) is not None:
         subprocess.run([str(CHALICE), "delete", "--stage", stage], cwd=ROOT, env=chalice_env(stage), check=True)
 
 
