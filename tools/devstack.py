@@ -10,6 +10,7 @@ Ports come from the `local` stage of .chalice/config.json (the `test` stage uses
 """
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -42,6 +43,7 @@ MARIADB_MAX_CONNECTIONS = 60
 LOCALSTACK_SERVICES = "sqs,lambda,apigateway,iam,sts,logs,cloudformation,s3,ssm,secretsmanager"
 
 
+@functools.cache  # read once: readiness checks ask many times a second
 def _ports() -> tuple[int, int, int]:
     env = stage_environment("local")
     redis_port = urlparse(env["REDIS_URL"]).port or 6379

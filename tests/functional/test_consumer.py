@@ -179,6 +179,20 @@ def test_a_transient_mysql_failure_is_redelivered_then_dead_lettered(
     assert count_rows(admin_db) == 0
 
 
+def event_source(sqs, queue_url, handler) -> LocalEventSource:
+    """The local event source with batches of at most 10 and at most 2 invocations at once."""
+    return LocalEventSource(
+        sqs,
+        queue_url,
+        handler,
+        batch_size=10,
+        batching_window_s=1,
+        max_concurrency=2,
+        function_timeout_s=60,
+        region=SETTINGS.aws_region,
+    )
+
+
 def test_the_local_event_source_honours_batch_size_and_the_concurrency_cap(client, sqs, queue_urls, admin_db):
     # GIVEN 60 queued entries, one message each
     ids = {post(client, {**ENTRY, "message": f"m{i}"}) for i in range(60)}
@@ -199,16 +213,7 @@ def test_the_local_event_source_honours_batch_size_and_the_concurrency_cap(clien
             with lock:
                 in_flight -= 1
 
-    source = LocalEventSource(
-        sqs,
-        queue_urls.queue_url,
-        handler,
-        batch_size=10,
-        batching_window_s=1,
-        max_concurrency=2,
-        function_timeout_s=60,
-        region=SETTINGS.aws_region,
-    )
+    source = event_source(sqs, queue_urls.queue_url, handler)
     runner = threading.Thread(target=source.run)
     # WHEN it runs until everything is stored
     runner.start()
@@ -235,16 +240,7 @@ def test_the_local_event_source_leaves_a_failed_batch_in_the_queue(sqs, queue_ur
     def failing(event, context):
         raise RuntimeError("consumer crashed")
 
-    source = LocalEventSource(
-        sqs,
-        queue_urls.queue_url,
-        failing,
-        batch_size=10,
-        batching_window_s=0,
-        max_concurrency=2,
-        function_timeout_s=1,
-        region=SETTINGS.aws_region,
-    )
+    source = event_source(sqs, queue_urls.queue_url, failing)
     messages = receive(sqs, queue_urls.queue_url, 10, 1, visibility_timeout_s=0)
     assert source.invoke(messages) is False
     # the message was not deleted: it is received again
