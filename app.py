@@ -16,15 +16,18 @@ from chalice.app import Chalice, Response, SQSEvent
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chalicelib import http
+from chalicelib import custom_resource, http
 from chalicelib.cache import Cache, RedisCircuit
 from chalicelib.config import Settings, load_settings
 from chalicelib.db import Database, MySQLConnector
 from chalicelib.health import check_health
 from chalicelib.items import ItemService
 from chalicelib.logs import LogService
+from chalicelib.provision import provision_database
 from chalicelib.queue import LogQueue
+from chalicelib.secrets import SecretStore
 from chalicelib.slots import SlotPool
+from chalicelib.tls import bundle_path
 from chalicelib.writer import LogWriter
 
 SETTINGS: Settings = load_settings()
@@ -36,16 +39,37 @@ app = Chalice(app_name="sluice", configure_logs=False)
 app.register_middleware(http.normalize_chalice_errors, "http")
 json_errors = http.json_errors(SETTINGS.retry_after_s)
 BODY_ROUTE = {"content_types": ["*/*"]}  # read_json_body answers 415 in our error shape
+# AWS calls fail fast, well inside the API's 29 s: the client sees a 503 rather than a timeout.
+AWS_CLIENT_CONFIG = botocore.config.Config(
+    connect_timeout=1, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"}
+)
+
+
+def _aws_client(service: str, endpoint_url: str | None = None) -> Any:
+    return boto3.client(service, region_name=SETTINGS.aws_region, endpoint_url=endpoint_url, config=AWS_CLIENT_CONFIG)
+
+
+@functools.cache
+def get_secrets() -> SecretStore:
+    return SecretStore(SETTINGS.secrets, lambda: _aws_client("secretsmanager"))
 
 
 @functools.cache
 def get_redis() -> redis.Redis:
+    secrets = get_secrets()
+    auth = secrets.credentials("redis") if secrets.has("redis") else None
+    tls: dict[str, Any] = {}
+    if SETTINGS.redis_ca_bundle:
+        tls = {"ssl_ca_certs": str(bundle_path(SETTINGS.redis_ca_bundle, "REDIS_CA_BUNDLE"))}
     return redis.Redis.from_url(
         SETTINGS.redis_url,
+        username=auth.username if auth else None,
+        password=auth.password if auth else None,
         socket_timeout=SETTINGS.redis_timeout_s,
         socket_connect_timeout=SETTINGS.redis_timeout_s,
         retry=Retry(NoBackoff(), 0),  # fail fast; the circuit breaker decides when to try again
         health_check_interval=30,
+        **tls,
     )
 
 
@@ -67,7 +91,7 @@ def get_cache() -> Cache:
 
 @functools.cache
 def get_database() -> Database:
-    connector = MySQLConnector(SETTINGS.mysql, SETTINGS.mysql.api_user, SETTINGS.mysql.api_password)
+    connector = MySQLConnector(SETTINGS.mysql, get_secrets().credentials("mysql_api"))
     slots = SlotPool(
         get_redis(),
         f"{SETTINGS.redis_key_prefix}read-slots",
@@ -80,13 +104,18 @@ def get_database() -> Database:
 
 @functools.cache
 def get_sqs() -> Any:
-    config = botocore.config.Config(connect_timeout=1, read_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
-    return boto3.client("sqs", region_name=SETTINGS.aws_region, endpoint_url=SETTINGS.sqs_endpoint_url, config=config)
+    return _aws_client("sqs", SETTINGS.sqs_endpoint_url)
 
 
 @functools.cache
 def get_queue() -> LogQueue:
-    return LogQueue(get_sqs(), SETTINGS.log_queue_name, SETTINGS.sqs_message_max_bytes, SETTINGS.sqs_batch_max_bytes)
+    return LogQueue(
+        get_sqs(),
+        SETTINGS.log_queue_name,
+        SETTINGS.sqs_message_max_bytes,
+        SETTINGS.sqs_batch_max_bytes,
+        queue_url=SETTINGS.log_queue_url,
+    )
 
 
 @functools.cache
@@ -101,11 +130,22 @@ def get_logs() -> LogService:
 
 @functools.cache
 def get_writer() -> LogWriter:
-    connector = MySQLConnector(SETTINGS.mysql, SETTINGS.mysql.writer_user, SETTINGS.mysql.writer_password)
+    connector = MySQLConnector(SETTINGS.mysql, get_secrets().credentials("mysql_writer"))
     return LogWriter(connector, SETTINGS.insert_chunk_rows, connect_wait_s=SETTINGS.slot_wait_ms / 1000)
 
 
-GETTERS = (get_redis, get_circuit, get_cache, get_database, get_sqs, get_queue, get_items, get_logs, get_writer)
+GETTERS = (
+    get_secrets,
+    get_redis,
+    get_circuit,
+    get_cache,
+    get_database,
+    get_sqs,
+    get_queue,
+    get_items,
+    get_logs,
+    get_writer,
+)
 
 
 def reset_clients() -> None:
@@ -147,7 +187,7 @@ def get_item(item_id: str) -> Response:
 @app.route("/items/{item_id}", methods=["PUT"], **BODY_ROUTE)
 @json_errors
 def put_item(item_id: str) -> Response:
-    http.require_admin(_request(), SETTINGS.admin_token)
+    http.require_admin(_request(), get_secrets().token("admin_token"))
     item, created = get_items().put(item_id, http.read_json_body(_request(), SETTINGS.max_body_bytes))
     return Response(body=item, status_code=201 if created else 200)
 
@@ -155,7 +195,7 @@ def put_item(item_id: str) -> Response:
 @app.route("/items/{item_id}", methods=["DELETE"])
 @json_errors
 def delete_item(item_id: str) -> Response:
-    http.require_admin(_request(), SETTINGS.admin_token)
+    http.require_admin(_request(), get_secrets().token("admin_token"))
     get_items().delete(item_id)
     return Response(body="", status_code=204)
 
@@ -196,3 +236,13 @@ def consume_logs(event: SQSEvent) -> dict[str, int]:
     result = get_writer().write([record.to_dict() for record in event])
     logger.info("batch written", extra=result.to_dict())
     return result.to_dict()
+
+
+@app.lambda_function(name="migrate")
+def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Bring the database to this code's schema and accounts: run by the stack after each deploy
+    (a CloudFormation custom resource) or by `make migrate`."""
+    run = functools.partial(provision_database, SETTINGS, get_secrets())
+    if custom_resource.is_request(event):
+        return custom_resource.handle(event, f"{SETTINGS.mysql.database}-schema", run)
+    return run()

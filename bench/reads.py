@@ -13,9 +13,10 @@ import redis
 
 from bench.loadgen import Sample, run_load, summarize
 from bench.sampler import mysql_status
-from bench.systems.runners import empty_everything, prepare_databases, sluice_api_only
+from bench.systems.runners import BENCH_STAGE, empty_everything, prepare_databases, sluice_api_only
 from chalicelib.cache import Cache, RedisCircuit
 from chalicelib.slots import SlotPool
+from tools.stage import stage_secrets
 
 Progress = Callable[[str], None]
 
@@ -48,6 +49,7 @@ def _cache_counts(samples: list[Sample]) -> dict[str, int]:
 
 def run(log_dir: Path, clients: int, duration_s: float, cold_clients: int, progress: Progress) -> dict[str, Any]:
     settings = prepare_databases(writer_cap=4)
+    admin_token = stage_secrets(BENCH_STAGE).token("admin_token")
     empty_everything(settings)
     results: dict[str, Any] = {}
     no_redis = {"REDIS_URL": f"redis://127.0.0.1:{closed_port()}/0"}
@@ -56,7 +58,7 @@ def run(log_dir: Path, clients: int, duration_s: float, cold_clients: int, progr
         sluice_api_only(log_dir, 8102, env={"CACHE_ENABLED": "false"}) as uncached,
         sluice_api_only(log_dir, 8103, env=no_redis) as redis_down,
     ):
-        put_item(cached, settings.admin_token, "hot")
+        put_item(cached, admin_token, "hot")
         for name, base in (("with_cache", cached), ("cache_disabled", uncached), ("redis_down", redis_down)):
             progress(f"reads: hot key {name.replace('_', ' ')}, {clients} clients")
             run_load(f"{base}/items/hot", 4, 0.5, method="GET")  # warm the server and the cache
@@ -70,7 +72,7 @@ def run(log_dir: Path, clients: int, duration_s: float, cold_clients: int, progr
 
         progress(f"reads: {cold_clients} concurrent reads of one cold key")
         cold_id = f"cold-{uuid.uuid4().hex[:8]}"
-        put_item(cached, settings.admin_token, cold_id)  # the PUT leaves no cached copy
+        put_item(cached, admin_token, cold_id)  # the PUT leaves no cached copy
         selects = mysql_status("Com_select")
         samples = run_load(f"{cached}/items/{cold_id}", cold_clients, 30, max_requests=cold_clients, method="GET")
         results["cold_key"] = {
@@ -84,8 +86,8 @@ def run(log_dir: Path, clients: int, duration_s: float, cold_clients: int, progr
         client = redis.Redis.from_url(settings.redis_url)
         circuit = RedisCircuit(settings.redis_cooldown_s)
         cache = Cache(client, settings.redis_key_prefix, circuit, single_flight_wait_ms=settings.single_flight_wait_ms)
-        stale_item = put_item(cached, settings.admin_token, "stale")
-        put_item(cached, settings.admin_token, "uncached")
+        stale_item = put_item(cached, admin_token, "stale")
+        put_item(cached, admin_token, "uncached")
         generation = cache.lookup("item", "stale").generation
         cache.fill("item", "stale", stale_item, generation, 0, settings.item_stale_ttl_s)  # past fresh, still stale
         slots = SlotPool(client, f"{settings.redis_key_prefix}read-slots", settings.api_read_slots, 60, circuit)

@@ -19,8 +19,9 @@ from typing import Any
 import pymysql
 from pymysql.connections import Connection
 
-from chalicelib.db import SCHEMA, insert_log_rows
+from chalicelib.db import insert_log_rows
 from chalicelib.models import LogRecord
+from chalicelib.schema import load_migrations, migrate
 
 DATABASE = "sluice_bench_writer"
 SOURCES = ["web-1", "web-2", "api", "worker"]
@@ -115,10 +116,10 @@ def _json(value: Any) -> str:
 
 def prepare(admin: Connection) -> None:
     with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
-        cur.execute(f"USE {DATABASE}")
-        cur.execute("DROP TABLE IF EXISTS logs")
-        cur.execute(SCHEMA[1])
+        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        cur.execute(f"CREATE DATABASE {DATABASE}")
+    admin.select_db(DATABASE)
+    migrate(admin, load_migrations())  # the same tables the app uses
 
 
 def run(

@@ -17,7 +17,7 @@ VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout at least 6x the f
 
 @dataclass(frozen=True)
 class BudgetInputs:
-    max_connections: int
+    max_connections: int | None  # None: the server is not known yet (packaging); the fit is not checked
     writer_concurrency: int  # W
     read_slots: int  # R
     admin_reserve: int
@@ -28,6 +28,7 @@ class BudgetInputs:
     consumer_reserved_concurrency: int | None
     api_timeout_s: int
     slot_lease_s: int
+    mysql_read_timeout_s: float
 
     @property
     def total(self) -> int:
@@ -37,12 +38,10 @@ class BudgetInputs:
 def budget_problems(b: BudgetInputs) -> list[str]:
     """Every reason the settings are unsafe; empty when the budget fits and AWS's rules hold."""
     problems: list[str] = []
-    if b.total >= b.max_connections:
-        problems.append(
-            f"connection budget does not fit: W {b.writer_concurrency} + R {b.read_slots} + reserve {b.admin_reserve}"
-            f" = {b.total}, which must stay below the server's max_connections {b.max_connections};"
-            " lower CONSUMER_MAX_CONCURRENCY or API_READ_SLOTS, or raise max_connections"
-        )
+    if b.max_connections is not None:
+        fit = fit_problem(b.writer_concurrency, b.read_slots, b.admin_reserve, b.max_connections)
+        if fit:
+            problems.append(fit)
     if not MIN_MAXIMUM_CONCURRENCY <= b.writer_concurrency <= MAX_MAXIMUM_CONCURRENCY:
         problems.append(
             f"CONSUMER_MAX_CONCURRENCY (W) is {b.writer_concurrency}; the SQS event source's maximum concurrency"
@@ -73,11 +72,34 @@ def budget_problems(b: BudgetInputs) -> list[str]:
             f"SLOT_LEASE_S {b.slot_lease_s}s is shorter than the API function's timeout {b.api_timeout_s}s:"
             " a slow request's slot could lapse while it still holds its connection"
         )
+    shortest = min(b.api_timeout_s, b.consumer_timeout_s)
+    if b.mysql_read_timeout_s >= shortest:
+        problems.append(
+            f"MYSQL_READ_TIMEOUT_S {b.mysql_read_timeout_s:g}s is not shorter than the shortest function timeout"
+            f" {shortest}s: a stuck query would outlive the invocation that waits for it"
+        )
     return problems
+
+
+def fit_problem(writers: int, read_slots: int, reserve: int, max_connections: int) -> str | None:
+    """Why W + R + reserve does not fit below the server's max_connections, or None."""
+    total = writers + read_slots + reserve
+    if total < max_connections:
+        return None
+    return (
+        f"connection budget does not fit: W {writers} + R {read_slots} + reserve {reserve}"
+        f" = {total}, which must stay below the server's max_connections {max_connections};"
+        " lower CONSUMER_MAX_CONCURRENCY or API_READ_SLOTS, or raise max_connections"
+    )
 
 
 def budget_summary(b: BudgetInputs) -> str:
     """The formula with the stage's numbers filled in."""
+    if b.max_connections is None:
+        return (
+            f"W {b.writer_concurrency} (consumer) + R {b.read_slots} (API read slots) + reserve {b.admin_reserve}"
+            f" = {b.total}, to fit below the server's max_connections (checked against the server at migration)"
+        )
     return (
         f"W {b.writer_concurrency} (consumer) + R {b.read_slots} (API read slots) + reserve {b.admin_reserve}"
         f" = {b.total} < max_connections {b.max_connections}: {b.max_connections - b.total - 1} to spare"

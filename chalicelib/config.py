@@ -7,9 +7,37 @@ environment before it imports `app.py`, both in Lambda and for `chalice local`,
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.errors import ConfigError
+
+SECRETS_FROM_ENV = "env"  # local stages: plain values in environment variables
+SECRETS_FROM_SECRETS_MANAGER = "secretsmanager"  # deployed stacks: AWS Secrets Manager
+
+# Each secret a function may need, with its fields and, for the `env` source, the variable
+# holding each field. With `secretsmanager`, <NAME>_SECRET_ID names the secret (an ARN), whose
+# value is a JSON object with these fields (the shape RDS gives its own secrets).
+SECRET_FIELDS: dict[str, dict[str, str]] = {
+    "mysql_api": {"username": "MYSQL_API_USER", "password": "MYSQL_API_PASSWORD"},
+    "mysql_writer": {"username": "MYSQL_WRITER_USER", "password": "MYSQL_WRITER_PASSWORD"},
+    "mysql_admin": {"username": "MYSQL_ADMIN_USER", "password": "MYSQL_ADMIN_PASSWORD"},
+    "admin_token": {"token": "ADMIN_TOKEN"},
+    "redis": {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD"},
+}
+
+
+def secret_id_variable(name: str) -> str:
+    """The environment variable naming the Secrets Manager secret `name` (mysql_api -> MYSQL_API_SECRET_ID)."""
+    return f"{name.upper()}_SECRET_ID"
+
+
+@dataclass(frozen=True)
+class SecretSettings:
+    """Where the function's secrets come from. Only the secrets a function needs are configured."""
+
+    source: str  # SECRETS_FROM_ENV or SECRETS_FROM_SECRETS_MANAGER
+    ids: Mapping[str, str] = field(default_factory=dict)  # secretsmanager: name -> secret ARN or name
+    plain: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # env: name -> fields
 
 
 @dataclass(frozen=True)
@@ -17,19 +45,19 @@ class MySQLSettings:
     host: str
     port: int
     database: str
-    api_user: str
-    api_password: str
-    writer_user: str
-    writer_password: str
     tls: bool
+    ca_bundle: str | None  # with TLS: the CA bundle to verify the server against
     connect_timeout_s: float
+    read_timeout_s: float
 
 
 @dataclass(frozen=True)
 class Settings:
     stage: str
     mysql: MySQLSettings
+    secrets: SecretSettings
     redis_url: str
+    redis_ca_bundle: str | None
     redis_key_prefix: str
     redis_timeout_s: float
     redis_cooldown_s: float
@@ -37,6 +65,7 @@ class Settings:
     sqs_endpoint_url: str | None
     aws_region: str
     log_queue_name: str
+    log_queue_url: str | None
     log_dlq_name: str
     queue_max_receive_count: int
     queue_visibility_timeout_s: int
@@ -56,7 +85,6 @@ class Settings:
     item_absent_ttl_s: int
     log_cache_ttl_s: int
     single_flight_wait_ms: int
-    admin_token: str
     max_body_bytes: int
     max_batch_body_bytes: int
 
@@ -66,6 +94,10 @@ class _Reader:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        """The value, or None when the variable is unset or empty."""
+        return self._environ.get(name) or None
 
     def text(self, name: str, *, allow_empty: bool = False) -> str:
         value = self._environ.get(name)
@@ -83,6 +115,12 @@ class _Reader:
             raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
         if value < minimum:
             raise ConfigError(f"environment variable {name}={value} is below {minimum}")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...]) -> str:
+        value = self.text(name)
+        if value not in choices:
+            raise ConfigError(f"environment variable {name}={value!r} is not one of {', '.join(choices)}")
         return value
 
     def number(self, name: str) -> float:
@@ -111,18 +149,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     region = source.get("AWS_REGION") or source.get("AWS_DEFAULT_REGION") or "us-east-1"
     return Settings(
         stage=env.text("SLUICE_STAGE"),
-        mysql=MySQLSettings(
-            host=env.text("MYSQL_HOST"),
-            port=env.integer("MYSQL_PORT", minimum=1),
-            database=env.text("MYSQL_DATABASE"),
-            api_user=env.text("MYSQL_API_USER"),
-            api_password=env.text("MYSQL_API_PASSWORD", allow_empty=True),
-            writer_user=env.text("MYSQL_WRITER_USER"),
-            writer_password=env.text("MYSQL_WRITER_PASSWORD", allow_empty=True),
-            tls=env.flag("MYSQL_TLS"),
-            connect_timeout_s=env.number("MYSQL_CONNECT_TIMEOUT_S"),
-        ),
+        mysql=_mysql_settings(env),
+        secrets=_secret_settings(env),
         redis_url=env.text("REDIS_URL"),
+        redis_ca_bundle=env.optional("REDIS_CA_BUNDLE"),
         redis_key_prefix=env.text("REDIS_KEY_PREFIX"),
         redis_timeout_s=env.number("REDIS_TIMEOUT_S"),
         redis_cooldown_s=env.number("REDIS_COOLDOWN_S"),
@@ -130,6 +160,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         sqs_endpoint_url=env.text("SQS_ENDPOINT_URL", allow_empty=True) or None,
         aws_region=region,
         log_queue_name=env.text("LOG_QUEUE_NAME"),
+        log_queue_url=env.optional("LOG_QUEUE_URL"),
         log_dlq_name=env.text("LOG_DLQ_NAME"),
         queue_max_receive_count=env.integer("QUEUE_MAX_RECEIVE_COUNT", minimum=1),
         queue_visibility_timeout_s=env.integer("QUEUE_VISIBILITY_TIMEOUT_S"),
@@ -149,7 +180,37 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         item_absent_ttl_s=env.integer("ITEM_ABSENT_TTL_S", minimum=1),
         log_cache_ttl_s=env.integer("LOG_CACHE_TTL_S", minimum=1),
         single_flight_wait_ms=env.integer("SINGLE_FLIGHT_WAIT_MS"),
-        admin_token=env.text("ADMIN_TOKEN"),
         max_body_bytes=env.integer("MAX_BODY_BYTES", minimum=1024),
         max_batch_body_bytes=env.integer("MAX_BATCH_BODY_BYTES", minimum=1024),
     )
+
+
+def _mysql_settings(env: _Reader) -> MySQLSettings:
+    tls = env.flag("MYSQL_TLS")
+    ca_bundle = env.optional("MYSQL_CA_BUNDLE")
+    if tls and ca_bundle is None:
+        # Never fall back to the system's CA store (RDS certificates chain to Amazon RDS's own CA)
+        # or to no verification at all.
+        raise ConfigError("MYSQL_TLS is on but MYSQL_CA_BUNDLE is not set: name the CA bundle to verify MySQL with")
+    return MySQLSettings(
+        host=env.text("MYSQL_HOST"),
+        port=env.integer("MYSQL_PORT", minimum=1),
+        database=env.text("MYSQL_DATABASE"),
+        tls=tls,
+        ca_bundle=ca_bundle,
+        connect_timeout_s=env.number("MYSQL_CONNECT_TIMEOUT_S"),
+        read_timeout_s=env.number("MYSQL_READ_TIMEOUT_S"),
+    )
+
+
+def _secret_settings(env: _Reader) -> SecretSettings:
+    source = env.choice("SECRETS_SOURCE", (SECRETS_FROM_ENV, SECRETS_FROM_SECRETS_MANAGER))
+    if source == SECRETS_FROM_SECRETS_MANAGER:
+        ids = {name: env.optional(secret_id_variable(name)) for name in SECRET_FIELDS}
+        return SecretSettings(source, ids={name: value for name, value in ids.items() if value})
+    plain: dict[str, dict[str, str]] = {}
+    for name, fields in SECRET_FIELDS.items():
+        values = {key: env.optional(variable) for key, variable in fields.items()}
+        if any(values.values()):
+            plain[name] = {key: value or "" for key, value in values.items()}
+    return SecretSettings(source, plain=plain)

@@ -1,8 +1,7 @@
-"""MySQL (MariaDB): connections within the budget, the schema, and every query sluice runs."""
+"""MySQL (MariaDB): connections within the budget, and every query the API and the consumer run."""
 
 import json
 import logging
-import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -17,7 +16,9 @@ from pymysql.connections import Connection
 from chalicelib.config import MySQLSettings
 from chalicelib.errors import BudgetExhaustedError, DatabaseUnavailableError
 from chalicelib.models import LogRecord, format_rfc3339
+from chalicelib.secrets import Credentials
 from chalicelib.slots import SlotPool
+from chalicelib.tls import verified_context
 
 logger = logging.getLogger(__name__)
 
@@ -44,39 +45,6 @@ ROW_REJECTED_ERRNOS = frozenset(
     }
 )
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS items (
-        id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
-        name VARCHAR(200) NOT NULL,
-        description TEXT NOT NULL,
-        attributes JSON NOT NULL,
-        version INT UNSIGNED NOT NULL,
-        updated_at DATETIME(6) NOT NULL
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-    """CREATE TABLE IF NOT EXISTS logs (
-        id CHAR(36) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
-        level ENUM('debug', 'info', 'warning', 'error', 'critical') NOT NULL,
-        source VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-        message TEXT NOT NULL,
-        ts DATETIME(6) NOT NULL,
-        attributes JSON NOT NULL,
-        received_at DATETIME(6) NOT NULL,
-        stored_at DATETIME(6) NOT NULL,
-        KEY logs_ts (ts, id),
-        KEY logs_source_ts (source, ts, id),
-        KEY logs_level_ts (level, ts, id)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-    """CREATE TABLE IF NOT EXISTS log_rejects (
-        message_id VARCHAR(128) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-        entry_index INT NOT NULL COMMENT '-1: the whole message',
-        log_id CHAR(36) CHARACTER SET ascii NULL,
-        reason VARCHAR(2000) NOT NULL,
-        body MEDIUMTEXT NOT NULL,
-        rejected_at DATETIME(6) NOT NULL,
-        PRIMARY KEY (message_id, entry_index)
-    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin""",
-]
-
 _ITEM_COLUMNS = "id, name, description, attributes, version, updated_at"
 _LOG_COLUMNS = "id, level, source, message, ts, attributes, received_at, stored_at"
 _LOG_INSERT_PREFIX = "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at) VALUES "
@@ -86,17 +54,22 @@ _LOG_INSERT_SUFFIX = " ON DUPLICATE KEY UPDATE id = id"
 
 
 class MySQLConnector:
-    """Opens connections for one MySQL user. The TLS context is built once and reused."""
+    """Opens connections for one MySQL user.
 
-    def __init__(self, settings: MySQLSettings, user: str, password: str) -> None:
+    With TLS the server is verified against MYSQL_CA_BUNDLE, host name included; the context is
+    built once and reused. `use_database=False` connects without selecting the stage's database
+    (the migration creates it).
+    """
+
+    def __init__(self, settings: MySQLSettings, credentials: Credentials, *, use_database: bool = True) -> None:
         self._settings = settings
-        self._user = user
-        self._password = password
-        self._ssl_context = ssl.create_default_context() if settings.tls else None
+        self._credentials = credentials
+        self._database = settings.database if use_database else None
+        self._ssl_context = verified_context(settings.ca_bundle or "", "MYSQL_CA_BUNDLE") if settings.tls else None
 
     @property
     def user(self) -> str:
-        return self._user
+        return self._credentials.username
 
     def connect(self) -> Connection:
         """A new connection in strict SQL mode and UTC. Raises pymysql errors."""
@@ -104,14 +77,14 @@ class MySQLConnector:
         return pymysql.connect(
             host=self._settings.host,
             port=self._settings.port,
-            user=self._user,
-            password=self._password,
-            database=self._settings.database,
+            user=self._credentials.username,
+            password=self._credentials.password,
+            database=self._database,
             charset="utf8mb4",
             autocommit=False,
             connect_timeout=self._settings.connect_timeout_s,
-            read_timeout=30,
-            write_timeout=30,
+            read_timeout=self._settings.read_timeout_s,
+            write_timeout=self._settings.read_timeout_s,
             cursorclass=pymysql.cursors.DictCursor,
             init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'",
             **tls,
@@ -333,14 +306,6 @@ def insert_rejects(conn: Connection, rejects: Sequence[RejectedEntry]) -> None:
             " ON DUPLICATE KEY UPDATE reason = VALUES(reason)",
             [(r.message_id, r.entry_index, r.log_id, r.reason[:2000], r.body) for r in rejects],
         )
-
-
-def create_schema(conn: Connection) -> None:
-    """Create the tables if they do not exist."""
-    with conn.cursor() as cur:
-        for statement in SCHEMA:
-            cur.execute(statement)
-    conn.commit()
 
 
 def _one(cur: Any) -> dict[str, Any] | None:

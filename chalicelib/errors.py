@@ -18,6 +18,12 @@ class ConfigError(SluiceError):
     code = "config_error"
 
 
+class MigrationError(SluiceError):
+    """The database cannot be brought to this code's schema (see chalicelib.schema)."""
+
+    code = "migration_error"
+
+
 class ValidationError(SluiceError):
     """The request is well-formed JSON but a field is wrong; `details` names each field."""
 
@@ -79,3 +85,12 @@ class BudgetExhaustedError(DependencyUnavailableError):
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__("mysql", message, details=details)
+
+
+class SecretsUnavailableError(DependencyUnavailableError):
+    """AWS Secrets Manager did not answer (not: a secret that is missing or not allowed, a ConfigError)."""
+
+    code = "secrets_unavailable"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__("secrets", message, details=details)

@@ -17,7 +17,8 @@ from typing import Any
 
 import botocore.exceptions
 
-from chalicelib.errors import QueueUnavailableError
+from chalicelib.aws import error_code, is_unavailable
+from chalicelib.errors import ConfigError, QueueUnavailableError, SluiceError
 from chalicelib.models import LogRecord
 
 logger = logging.getLogger(__name__)
@@ -142,14 +143,20 @@ class QueueUrls:
 
 
 class LogQueue:
-    """Sends packed log entries to SQS. The queue URL is looked up once per warm instance."""
+    """Sends packed log entries to SQS.
 
-    def __init__(self, sqs: Any, queue_name: str, message_max_bytes: int, batch_max_bytes: int) -> None:
+    A deployed stack gives the queue's URL (LOG_QUEUE_URL), so the function needs no
+    sqs:GetQueueUrl; otherwise the URL is looked up by name once per warm instance.
+    """
+
+    def __init__(
+        self, sqs: Any, queue_name: str, message_max_bytes: int, batch_max_bytes: int, queue_url: str | None = None
+    ) -> None:
         self._sqs = sqs
         self._queue_name = queue_name
         self._message_max_bytes = message_max_bytes
         self._batch_max_bytes = batch_max_bytes
-        self._url: str | None = None
+        self._url: str | None = queue_url
         self._group = GroupSender(self._send_batch, batch_max_bytes)
 
     @property
@@ -159,7 +166,7 @@ class LogQueue:
             try:
                 self._url = self._sqs.get_queue_url(QueueName=self._queue_name)["QueueUrl"]
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                raise QueueUnavailableError(f"SQS is unavailable: {exc}") from exc
+                raise sqs_error(exc, "find the log queue") from exc
         return self._url
 
     def send(self, records: Sequence[LogRecord]) -> int:
@@ -184,7 +191,7 @@ class LogQueue:
             try:
                 response = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries)
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                raise QueueUnavailableError(f"SQS did not accept the messages: {exc}") from exc
+                raise sqs_error(exc, "queue the messages") from exc
             failed = response.get("Failed", [])
             for ok in response.get("Successful", []):
                 pending.pop(ok["Id"], None)
@@ -195,11 +202,22 @@ class LogQueue:
         raise QueueUnavailableError(f"SQS did not accept {len(pending)} messages after {_SEND_ATTEMPTS} attempts")
 
     def ping(self) -> None:
-        """Ask SQS for the queue's depth; raises QueueUnavailableError."""
+        """Ask SQS for the queue's depth; raises QueueUnavailableError or ConfigError."""
         try:
             self._sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["ApproximateNumberOfMessages"])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-            raise QueueUnavailableError(f"SQS is unavailable: {exc}") from exc
+            raise sqs_error(exc, "read the log queue's depth") from exc
+
+
+def sqs_error(exc: Exception, doing: str) -> SluiceError:
+    """An SQS failure as a domain error: unavailable (503), or a deployment mistake such as a
+    missing permission or queue (500). The details go to the log, not into the answer."""
+    code = error_code(exc)
+    if is_unavailable(exc):
+        logger.warning("SQS unavailable while trying to %s: %s", doing, exc)
+        return QueueUnavailableError(f"SQS is unavailable ({code})")
+    logger.error("SQS refused to %s: %s", doing, exc)
+    return ConfigError(f"SQS refused to {doing} ({code}): check the queue and the function's permissions")
 
 
 def ensure_queues(

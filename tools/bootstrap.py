@@ -1,10 +1,13 @@
-"""Create (or bring up to date) everything a stage needs: database, tables, MySQL users with
-their connection caps, the log queue and its dead-letter queue. Safe to run again.
+"""Create (or bring up to date) everything a local stage needs: database, schema (the same
+migrations the deployed `migrate` function runs), MySQL users with their grants and connection
+caps, the log queue and its dead-letter queue. Safe to run again.
 
     python -m tools.bootstrap --stage local
 
 MySQL is reached as an administrator: the local MariaDB's root over its socket, or the server
 named by MYSQL_ADMIN_HOST / MYSQL_ADMIN_PORT / MYSQL_ADMIN_USER / MYSQL_ADMIN_PASSWORD.
+A packaged stage (prod, stack) is not bootstrapped from here: its stack makes its queues and
+secrets, and its migrate function runs the migrations (`make migrate`).
 """
 
 import argparse
@@ -15,9 +18,11 @@ from typing import Any
 import pymysql
 
 from chalicelib.config import Settings
-from chalicelib.db import create_schema
+from chalicelib.provision import ProvisionResult, provision
 from chalicelib.queue import QueueUrls, ensure_queues
-from tools.stage import aws_client, stage_settings
+from chalicelib.secrets import SecretStore
+from chalicelib.tls import verified_context
+from tools.stage import aws_client, is_packaged, stage_settings
 
 
 def admin_connection(settings: Settings, database: str | None = None) -> pymysql.connections.Connection:
@@ -30,7 +35,7 @@ def admin_connection(settings: Settings, database: str | None = None) -> pymysql
             password=os.environ.get("MYSQL_ADMIN_PASSWORD", ""),
             database=database,
             autocommit=True,
-            ssl={} if settings.mysql.tls else None,
+            ssl=verified_context(settings.mysql.ca_bundle or "", "MYSQL_CA_BUNDLE") if settings.mysql.tls else None,
             ssl_disabled=not settings.mysql.tls,
         )
     from tools.devstack import admin_connect
@@ -43,28 +48,11 @@ def sqs_client(settings: Settings) -> Any:
     return aws_client("sqs", settings)
 
 
-def bootstrap_mysql(settings: Settings) -> None:
-    """Database, tables, and the API and writer users with MAX_USER_CONNECTIONS R and W."""
-    db = settings.mysql.database
-    with admin_connection(settings) as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
-        conn.select_db(db)
-        create_schema(conn)
-        users = [
-            (settings.mysql.api_user, settings.mysql.api_password, settings.api_read_slots),
-            (settings.mysql.writer_user, settings.mysql.writer_password, settings.consumer_max_concurrency),
-        ]
-        for user, password, cap in users:
-            cur.execute(
-                f"CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS {int(cap)}",
-                (user, password),
-            )
-            cur.execute(f"ALTER USER %s@'%%' IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS {int(cap)}", (user, password))
-        api, writer = settings.mysql.api_user, settings.mysql.writer_user
-        cur.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON `{db}`.items TO %s@'%%'", (api,))
-        cur.execute(f"GRANT SELECT ON `{db}`.logs TO %s@'%%'", (api,))
-        cur.execute(f"GRANT SELECT, INSERT, UPDATE ON `{db}`.logs TO %s@'%%'", (writer,))
-        cur.execute(f"GRANT SELECT, INSERT, UPDATE ON `{db}`.log_rejects TO %s@'%%'", (writer,))
+def bootstrap_mysql(settings: Settings) -> ProvisionResult:
+    """Database, migrations, and the API and writer users with MAX_USER_CONNECTIONS R and W."""
+    secrets = SecretStore(settings.secrets, lambda: aws_client("secretsmanager", settings))
+    with admin_connection(settings) as conn:
+        return provision(conn, settings, secrets.credentials("mysql_api"), secrets.credentials("mysql_writer"))
 
 
 def bootstrap_queues(settings: Settings) -> QueueUrls:
@@ -79,6 +67,9 @@ def bootstrap_queues(settings: Settings) -> QueueUrls:
 
 
 def bootstrap(stage: str) -> QueueUrls:
+    """Bootstrap a local stage; return its queues' URLs."""
+    if is_packaged(stage):
+        raise SystemExit(f"stage {stage} is a packaged stack: its stack makes its queues, `make migrate` its schema")
     settings = stage_settings(stage)
     bootstrap_mysql(settings)
     return bootstrap_queues(settings)

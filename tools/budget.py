@@ -1,18 +1,22 @@
 """Check a stage's MySQL connection budget and queue settings against the server and AWS's rules.
 
-    python -m tools.budget --stage local
+    python -m tools.budget --stage local [--max-connections N]
 
 Reads max_connections from the stage's server and everything else from .chalice/config.json.
+A packaged stage's server is known only at deploy time: give MYSQL_ADMIN_HOST (and the other
+MYSQL_ADMIN_* variables) or --max-connections to check the fit, otherwise only the rules are
+checked here and the migration checks the fit against the server at every deploy.
 Exits 1, saying why, when the budget does not fit or a setting breaks AWS's rules.
 """
 
 import argparse
+import os
 import sys
 
 from chalicelib.budget import BudgetInputs, budget_problems, budget_summary
 from chalicelib.config import Settings
 from tools.bootstrap import admin_connection
-from tools.stage import API_FUNCTION, CONSUMER_FUNCTION, function_settings, stage_settings
+from tools.stage import API_FUNCTION, CONSUMER_FUNCTION, function_settings, is_packaged, stage_settings
 
 
 def server_max_connections(settings: Settings) -> int:
@@ -23,7 +27,7 @@ def server_max_connections(settings: Settings) -> int:
         return int(row[0])
 
 
-def budget_inputs(stage: str, max_connections: int) -> BudgetInputs:
+def budget_inputs(stage: str, max_connections: int | None) -> BudgetInputs:
     settings = stage_settings(stage)
     consumer = function_settings(stage, CONSUMER_FUNCTION)
     api = function_settings(stage, API_FUNCTION)
@@ -39,12 +43,19 @@ def budget_inputs(stage: str, max_connections: int) -> BudgetInputs:
         consumer_reserved_concurrency=consumer.reserved_concurrency,
         api_timeout_s=api.timeout_s,
         slot_lease_s=settings.slot_lease_s,
+        mysql_read_timeout_s=settings.mysql.read_timeout_s,
     )
 
 
+def server_known(stage: str) -> bool:
+    """Whether this machine can ask the stage's server: a local stage's, or one MYSQL_ADMIN_HOST names."""
+    return not is_packaged(stage) or "MYSQL_ADMIN_HOST" in os.environ
+
+
 def check(stage: str, max_connections: int | None = None) -> tuple[BudgetInputs, list[str]]:
-    """The stage's budget and its problems; max_connections is read from the server unless given."""
-    if max_connections is None:
+    """The stage's budget and its problems; max_connections is read from the server unless given
+    (and left unchecked for a packaged stage whose server this machine does not know)."""
+    if max_connections is None and server_known(stage):
         max_connections = server_max_connections(stage_settings(stage))
     inputs = budget_inputs(stage, max_connections)
     return inputs, budget_problems(inputs)

@@ -79,7 +79,7 @@ def client() -> Iterator[Client]:
 
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
-    return {**JSON, "Authorization": f"Bearer {SETTINGS.admin_token}"}
+    return {**JSON, "Authorization": f"Bearer {sluice_app.get_secrets().token('admin_token')}"}
 
 
 def closed_port() -> int:

@@ -33,6 +33,7 @@ def budget_cli(stage: str = "test") -> subprocess.CompletedProcess[str]:
 def test_the_test_stage_fits_the_running_server():
     inputs, problems = check("test")
     assert problems == []
+    assert inputs.max_connections is not None
     assert inputs.total < inputs.max_connections
     result = budget_cli()
     assert result.returncode == 0, result.stderr

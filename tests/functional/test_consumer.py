@@ -146,7 +146,8 @@ def test_a_batch_uses_one_connection_and_keeps_none(client, sqs, queue_urls, adm
     while time.monotonic() < deadline:
         with admin_db.cursor() as cur:
             cur.execute(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s", (SETTINGS.mysql.writer_user,)
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s",
+                (sluice_app.get_secrets().credentials("mysql_writer").username,),
             )
             if cur.fetchone()[0] == 0:
                 break

@@ -19,7 +19,7 @@ import redis
 
 from tools.bootstrap import admin_connection
 from tools.deploy import Deployment, delete, deploy
-from tools.stage import aws_client, stage_settings
+from tools.stage import aws_client, stage_secrets, stage_settings
 
 STAGE = "integration"
 SETTINGS = stage_settings(STAGE)
@@ -123,7 +123,7 @@ def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) ->
 
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
-    return {"Authorization": f"Bearer {SETTINGS.admin_token}"}
+    return {"Authorization": f"Bearer {stage_secrets(STAGE).token('admin_token')}"}
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:

@@ -6,7 +6,8 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import SETTINGS, aws, rows, wait_for
+from tests.integration.conftest import SETTINGS, STAGE, aws, rows, wait_for
+from tools.stage import stage_secrets
 
 ENTRY = {"level": "warning", "source": "worker", "message": "slow query"}
 
@@ -55,7 +56,7 @@ def test_a_poison_message_beside_good_ones_is_set_aside_and_the_good_ones_stored
 @pytest.fixture
 def writer_locked(admin_db):
     """The writer's MySQL account locked: every consumer invocation fails to connect (a real MySQL failure)."""
-    user = SETTINGS.mysql.writer_user
+    user = stage_secrets(STAGE).credentials("mysql_writer").username
     with admin_db.cursor() as cur:
         cur.execute("ALTER USER %s@'%%' ACCOUNT LOCK", (user,))
     yield

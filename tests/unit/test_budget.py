@@ -18,6 +18,7 @@ FITS = BudgetInputs(
     consumer_reserved_concurrency=None,
     api_timeout_s=29,
     slot_lease_s=30,
+    mysql_read_timeout_s=20,
 )
 
 
