@@ -7,8 +7,9 @@ commits each DDL statement on its own, so a run cut short part-way through a fil
 statements that already ran when it is run again.
 
 The `schema_migrations` table records each version that ran, with the checksum of its file. A
-file changed after it ran, or a database newer than the code, stops the run: add a new
-migration instead. A named lock keeps two runs (two deploys) from interleaving.
+file changed after it ran stops the run: add a new migration instead. A database ahead of the
+code (a deploy rolled back after its migration ran) is left as it is: migrations only add, so
+the older code runs on the newer schema. A named lock keeps two runs (two deploys) apart.
 """
 
 import hashlib
@@ -114,12 +115,6 @@ def database_name(conn: Connection) -> str:
 
 
 def _check_history(ran: dict[int, str], migrations: list[Migration]) -> None:
-    newest = latest_version(migrations)
-    unknown = sorted(v for v in ran if v > newest)
-    if unknown:
-        raise MigrationError(
-            f"the database has run migration {unknown[-1]}, newer than this code's {newest}: deploy the newer code"
-        )
     for migration in migrations:
         if migration.version in ran and ran[migration.version] != migration.checksum:
             raise MigrationError(

@@ -1,12 +1,15 @@
-"""Run MariaDB, Redis and LocalStack on this machine as plain processes, with data under .data/.
+"""Run MariaDB, Redis and LocalStack (and, when asked, MiniStack) on this machine as plain
+processes, with data under .data/.
 
-    python -m tools.devstack up       start what is not running (idempotent)
-    python -m tools.devstack down     stop everything running from .data/
-    python -m tools.devstack status   say what runs
-    python -m tools.devstack run -- CMD...
-                                      start what is missing, run CMD, stop what this started
+    python -m tools.devstack up [--with ministack]     start what is not running (idempotent)
+    python -m tools.devstack down                      stop everything running from .data/
+    python -m tools.devstack status                    say what runs
+    python -m tools.devstack run [--with ministack] -- CMD...
+                                                       start what is missing, run CMD, stop what this started
 
 Ports come from the `local` stage of .chalice/config.json (the `test` stage uses the same servers).
+MariaDB and Redis also speak TLS with a certificate of a local CA (tools/devcerts.py): the
+packaged `stack` stage connects that way, as it does on AWS.
 """
 
 import argparse
@@ -28,6 +31,7 @@ from urllib.parse import urlparse
 
 import pymysql
 
+from tools import devcerts
 from tools.stage import ROOT, stage_environment
 
 DATA = ROOT / ".data"
@@ -37,10 +41,13 @@ MARIADB_DIR = DATA / "mariadb"
 MARIADB_SOCKET = RUN / "mariadb.sock"
 LOCALSTACK_PYTHON = ROOT / ".venv-localstack" / "bin" / "python"
 LAMBDA_PYTHON = ROOT / ".venv-lambda" / "bin" / "python"
+MINISTACK = ROOT / ".venv-ministack" / "bin" / "ministack"
+REDIS_TLS_PORT = 6381  # Redis's TLS listener, beside the plain one of the local stage's REDIS_URL
+MINISTACK_PORT = 4600
 # The local server's connection limit. Each stage's budget (W + R + reserve) must fit below it;
 # `make budget` checks. The local and test stages share this server.
 MARIADB_MAX_CONNECTIONS = 60
-LOCALSTACK_SERVICES = "sqs,lambda,apigateway,iam,sts,logs,cloudformation,s3,ssm,secretsmanager"
+LOCALSTACK_SERVICES = "sqs,lambda,apigateway,iam,sts,logs,cloudformation,s3,ssm,secretsmanager,ec2,cloudwatch"
 
 
 @functools.cache  # read once: readiness checks ask many times a second
@@ -92,6 +99,7 @@ class Service:
     cwd: Path = ROOT
     stop_timeout_s: float = 30.0
     start_timeout_s: float = 60.0
+    on_demand: bool = False  # started only when asked for (`--with NAME`)
 
     @property
     def pid_file(self) -> Path:
@@ -182,6 +190,7 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _mariadb_prepare() -> None:
+    devcerts.ensure()
     if (MARIADB_DIR / "mysql").is_dir():
         return
     MARIADB_DIR.mkdir(parents=True, exist_ok=True)
@@ -217,6 +226,9 @@ def _mariadb_cmd() -> tuple[list[str], dict[str, str]]:
         "--collation-server=utf8mb4_unicode_ci",
         "--innodb-buffer-pool-size=256M",
         "--max-allowed-packet=64M",
+        f"--ssl-ca={devcerts.CA_CERT}",
+        f"--ssl-cert={devcerts.SERVER_CERT}",
+        f"--ssl-key={devcerts.SERVER_KEY}",
     ]
     if os.geteuid() == 0:
         cmd.append("--user=root")
@@ -258,6 +270,16 @@ def _redis_cmd() -> tuple[list[str], dict[str, str]]:
         "no",
         "--dir",
         str(DATA / "redis"),
+        "--tls-port",
+        str(REDIS_TLS_PORT),
+        "--tls-cert-file",
+        str(devcerts.SERVER_CERT),
+        "--tls-key-file",
+        str(devcerts.SERVER_KEY),
+        "--tls-ca-cert-file",
+        str(devcerts.CA_CERT),
+        "--tls-auth-clients",
+        "no",
     ], {}
 
 
@@ -306,18 +328,58 @@ def _localstack_ready() -> bool:
         return False
 
 
+# --- MiniStack (on demand: the packaged stack's tests under enforced IAM) ---------------------
+
+
+def _ministack_cmd() -> tuple[list[str], dict[str, str]]:
+    if not MINISTACK.exists():
+        raise SystemExit("MiniStack's virtual environment is missing; run `make .venv-ministack/.installed`")
+    state = DATA / "ministack"
+    (state / "s3").mkdir(parents=True, exist_ok=True)
+    env = {
+        "GATEWAY_PORT": str(MINISTACK_PORT),
+        "BIND_HOST": "127.0.0.1",
+        "MINISTACK_HOST": "127.0.0.1",
+        "AUTH": "true",  # every call is evaluated against the caller's IAM policies
+        "CLOUDTRAIL_RECORDING": "1",  # a record of every call, for the report of unused permissions
+        "CLOUDTRAIL_MAX_EVENTS": "100000",
+        "TMPDIR": str(state),
+        "S3_DATA_DIR": str(state / "s3"),
+        "LOG_LEVEL": "INFO",
+    }
+    return [str(MINISTACK)], env
+
+
+def _ministack_ready() -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{MINISTACK_PORT}/_ministack/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 SERVICES = [
     Service("mariadb", _mariadb_cmd, _mariadb_ready, lambda: _ports()[0], prepare=_mariadb_prepare),
-    Service("redis", _redis_cmd, _redis_ready, lambda: _ports()[1], stop_timeout_s=10),
+    Service("redis", _redis_cmd, _redis_ready, lambda: _ports()[1], prepare=devcerts.ensure, stop_timeout_s=10),
     Service(
         "localstack", _localstack_cmd, _localstack_ready, lambda: _ports()[2], stop_timeout_s=20, start_timeout_s=120
     ),
+    Service("ministack", _ministack_cmd, _ministack_ready, lambda: MINISTACK_PORT, stop_timeout_s=10, on_demand=True),
 ]
 
 
-def up() -> list[Service]:
-    """Start every service that is not running; return those this call started."""
-    return [service for service in SERVICES if service.start()]
+def find_service(name: str) -> Service:
+    """The service called `name`."""
+    for candidate in SERVICES:
+        if candidate.name == name:
+            return candidate
+    raise SystemExit(f"no service called {name}")
+
+
+def up(extra: tuple[str, ...] = ()) -> list[Service]:
+    """Start every service that is not running (and the on-demand ones named); return those this call started."""
+    wanted = [s for s in SERVICES if not s.on_demand or s.name in extra]
+    return [s for s in wanted if s.start()]
 
 
 def down(services: list[Service] | None = None) -> None:
@@ -328,19 +390,19 @@ def down(services: list[Service] | None = None) -> None:
 
 def status() -> int:
     all_up = True
-    for service in SERVICES:
-        pid = service.pid()
-        state = "running" if pid and service.ready() else ("starting or unhealthy" if pid else "stopped")
-        all_up = all_up and state == "running"
-        print(f"{service.name:<11} {state}" + (f" (pid {pid})" if pid else ""))
+    for each in SERVICES:
+        pid = each.pid()
+        state = "running" if pid and each.ready() else ("starting or unhealthy" if pid else "stopped")
+        all_up = all_up and (state == "running" or (each.on_demand and not pid))
+        print(f"{each.name:<11} {state}" + (f" (pid {pid})" if pid else ""))
     return 0 if all_up else 1
 
 
-def run(command: list[str]) -> int:
+def run(command: list[str], extra: tuple[str, ...] = ()) -> int:
     """Run a command with the services up; stop afterwards only what this started."""
     started: list[Service] = []
     try:
-        started = up()
+        started = up(extra)
         return subprocess.call(command)
     finally:
         down(started)
@@ -349,20 +411,22 @@ def run(command: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["up", "down", "status", "run"])
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    parser.add_argument("--with", dest="extra", action="append", default=[], choices=["ministack"])
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.command = argv[split + 1 :]
     if args.action == "up":
-        up()
+        up(tuple(args.extra))
         return 0
     if args.action == "down":
         down()
         return 0
     if args.action == "status":
         return status()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
+    if not args.command:
         parser.error("run needs a command after --")
-    return run(command)
+    return run(args.command, tuple(args.extra))
 
 
 if __name__ == "__main__":
