@@ -91,7 +91,7 @@ def get_cache() -> Cache:
 
 @functools.cache
 def get_database() -> Database:
-    connector = MySQLConnector(SETTINGS.mysql, get_secrets().credentials("mysql_api"))
+    connector = MySQLConnector(SETTINGS.mysql, get_secrets().source("mysql_api"))
     slots = SlotPool(
         get_redis(),
         f"{SETTINGS.redis_key_prefix}read-slots",
@@ -130,7 +130,7 @@ def get_logs() -> LogService:
 
 @functools.cache
 def get_writer() -> LogWriter:
-    connector = MySQLConnector(SETTINGS.mysql, get_secrets().credentials("mysql_writer"))
+    connector = MySQLConnector(SETTINGS.mysql, get_secrets().source("mysql_writer"))
     return LogWriter(connector, SETTINGS.insert_chunk_rows, connect_wait_s=SETTINGS.slot_wait_ms / 1000)
 
 

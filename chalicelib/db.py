@@ -16,12 +16,13 @@ from pymysql.connections import Connection
 from chalicelib.config import MySQLSettings
 from chalicelib.errors import BudgetExhaustedError, DatabaseUnavailableError
 from chalicelib.models import LogRecord, format_rfc3339
-from chalicelib.secrets import Credentials
+from chalicelib.secrets import Credentials, CredentialSource
 from chalicelib.slots import SlotPool
 from chalicelib.tls import verified_context
 
 logger = logging.getLogger(__name__)
 
+ER_ACCESS_DENIED = 1045  # wrong user name or password
 ER_CON_COUNT_ERROR = 1040  # Too many connections (the server's max_connections)
 ER_TOO_MANY_USER_CONNECTIONS = 1203  # the server-wide max_user_connections
 ER_USER_LIMIT_REACHED = 1226  # the user's own MAX_USER_CONNECTIONS (set by the bootstrap)
@@ -57,11 +58,12 @@ class MySQLConnector:
     """Opens connections for one MySQL user.
 
     With TLS the server is verified against MYSQL_CA_BUNDLE, host name included; the context is
-    built once and reused. `use_database=False` connects without selecting the stage's database
-    (the migration creates it).
+    built once and reused. A refused password makes it read the credentials again, once (a
+    rotated secret). `use_database=False` connects without selecting the stage's database (the
+    migration creates it).
     """
 
-    def __init__(self, settings: MySQLSettings, credentials: Credentials, *, use_database: bool = True) -> None:
+    def __init__(self, settings: MySQLSettings, credentials: CredentialSource, *, use_database: bool = True) -> None:
         self._settings = settings
         self._credentials = credentials
         self._database = settings.database if use_database else None
@@ -69,16 +71,25 @@ class MySQLConnector:
 
     @property
     def user(self) -> str:
-        return self._credentials.username
+        return self._credentials.get().username
 
     def connect(self) -> Connection:
         """A new connection in strict SQL mode and UTC. Raises pymysql errors."""
+        try:
+            return self._connect(self._credentials.get())
+        except pymysql.err.OperationalError as exc:
+            if not exc.args or exc.args[0] != ER_ACCESS_DENIED:
+                raise
+            logger.warning("MySQL refused the credentials of %s; reading them again", self.user)
+            return self._connect(self._credentials.refresh())
+
+    def _connect(self, credentials: Credentials) -> Connection:
         tls: dict[str, Any] = {"ssl": self._ssl_context} if self._ssl_context else {"ssl_disabled": True}
         return pymysql.connect(
             host=self._settings.host,
             port=self._settings.port,
-            user=self._credentials.username,
-            password=self._credentials.password,
+            user=credentials.username,
+            password=credentials.password,
             database=self._database,
             charset="utf8mb4",
             autocommit=False,

@@ -67,8 +67,11 @@ def provision(
 
 def provision_database(settings: Settings, secrets: SecretStore) -> dict[str, Any]:
     """provision() with the stage's administrator account (the mysql_admin secret), over the
-    stage's connection settings (TLS and CA bundle included)."""
-    admin = MySQLConnector(settings.mysql, secrets.credentials("mysql_admin"), use_database=False)
+    stage's connection settings (TLS and CA bundle included). Each run reads the secrets afresh:
+    it sets the accounts' passwords, so it must use the current values."""
+    for name in ("mysql_admin", "mysql_api", "mysql_writer"):
+        secrets.forget(name)
+    admin = MySQLConnector(settings.mysql, secrets.source("mysql_admin"), use_database=False)
     conn = admin.connect()
     try:
         return provision(

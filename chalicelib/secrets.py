@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import botocore.exceptions
 
@@ -25,13 +25,43 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Credentials:
-    """A user name and password (MySQL, Redis)."""
+    """A user name and password (MySQL, Redis); also a CredentialSource that never changes."""
 
     username: str
     password: str
 
     def __repr__(self) -> str:  # never print the password
         return f"Credentials(username={self.username!r}, password=***)"
+
+    def get(self) -> "Credentials":
+        return self
+
+    def refresh(self) -> "Credentials":
+        return self
+
+
+class CredentialSource(Protocol):
+    """Where a connector gets its credentials: `get` the known ones, `refresh` after the server
+    refused them (the secret may have been rotated since it was read)."""
+
+    def get(self) -> Credentials: ...
+
+    def refresh(self) -> Credentials: ...
+
+
+class StoredCredentials:
+    """A credentials secret of a SecretStore, as a CredentialSource."""
+
+    def __init__(self, store: "SecretStore", name: str) -> None:
+        self._store = store
+        self._name = name
+
+    def get(self) -> Credentials:
+        return self._store.credentials(self._name)
+
+    def refresh(self) -> Credentials:
+        self._store.forget(self._name)
+        return self._store.credentials(self._name)
 
 
 class SecretStore:
@@ -55,6 +85,15 @@ class SecretStore:
     def token(self, name: str) -> str:
         """A `{"token"}` secret."""
         return self._fields(name)["token"]
+
+    def source(self, name: str) -> StoredCredentials:
+        """The credentials secret `name` as a source a connector can refresh."""
+        return StoredCredentials(self, name)
+
+    def forget(self, name: str) -> None:
+        """Drop the kept value: the next read fetches the secret again."""
+        with self._lock:
+            self._cache.pop(name, None)
 
     def _fields(self, name: str) -> Mapping[str, str]:
         with self._lock:

@@ -126,15 +126,15 @@ def put_secret(target: Target, name: str, value: dict[str, str]) -> str:
         return str(sm.put_secret_value(SecretId=name, SecretString=json.dumps(value))["ARN"] or name)
 
 
-def account_password(target: Target, secret_name: str) -> str:
-    """The password kept in the emulator's secret (so warm functions keep working across deploys),
-    or a new one."""
-    sm = client(target, "secretsmanager")
-    try:
-        value = json.loads(sm.get_secret_value(SecretId=secret_name)["SecretString"])
-        return str(value["password"])
-    except (sm.exceptions.ResourceNotFoundException, KeyError, ValueError):
-        return secrets.token_urlsafe(24)
+def account_password(stage: str, account: str) -> str:
+    """The local account's password, made once and kept under .data/ (mode 600), so that both
+    emulators' secrets and warm functions agree across deploys."""
+    path = RECORDS / f"{stage}-{account}.password"
+    if not path.is_file():
+        RECORDS.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return path.read_text().strip()
 
 
 def ensure_mysql_admin(stage: str, target: Target) -> str:
@@ -142,7 +142,7 @@ def ensure_mysql_admin(stage: str, target: Target) -> str:
     with its secret in the emulator's Secrets Manager. Returns the secret's ARN."""
     database = stage_settings(stage).mysql.database
     secret_name = f"{stack_name(stage)}/mysql-admin"
-    user, password = f"{database}_admin", account_password(target, secret_name)
+    user, password = f"{database}_admin", account_password(stage, "mysql-admin")
     with devstack.admin_connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.have_ssl")
         row = cur.fetchone()
@@ -162,7 +162,7 @@ def ensure_redis_user(stage: str, target: Target) -> str:
     secret in the emulator's Secrets Manager. Returns the secret's ARN."""
     prefix = stage_settings(stage).redis_key_prefix
     secret_name = f"{stack_name(stage)}/redis"
-    user, password = prefix.rstrip(":").replace(":", "_"), account_password(target, secret_name)
+    user, password = prefix.rstrip(":").replace(":", "_"), account_password(stage, "redis")
     admin = redis.Redis.from_url(stage_settings("local").redis_url)
     commands = ["+@all", "-@dangerous"]  # every data command, on the stage's keys only
     admin.acl_setuser(
