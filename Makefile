@@ -7,10 +7,16 @@ PY      := $(VENV)/bin/python
 LS_VENV := .venv-localstack
 LAMBDA_VENV := .venv-lambda
 BENCH_VENV := .venv-bench
+MS_VENV := .venv-ministack
 EXECUTOR_SRC := $(shell find localstack/host_executor -name '*.py' -o -name pyproject.toml)
 STAGE   ?= local
+# The stages that deploy as a packaged CloudFormation stack (make package), and where a stack goes.
+PACKAGED_STAGES := stack prod
+TARGET  ?= localstack
+given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$(1))
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
+	package deploy-stack undeploy-stack migrate \
 	test test-suite unit functional integration bench bench-quick bench-smoke lint format clean
 
 help:
@@ -20,6 +26,10 @@ help:
 	@echo "make test      the same setup, then lint and every test"
 	@echo "make down      stop services left running"
 	@echo "make budget    check the stage's MySQL connection budget (STAGE=local)"
+	@echo "make package STAGE=prod   the stage's whole stack as one CloudFormation template in dist/<stage>/"
+	@echo "make deploy-stack [STAGE=stack] [TARGET=localstack|ministack]   that template, deployed into an emulator"
+	@echo "make undeploy-stack       remove it"
+	@echo "make migrate STAGE=...    run the migrations (local stage, or a deployed stack's migrate function)"
 	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
 	@echo "make bench-quick  the same, smaller (under 2 min)"
 	@echo "make lint      ruff and mypy"
@@ -29,7 +39,8 @@ setup: system-packages venvs
 system-packages:
 	@scripts/ensure-system-packages.sh
 
-venvs: $(VENV)/.installed $(LS_VENV)/.installed $(LS_VENV)/.executor-installed $(LAMBDA_VENV)/.installed
+venvs: $(VENV)/.installed $(LS_VENV)/.installed $(LS_VENV)/.executor-installed $(LAMBDA_VENV)/.installed \
+	$(MS_VENV)/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(VENV) requirements-dev.txt
@@ -44,6 +55,9 @@ $(LS_VENV)/.executor-installed: $(LS_VENV)/.installed $(EXECUTOR_SRC)
 
 $(LAMBDA_VENV)/.installed: localstack/lambda-runtime-requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(LAMBDA_VENV) localstack/lambda-runtime-requirements.txt
+
+$(MS_VENV)/.installed: ministack/requirements.txt ministack/constraints.txt scripts/make-venv.sh
+	scripts/make-venv.sh $(MS_VENV) ministack/requirements.txt
 
 $(BENCH_VENV)/.installed: bench/requirements.txt requirements-dev.txt requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(BENCH_VENV) bench/requirements.txt
@@ -74,8 +88,23 @@ bootstrap: setup
 budget: setup
 	$(PY) -m tools.devstack run -- $(PY) -m tools.budget --stage $(STAGE)
 
+# The budget rules, then chalice package with deploy/stack.yaml merged: dist/<stage>/sam.yaml + deployment.zip.
+package: venvs
+	$(PY) -m tools.package --stage $(call given_stage,prod)
+
+# Package the stage and deploy that template into LocalStack (or MiniStack, which enforces IAM).
+deploy-stack: setup
+	$(PY) -m tools.stack deploy --stage $(call given_stage,stack) --target $(TARGET)
+
+undeploy-stack: venvs
+	$(PY) -m tools.stack delete --stage $(call given_stage,stack) --target $(TARGET)
+
+migrate: setup
+	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
+	$(PY) -m tools.migrate --stage $(STAGE) --target $(TARGET)
+
 test: setup $(BENCH_VENV)/.installed
-	$(PY) -m tools.devstack run -- $(MAKE) --no-print-directory test-suite
+	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite
 
 test-suite: lint unit functional integration bench-smoke
 
@@ -99,14 +128,17 @@ bench-quick: setup $(BENCH_VENV)/.installed
 bench-smoke: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.run --profile smoke --out .data/bench-smoke
 
+# ruff and mypy; then every packaged stage's template through cfn-lint (0 errors and 0 warnings).
 lint: venvs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	@for stage in $(PACKAGED_STAGES); do $(PY) -m tools.package --stage $$stage || exit 1; done
+	$(LS_VENV)/bin/cfn-lint $(foreach stage,$(PACKAGED_STAGES),dist/$(stage)/sam.yaml)
 
 format: venvs
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 clean: down
-	rm -rf .data $(VENV) $(LS_VENV) $(LAMBDA_VENV) $(BENCH_VENV)
+	rm -rf .data dist $(VENV) $(LS_VENV) $(LAMBDA_VENV) $(BENCH_VENV) $(MS_VENV)

@@ -5,19 +5,27 @@ The `integration` stage is deployed once per session with tools.deploy and remov
 each test starts from empty tables, keys and queues.
 """
 
+import contextlib
+import io
 import json
 import time
 import urllib.error
 import urllib.request
+import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 import pytest
 import redis
 
 from tools.bootstrap import admin_connection
+
+if TYPE_CHECKING:
+    from tests.integration.stack_checks import Stacks
 from tools.deploy import Deployment, delete, deploy
 from tools.stage import aws_client, stage_secrets, stage_settings
 
@@ -103,8 +111,10 @@ def admin_db() -> Iterator[pymysql.connections.Connection]:
     conn.close()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) -> Iterator[None]:
+    """Empty tables, keys and queues of the integration stage before and after a test."""
+
     def clean() -> None:
         with admin_connection(SETTINGS, SETTINGS.mysql.database) as conn, conn.cursor() as cur:
             for table in ("items", "logs", "log_rejects"):
@@ -142,3 +152,71 @@ def rows(admin_db: pymysql.connections.Connection, sql: str, args: Any = None) -
     with admin_db.cursor() as cur:
         cur.execute(sql, args)
         return list(cur.fetchall())
+
+
+# --- Probe functions (lambda_probe/probe.py): the host executor and custom resources ---
+
+PROBE = Path(__file__).with_name("lambda_probe") / "probe.py"
+
+
+def probe_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.write(PROBE, "probe.py")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def lambda_client():
+    return aws("lambda")
+
+
+@pytest.fixture(scope="module")
+def role():
+    iam = aws("iam")
+    name = f"probe-role-{uuid.uuid4().hex[:8]}"
+    arn = iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    yield arn["Role"]["Arn"]
+    iam.delete_role(RoleName=name)
+
+
+@pytest.fixture
+def make_function(lambda_client, role):
+    """Create probe functions for one test; delete them afterwards."""
+    created: list[str] = []
+
+    def create(handler: str, timeout: int = 3, environment: dict[str, str] | None = None) -> str:
+        name = f"probe-{handler.split('.')[-1].replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+        lambda_client.create_function(
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=role,
+            Handler=handler,
+            Code={"ZipFile": probe_zip()},
+            Timeout=timeout,
+            Environment={"Variables": environment or {}},
+        )
+        created.append(name)
+        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
+        return name
+
+    yield create
+    for name in created:
+        # A test may have deleted its function itself.
+        with contextlib.suppress(lambda_client.exceptions.ResourceNotFoundException):
+            lambda_client.delete_function(FunctionName=name)
+
+
+# --- The packaged stack (tests/integration/stack_checks.py) -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def stacks() -> Iterator["Stacks"]:
+    """The `stack` stage's packaged stack, deployed once per emulator that a test asks for."""
+    from tests.integration.stack_checks import Stacks
+
+    deployed = Stacks()
+    yield deployed
+    deployed.remove_all()

@@ -2,7 +2,11 @@
 
 import uuid
 
+import pytest
+
 from tests.integration.conftest import SETTINGS, rows, wait_for
+
+pytestmark = pytest.mark.usefixtures("clean_state")
 
 ENTRY = {"level": "info", "source": "web-1", "message": "GET / 200"}
 

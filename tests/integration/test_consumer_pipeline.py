@@ -9,6 +9,8 @@ import pytest
 from tests.integration.conftest import SETTINGS, STAGE, aws, rows, wait_for
 from tools.stage import stage_secrets
 
+pytestmark = pytest.mark.usefixtures("clean_state")
+
 ENTRY = {"level": "warning", "source": "worker", "message": "slow query"}
 
 

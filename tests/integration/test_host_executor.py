@@ -1,71 +1,15 @@
 """The host-process Lambda executor (localstack/host_executor) with a probe function in LocalStack."""
 
 import base64
-import contextlib
 import io
 import json
 import os
 import threading
 import uuid
 import zipfile
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.integration.conftest import aws, wait_for
-
-PROBE = Path(__file__).with_name("lambda_probe") / "probe.py"
-
-
-def probe_zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.write(PROBE, "probe.py")
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def lambda_client():
-    return aws("lambda")
-
-
-@pytest.fixture(scope="module")
-def role():
-    iam = aws("iam")
-    name = f"probe-role-{uuid.uuid4().hex[:8]}"
-    arn = iam.create_role(
-        RoleName=name, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
-    )
-    yield arn["Role"]["Arn"]
-    iam.delete_role(RoleName=name)
-
-
-@pytest.fixture
-def make_function(lambda_client, role):
-    """Create probe functions for one test; delete them afterwards."""
-    created: list[str] = []
-
-    def create(handler: str, timeout: int = 3, environment: dict[str, str] | None = None) -> str:
-        name = f"probe-{handler.split('.')[-1].replace('_', '-')}-{uuid.uuid4().hex[:8]}"
-        lambda_client.create_function(
-            FunctionName=name,
-            Runtime="python3.13",
-            Role=role,
-            Handler=handler,
-            Code={"ZipFile": probe_zip()},
-            Timeout=timeout,
-            Environment={"Variables": environment or {}},
-        )
-        created.append(name)
-        lambda_client.get_waiter("function_active_v2").wait(FunctionName=name)
-        return name
-
-    yield create
-    for name in created:
-        # A test may have deleted its function itself.
-        with contextlib.suppress(lambda_client.exceptions.ResourceNotFoundException):
-            lambda_client.delete_function(FunctionName=name)
 
 
 def invoke(lambda_client, name: str, event: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:

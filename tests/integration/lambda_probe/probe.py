@@ -38,3 +38,27 @@ def crash(event, context):
 
 def not_json(event, context):
     return {1, 2}
+
+
+def custom_resource(event, context):
+    """Answer a CloudFormation custom resource request as its properties say: Outcome SUCCESS or
+    FAILED, and Value echoed back as the attribute Echo."""
+    import json
+    import urllib.request
+
+    properties = event["ResourceProperties"]
+    print(f"probe: {event['RequestType']} {properties}")
+    answer = {
+        "Status": properties.get("Outcome", "SUCCESS"),
+        "Reason": f"the probe answered {properties.get('Outcome')} on purpose",
+        "PhysicalResourceId": event.get("PhysicalResourceId") or f"probe-{event['LogicalResourceId']}",
+        "StackId": event["StackId"],
+        "RequestId": event["RequestId"],
+        "LogicalResourceId": event["LogicalResourceId"],
+        "Data": {"Echo": properties.get("Value", "")},
+    }
+    request = urllib.request.Request(
+        event["ResponseURL"], data=json.dumps(answer).encode(), method="PUT", headers={"Content-Type": ""}
+    )
+    urllib.request.urlopen(request, timeout=10).close()
+    return answer["Status"]

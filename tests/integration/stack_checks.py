@@ -1,0 +1,101 @@
+"""The packaged stack under test: deployed once per session in each emulator, and the checks its
+tests make (shared with the least-privilege tests, which make one of them fail on purpose)."""
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pymysql
+import redis
+
+from tests.integration.conftest import API, wait_for
+from tools.stack import StackDeployment, client, delete, deploy, targets
+from tools.stage import stage_settings
+
+STAGE = "stack"
+SETTINGS = stage_settings(STAGE)  # names and prefixes; the servers are the stack's parameters
+ENTRY = {"level": "info", "source": "web-1", "message": "through the packaged stack"}
+
+
+class Stacks:
+    """The stack deployed once per emulator and session, removed at the end."""
+
+    def __init__(self) -> None:
+        self._deployed: dict[str, StackDeployment] = {}
+
+    def get(self, target: str) -> StackDeployment:
+        if target not in self._deployed:
+            self._deployed[target] = deploy(STAGE, target)
+        return self._deployed[target]
+
+    def remove_all(self) -> None:
+        for target in list(self._deployed):
+            delete(STAGE, target)
+            del self._deployed[target]
+
+
+def emulator(deployment: StackDeployment, service: str) -> Any:
+    """A client of the emulator the stack runs in, as its account's root."""
+    return client(targets()[deployment.target], service)
+
+
+def admin_token(deployment: StackDeployment) -> str:
+    """The admin token the stack generated, from the emulator's Secrets Manager."""
+    secret = emulator(deployment, "secretsmanager").get_secret_value(SecretId=deployment.outputs["AdminTokenSecretArn"])
+    return str(json.loads(secret["SecretString"])["token"])
+
+
+def database() -> pymysql.connections.Connection:
+    """Root on the local MariaDB, in the stack's database."""
+    from tools.devstack import admin_connect
+
+    return admin_connect(SETTINGS.mysql.database)
+
+
+def count(sql: str, args: Any = None) -> int:
+    with database() as conn, conn.cursor() as cur:
+        cur.execute(sql, args)
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+def clean(deployment: StackDeployment) -> None:
+    """Empty the stack's tables, Redis keys and queues."""
+    with database() as conn, conn.cursor() as cur:
+        for table in ("items", "logs", "log_rejects"):
+            cur.execute(f"DELETE FROM {table}")
+    r = redis.Redis.from_url(stage_settings("local").redis_url)
+    keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
+    if keys:
+        r.delete(*keys)
+    sqs = emulator(deployment, "sqs")
+    for url in (deployment.outputs["LogQueueUrl"], deployment.outputs["LogDeadLetterQueueUrl"]):
+        sqs.purge_queue(QueueUrl=url)
+
+
+@contextmanager
+def writer_locked() -> Iterator[None]:
+    """The writer's MySQL account locked: every consumer invocation fails (a real MySQL refusal)."""
+    user = f"{SETTINGS.mysql.database}_writer"
+    with database() as conn, conn.cursor() as cur:
+        cur.execute("ALTER USER %s@'%%' ACCOUNT LOCK", (user,))
+    try:
+        yield
+    finally:
+        with database() as conn, conn.cursor() as cur:
+            cur.execute("ALTER USER %s@'%%' ACCOUNT UNLOCK", (user,))
+
+
+def check_an_entry_is_stored_exactly_once(api: API) -> None:
+    """POST /logs twice with one id (a client's retry) through the stack's URL: 202 both times,
+    stored once by the event source mapping and the consumer, readable through GET /logs/{id}."""
+    log_id = str(uuid.uuid4())
+    for _ in range(2):
+        answer = api.post("/logs", {**ENTRY, "id": log_id})
+        assert (answer.status, answer.body) == (202, {"id": log_id, "status": "queued"}), answer.body
+    wait_for(lambda: count("SELECT COUNT(*) FROM logs WHERE id = %s", (log_id,)) > 0, timeout_s=60)
+    stored = api.get(f"/logs/{log_id}")
+    assert (stored.status, stored.body["message"]) == (200, ENTRY["message"])
+    assert count("SELECT COUNT(*) FROM logs WHERE id = %s", (log_id,)) == 1

@@ -1,0 +1,95 @@
+"""The packaged stack (`make package STAGE=stack`, the template built for AWS) deployed through
+the CloudFormation of LocalStack and of MiniStack (which enforces IAM), called over HTTP.
+
+Its functions reach the local MariaDB and Redis over TLS, verified against the stage's CA
+bundle, with credentials from the emulator's Secrets Manager; its migration runs in the deploy.
+"""
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from chalicelib.schema import latest_version, load_migrations
+from tests.integration.conftest import API, wait_for
+from tests.integration.stack_checks import (
+    ENTRY,
+    SETTINGS,
+    admin_token,
+    check_an_entry_is_stored_exactly_once,
+    clean,
+    count,
+    database,
+    emulator,
+    writer_locked,
+)
+from tools.stack import StackDeployment
+
+
+@pytest.fixture(scope="module", params=["localstack", "ministack"])
+def stack(request, stacks) -> Iterator[StackDeployment]:
+    deployment = stacks.get(request.param)
+    clean(deployment)
+    yield deployment
+
+
+@pytest.fixture
+def api(stack) -> Iterator[API]:
+    yield API(stack.api_url)
+    clean(stack)
+
+
+def test_health_is_ok_over_tls_with_the_stacks_secrets(api):
+    answer = api.get("/health")
+    assert (answer.status, answer.body) == (
+        200,
+        {"status": "ok", "checks": {"mysql": "ok", "redis": "ok", "queue": "ok"}},
+    )
+
+
+def test_the_deploy_ran_the_migrations_and_made_the_accounts(stack):
+    # THEN the custom resource ran the migrate function: the schema is at this code's version
+    assert stack.outputs["SchemaVersion"] == str(latest_version(load_migrations()))
+    assert count("SELECT MAX(version) FROM schema_migrations") == latest_version(load_migrations())
+    # AND the accounts exist with their connection caps and TLS required
+    with database() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT user, max_user_connections, ssl_type FROM mysql.user WHERE user IN (%s, %s)",
+            (f"{SETTINGS.mysql.database}_api", f"{SETTINGS.mysql.database}_writer"),
+        )
+        accounts = {row[0]: (int(row[1]), row[2]) for row in cur.fetchall()}
+    assert accounts == {
+        f"{SETTINGS.mysql.database}_api": (SETTINGS.api_read_slots, "ANY"),
+        f"{SETTINGS.mysql.database}_writer": (SETTINGS.consumer_max_concurrency, "ANY"),
+    }
+
+
+def test_an_entry_is_stored_exactly_once(api):
+    check_an_entry_is_stored_exactly_once(api)
+
+
+def test_a_read_is_cached_and_writes_need_the_stacks_admin_token(api, stack):
+    token = admin_token(stack)
+    assert api.put("/items/lamp", {"name": "Lamp"}, headers={"Authorization": "Bearer wrong"}).status == 403
+    created = api.put("/items/lamp", {"name": "Lamp"}, headers={"Authorization": f"Bearer {token}"})
+    assert created.status == 201
+    assert api.get("/items/lamp").headers["x-cache"] == "miss"
+    hit = api.get("/items/lamp")
+    assert (hit.status, hit.headers["x-cache"], hit.body["name"]) == (200, "hit", "Lamp")
+
+
+def test_an_entry_the_consumer_cannot_store_ends_in_the_dead_letter_queue(api, stack):
+    # GIVEN a consumer whose MySQL account is locked: every delivery of the message fails
+    with writer_locked():
+        log_id = api.post("/logs", ENTRY).body["id"]
+        # WHEN the event source mapping keeps delivering it
+        # THEN after maxReceiveCount receives SQS moves it, unchanged, to the stack's dead-letter queue
+        sqs = emulator(stack, "sqs")
+        dead = wait_for(
+            lambda: sqs.receive_message(
+                QueueUrl=stack.outputs["LogDeadLetterQueueUrl"], MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages"),
+            timeout_s=SETTINGS.queue_visibility_timeout_s * (SETTINGS.queue_max_receive_count + 3),
+        )
+    assert [json.loads(m["Body"])["logs"][0]["id"] for m in dead] == [log_id]
+    assert count("SELECT COUNT(*) FROM logs") == 0
