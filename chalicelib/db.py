@@ -2,6 +2,7 @@
 
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -14,7 +15,7 @@ import pymysql.cursors
 from pymysql.connections import Connection
 
 from chalicelib.config import MySQLSettings
-from chalicelib.errors import BudgetExhaustedError, DatabaseUnavailableError
+from chalicelib.errors import BudgetExhaustedError, ConfigError, DatabaseUnavailableError
 from chalicelib.models import LogRecord, format_rfc3339
 from chalicelib.secrets import Credentials, CredentialSource
 from chalicelib.slots import SlotPool
@@ -106,7 +107,8 @@ def connect_within(connect: Callable[[], Connection], deadline: float) -> Connec
     """Connect, retrying while the server or the user is at its connection limit, until `deadline`.
 
     Closed connections linger briefly in the server's count, so a limit hit is often gone a
-    few milliseconds later. Raises BudgetExhaustedError at the deadline and
+    few milliseconds later. Raises BudgetExhaustedError at the deadline, ConfigError when the
+    server's certificate does not verify against MYSQL_CA_BUNDLE (retrying cannot help), and
     DatabaseUnavailableError when MySQL cannot be reached.
     """
     delay = 0.005
@@ -115,6 +117,11 @@ def connect_within(connect: Callable[[], Connection], deadline: float) -> Connec
             return connect()
         except pymysql.err.OperationalError as exc:
             errno = exc.args[0] if exc.args else None
+            if isinstance(getattr(exc, "original_exception", None), ssl.SSLCertVerificationError):
+                logger.error("MySQL's certificate did not verify: %s", exc)
+                raise ConfigError(
+                    "MySQL's TLS certificate does not verify against MYSQL_CA_BUNDLE (or does not name MYSQL_HOST)"
+                ) from exc
             if errno not in CONNECTION_LIMIT_ERRNOS:
                 raise DatabaseUnavailableError(f"MySQL is unavailable: {exc}") from exc
             if time.monotonic() >= deadline:

@@ -226,7 +226,7 @@ def deploy(stage: str, target_name: str = "localstack", template: dict[str, Any]
     parameters = stack_parameters(stage, target)
     name = stack_name(stage)
     cfn = client(target, "cloudformation")
-    _create_or_update(cfn, name, body, parameters)
+    apply_stack(cfn, name, body, parameters)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in _describe(cfn, name).get("Outputs", [])}
     api_stage = chalice_config(stage).api_gateway_stage
     api_url = f"{target.endpoint}/_aws/execute-api/{outputs['RestAPIId']}/{api_stage}/"
@@ -257,7 +257,8 @@ def _status(cfn: Any, name: str) -> str | None:
         raise
 
 
-def _create_or_update(cfn: Any, name: str, template: dict[str, Any], parameters: dict[str, str]) -> None:
+def apply_stack(cfn: Any, name: str, template: dict[str, Any], parameters: dict[str, str]) -> None:
+    """Create the stack, or update it; SystemExit naming the failed resources' reasons if it fails."""
     body = json.dumps(template)
     params = [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()]
     status = _status(cfn, name)

@@ -141,3 +141,18 @@ def consume(client: Client, sqs: Any, queue_urls: Any) -> Callable[[], Any]:
         return deliver(client, sqs, queue_urls.queue_url, messages) if messages else None
 
     return run
+
+
+@pytest.fixture
+def server_max_connections(admin_db):
+    """Set the server's max_connections for one test, then put it back."""
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.max_connections")
+        original = cur.fetchone()[0]
+
+    def set_to(value: int) -> None:
+        with admin_db.cursor() as cur:
+            cur.execute(f"SET GLOBAL max_connections = {int(value)}")
+
+    yield set_to
+    set_to(original)

@@ -3,25 +3,8 @@
 import subprocess
 import sys
 
-import pytest
-
 from tools.budget import check
 from tools.stage import ROOT
-
-
-@pytest.fixture
-def server_max_connections(admin_db):
-    """Set the server's max_connections for one test, then put it back."""
-    with admin_db.cursor() as cur:
-        cur.execute("SELECT @@GLOBAL.max_connections")
-        original = cur.fetchone()[0]
-
-    def set_to(value: int) -> None:
-        with admin_db.cursor() as cur:
-            cur.execute(f"SET GLOBAL max_connections = {int(value)}")
-
-    yield set_to
-    set_to(original)
 
 
 def budget_cli(stage: str = "test") -> subprocess.CompletedProcess[str]:

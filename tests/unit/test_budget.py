@@ -55,3 +55,15 @@ def test_the_budget_must_stay_strictly_below_max_connections():
 
 def test_reserved_concurrency_equal_to_w_and_batch_10_without_window_are_fine():
     assert budget_problems(replace(FITS, consumer_reserved_concurrency=4, batch_size=10, batching_window_s=0)) == []
+
+
+def test_a_read_timeout_as_long_as_a_function_timeout_is_a_problem():
+    problems = budget_problems(replace(FITS, mysql_read_timeout_s=29))
+    assert len(problems) == 1
+    assert "MYSQL_READ_TIMEOUT_S 29s is not shorter than the shortest function timeout 29s" in problems[0]
+
+
+def test_without_a_known_server_the_rules_are_checked_but_not_the_fit():
+    unknown = replace(FITS, max_connections=None, read_slots=1000)
+    assert budget_problems(unknown) == []
+    assert "checked against the server at migration" in budget_summary(unknown)

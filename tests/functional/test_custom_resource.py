@@ -1,0 +1,89 @@
+"""The migrate function's side of the CloudFormation custom resource protocol: the outcome is PUT
+to the request's pre-signed URL (here a real HTTP server on 127.0.0.1), whatever happens."""
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import pytest
+
+from chalicelib import custom_resource
+from chalicelib.errors import MigrationError
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    answers: ClassVar[list[tuple[dict[str, str], dict[str, Any]]]] = []
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.answers.append((dict(self.headers), json.loads(body)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def response_url() -> Iterator[str]:
+    Receiver.answers = []
+    server = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/presigned?X-Amz-Signature=abc"
+    server.shutdown()
+
+
+def request(url: str, request_type: str, physical_id: str | None = None) -> dict[str, Any]:
+    event = {
+        "RequestType": request_type,
+        "ResponseURL": url,
+        "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/s/1",
+        "RequestId": "r-1",
+        "LogicalResourceId": "DatabaseMigration",
+        "ResourceProperties": {"ServiceToken": "arn:f", "Revision": "abc"},
+    }
+    if physical_id:
+        event["PhysicalResourceId"] = physical_id
+    return event
+
+
+def test_a_create_that_works_reports_success_with_its_data(response_url):
+    event = request(response_url, "Create")
+    assert custom_resource.is_request(event) and not custom_resource.is_request({})
+    custom_resource.handle(event, "db-schema", lambda: {"schema_version": 1, "applied": [1]})
+    headers, answer = Receiver.answers[0]
+    assert headers["Content-Type"] == ""  # what the pre-signed URL was signed for
+    assert answer["Status"] == "SUCCESS"
+    assert answer["PhysicalResourceId"] == "db-schema"
+    assert answer["Data"] == {"schema_version": "1", "applied": "[1]"}
+    assert (answer["StackId"], answer["RequestId"], answer["LogicalResourceId"]) == (
+        event["StackId"],
+        "r-1",
+        "DatabaseMigration",
+    )
+
+
+def test_a_failure_is_reported_with_its_reason_instead_of_leaving_cloudformation_waiting(response_url):
+    def fail() -> dict[str, Any]:
+        raise MigrationError("migration 0002_x changed after it ran")
+
+    custom_resource.handle(request(response_url, "Update", "db-schema"), "db-schema", fail)
+    _, answer = Receiver.answers[0]
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"] == "MigrationError: migration 0002_x changed after it ran"
+    assert answer["PhysicalResourceId"] == "db-schema"
+
+
+def test_a_delete_changes_nothing(response_url):
+    ran: list[bool] = []
+
+    def run() -> dict[str, Any]:
+        ran.append(True)
+        return {}
+
+    custom_resource.handle(request(response_url, "Delete", "db-schema"), "db-schema", run)
+    assert ran == []
+    assert Receiver.answers[0][1]["Status"] == "SUCCESS"

@@ -1,0 +1,133 @@
+"""`make package`: the packaged templates of the prod and stack stages, read as a reviewer would."""
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tools.iam_usage import allowed_statements
+from tools.package import Package, package
+from tools.stage import DEPLOY_TIME_STAND_INS, function_settings, stage_settings
+
+STAGES = ("stack", "prod")
+ROLES = ("ApiHandlerRole", "ConsumeLogsRole", "MigrateRole")
+
+
+@pytest.fixture(scope="module")
+def packages(tmp_path_factory) -> dict[str, Package]:
+    return {stage: package(stage, tmp_path_factory.mktemp(stage)) for stage in STAGES}
+
+
+@pytest.fixture(scope="module")
+def templates(packages) -> dict[str, dict[str, Any]]:
+    return {stage: yaml.safe_load(p.template.read_text()) for stage, p in packages.items()}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_placeholder_stand_in_or_secret_is_in_the_template(templates, stage):
+    text = json.dumps(templates[stage])
+    for needle in ("REPLACE", "set.at.deploy.invalid", "PASSWORD", 'ADMIN_TOKEN"'):
+        assert needle not in text
+    for value in DEPLOY_TIME_STAND_INS.values():
+        assert value not in text or value == "3306"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_function_has_its_own_role_allowing_only_what_it_needs(templates, stage):
+    template = templates[stage]
+    resources = template["Resources"]
+    assert "DefaultRole" not in resources
+    roles = {
+        name: resources[name]["Properties"]["Role"]["Fn::GetAtt"][0]
+        for name in ("APIHandler", "ConsumeLogs", "Migrate")
+    }
+    assert roles == {"APIHandler": "ApiHandlerRole", "ConsumeLogs": "ConsumeLogsRole", "Migrate": "MigrateRole"}
+    vpc = {
+        f"ec2:{action}"
+        for action in (
+            "CreateNetworkInterface",
+            "DescribeNetworkInterfaces",
+            "DescribeSubnets",
+            "DeleteNetworkInterface",
+            "AssignPrivateIpAddresses",
+            "UnassignPrivateIpAddresses",
+        )
+    }
+    expected = {
+        "ApiHandlerRole": {
+            "sqs:SendMessage*": ["LogQueue.Arn"],
+            "sqs:GetQueueAttributes": ["LogQueue.Arn"],
+            "secretsmanager:GetSecretValue": ["ApiDatabaseSecret.Id", "AdminTokenSecret.Id", "RedisSecretArn"],
+        },
+        "ConsumeLogsRole": {
+            "sqs:ReceiveMessage": ["LogQueue.Arn"],
+            "sqs:DeleteMessage": ["LogQueue.Arn"],
+            "sqs:GetQueueAttributes": ["LogQueue.Arn"],
+            "secretsmanager:GetSecretValue": ["WriterDatabaseSecret.Id"],
+        },
+        "MigrateRole": {
+            "secretsmanager:GetSecretValue": ["MySQLAdminSecretArn", "ApiDatabaseSecret.Id", "WriterDatabaseSecret.Id"],
+        },
+    }
+    logs = {"ApiHandlerRole": "api", "ConsumeLogsRole": "consumer", "MigrateRole": "migrate"}
+    for role in ROLES:
+        allowed = allowed_statements(template, role)
+        own_group = (
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-"
+            f"{logs[role]}:*"
+        )
+        assert {a: r for a, r in allowed.items() if a.startswith("logs:")} == {
+            "logs:CreateLogStream": [own_group],
+            "logs:PutLogEvents": [own_group],
+        }
+        assert {a for a in allowed if a.startswith("ec2:")} == vpc
+        assert {a: r for a, r in allowed.items() if a.split(":")[0] in ("sqs", "secretsmanager")} == expected[role]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_queues_follow_the_stage_and_awss_rules(templates, stage):
+    settings = stage_settings(stage)
+    resources = templates[stage]["Resources"]
+    queue, dlq = resources["LogQueue"]["Properties"], resources["LogDeadLetterQueue"]["Properties"]
+    assert queue["QueueName"] == settings.log_queue_name and dlq["QueueName"] == settings.log_dlq_name
+    assert int(queue["VisibilityTimeout"]) >= 6 * function_settings(stage, "consume_logs").timeout_s
+    assert int(queue["RedrivePolicy"]["maxReceiveCount"]) == settings.queue_max_receive_count
+    assert queue["SqsManagedSseEnabled"] and dlq["SqsManagedSseEnabled"]
+    event = resources["ConsumeLogs"]["Properties"]["Events"]["ConsumeLogsSqsEventSource"]["Properties"]
+    assert event["ScalingConfig"]["MaximumConcurrency"] == settings.consumer_max_concurrency
+    assert resources["ConsumeLogs"]["Properties"]["ReservedConcurrentExecutions"] >= settings.consumer_max_concurrency
+
+
+def test_prod_and_stack_are_one_template_with_different_values(templates):
+    prod, stack = templates["prod"], templates["stack"]
+    assert {k: v["Type"] for k, v in prod["Resources"].items()} == {k: v["Type"] for k, v in stack["Resources"].items()}
+    assert prod["Parameters"] == stack["Parameters"]
+    assert prod["Conditions"] == stack["Conditions"]
+    assert prod["Outputs"] == stack["Outputs"]
+    for role in ROLES:
+        assert allowed_statements(prod, role) == allowed_statements(stack, role)
+    assert prod["Resources"]["LogQueuePolicy"] == stack["Resources"]["LogQueuePolicy"]
+
+
+def test_the_package_carries_the_ca_bundle_the_stage_names(packages):
+    with zipfile.ZipFile(packages["stack"].code) as code:
+        assert "certs/local-dev-ca.pem" in code.namelist()
+        assert "chalicelib/migrations/0001_initial.sql" in code.namelist()
+    assert packages["stack"].missing_bundles == []
+    if not Path("certs/rds-global-bundle.pem").exists():
+        assert packages["prod"].missing_bundles == ["MYSQL_CA_BUNDLE"]
+
+
+def test_a_budget_that_does_not_fit_the_server_is_not_packaged(tmp_path):
+    total = stage_settings("prod").consumer_max_concurrency + stage_settings("prod").api_read_slots
+    with pytest.raises(SystemExit, match="budget check FAILED for stage prod; not packaging"):
+        package("prod", tmp_path, max_connections=total)
+    assert not (tmp_path / "sam.yaml").exists()
+
+
+def test_a_local_stage_is_not_packaged(tmp_path):
+    with pytest.raises(SystemExit, match="not a packaged stage"):
+        package("local", tmp_path)

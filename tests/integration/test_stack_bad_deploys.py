@@ -1,0 +1,87 @@
+"""A deploy with a missing parameter, secret or CA bundle fails with a message naming it, and
+leaves no half-working stack. In MiniStack (its CloudFormation rolls a failed create back);
+each attempt is its own stack with its own queue names, beside the stack the other tests use."""
+
+import contextlib
+import copy
+import io
+import uuid
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.stack_checks import STAGE
+from tools.package import DIST
+from tools.stack import apply_stack, client, packaged_template, stack_parameters, targets
+
+TARGET = "ministack"
+
+
+@pytest.fixture(scope="module")
+def base(stacks) -> tuple[dict[str, Any], dict[str, str]]:
+    """The packaged template and this machine's parameters (the MiniStack stack deployed first)."""
+    stacks.get(TARGET)
+    return packaged_template(STAGE, TARGET), stack_parameters(STAGE, targets()[TARGET])
+
+
+@pytest.fixture
+def attempt(base) -> Iterator[Any]:
+    """Deploy a variant as a stack of its own; return the failure message (or None); remove it after."""
+    cfn = client(targets()[TARGET], "cloudformation")
+    sqs = client(targets()[TARGET], "sqs")
+    names: list[str] = []
+
+    def run(template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> str | None:
+        name = f"sluice-bad-{uuid.uuid4().hex[:8]}"
+        names.append(name)
+        variant = copy.deepcopy(template or base[0])
+        for queue in ("LogQueue", "LogDeadLetterQueue"):
+            variant["Resources"][queue]["Properties"]["QueueName"] = f"{name}-{queue}"
+        try:
+            apply_stack(cfn, name, variant, base[1] if parameters is None else parameters)
+        except SystemExit as failed:
+            return str(failed)
+        return None
+
+    yield run
+    for name in names:
+        cfn.delete_stack(StackName=name)
+        for queue in ("LogQueue", "LogDeadLetterQueue"):  # kept by the stack's DeletionPolicy
+            with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+                sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=f"{name}-{queue}")["QueueUrl"])
+
+
+def test_a_missing_parameter_is_named_by_cloudformation(attempt, base):
+    parameters = {k: v for k, v in base[1].items() if k != "MySQLAdminSecretArn"}
+    with pytest.raises(Exception, match="MySQLAdminSecretArn"):
+        attempt(parameters=parameters)
+
+
+def test_a_secret_that_does_not_exist_fails_the_deploy_naming_its_setting(attempt, base):
+    missing = "arn:aws:secretsmanager:us-east-1:000000000000:secret:sluice-stack/nowhere-AbCdEf"
+    failure = attempt(parameters={**base[1], "MySQLAdminSecretArn": missing})
+    assert failure is not None
+    assert "DatabaseMigration" in failure
+    assert "cannot read the secret named by MYSQL_ADMIN_SECRET_ID" in failure
+
+
+def test_a_package_without_its_ca_bundle_fails_the_deploy_naming_the_setting(attempt, base):
+    # GIVEN the function package without the CA bundle the stage names
+    s3 = client(targets()[TARGET], "s3")
+    stripped = io.BytesIO()
+    with zipfile.ZipFile(DIST / STAGE / "deployment.zip") as source, zipfile.ZipFile(stripped, "w") as target:
+        for item in source.infolist():
+            if not item.filename.startswith("certs/"):
+                target.writestr(item, source.read(item.filename))
+    key = f"{STAGE}/without-ca-{uuid.uuid4().hex[:8]}.zip"
+    s3.put_object(Bucket="sluice-artifacts", Key=key, Body=stripped.getvalue())
+    template = copy.deepcopy(base[0])
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = {"Bucket": "sluice-artifacts", "Key": key}
+    # WHEN it is deployed THEN the migration refuses to connect without verification, naming the setting
+    failure = attempt(template=template)
+    assert failure is not None
+    assert "MYSQL_CA_BUNDLE names certs/local-dev-ca.pem, which is not in the package" in failure
