@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs MariaDB and Redis from the distribution's packages when they are missing.
+# Installs MariaDB, Redis and openssl from the distribution's packages when they are missing.
 # Installing them does not start system services on our machines; sluice starts its own processes.
 set -euo pipefail
 
@@ -7,6 +7,7 @@ missing=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || missing+=(mariadb-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the local CA (tools/devcerts.py)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
