@@ -53,13 +53,20 @@ def failure_reasons(cfn, name: str) -> list[str]:
     return [e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName=name)["StackEvents"]]
 
 
-def test_a_custom_resource_runs_its_function_on_create_and_update_and_exposes_its_data(
-    cfn, stack_name, lambda_client, make_function
-):
+@pytest.fixture
+def probe_arn(lambda_client, make_function):
+    """The ARN of a new probe function running `handler`."""
+
+    def make(handler: str) -> str:
+        name = make_function(handler, timeout=10)
+        return str(lambda_client.get_function(FunctionName=name)["Configuration"]["FunctionArn"])
+
+    return make
+
+
+def test_a_custom_resource_runs_its_function_on_create_and_update_and_exposes_its_data(cfn, stack_name, probe_arn):
     # GIVEN a function that answers custom resource requests
-    arn = lambda_client.get_function(FunctionName=make_function("probe.custom_resource", timeout=10))["Configuration"][
-        "FunctionArn"
-    ]
+    arn = probe_arn("probe.custom_resource")
     # WHEN a stack with a custom resource backed by it is created, then updated
     cfn.create_stack(StackName=stack_name, TemplateBody=template(arn, "SUCCESS", "first"))
     created = settle(cfn, stack_name)
@@ -72,27 +79,16 @@ def test_a_custom_resource_runs_its_function_on_create_and_update_and_exposes_it
     assert updated["Outputs"][0]["OutputValue"] == "second"
 
 
-def test_a_custom_resource_that_answers_failed_fails_the_stack_with_its_reason(
-    cfn, stack_name, lambda_client, make_function
+@pytest.mark.parametrize(
+    ("handler", "reason"),
+    [
+        ("probe.custom_resource", "the probe answered FAILED on purpose"),  # it answers FAILED
+        ("probe.fail", "the probe failed on purpose"),  # it raises, and never answers
+    ],
+)
+def test_a_custom_resource_whose_function_fails_fails_the_stack_with_the_reason(
+    cfn, stack_name, probe_arn, handler, reason
 ):
-    arn = lambda_client.get_function(FunctionName=make_function("probe.custom_resource", timeout=10))["Configuration"][
-        "FunctionArn"
-    ]
-    cfn.create_stack(StackName=stack_name, TemplateBody=template(arn, "FAILED", "x"))
-    stack = settle(cfn, stack_name)
-    assert stack["StackStatus"] in {"CREATE_FAILED", "ROLLBACK_COMPLETE"}
-    reasons = [
-        e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
-    ]
-    assert any("the probe answered FAILED on purpose" in reason for reason in reasons)
-
-
-def test_a_custom_resource_whose_function_raises_fails_the_stack(cfn, stack_name, lambda_client, make_function):
-    arn = lambda_client.get_function(FunctionName=make_function("probe.fail"))["Configuration"]["FunctionArn"]
-    cfn.create_stack(StackName=stack_name, TemplateBody=template(arn, "SUCCESS", "x"))
-    stack = settle(cfn, stack_name)
-    assert stack["StackStatus"] in {"CREATE_FAILED", "ROLLBACK_COMPLETE"}
-    reasons = [
-        e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
-    ]
-    assert any("the probe failed on purpose" in reason for reason in reasons)
+    cfn.create_stack(StackName=stack_name, TemplateBody=template(probe_arn(handler), "FAILED", "x"))
+    assert settle(cfn, stack_name)["StackStatus"] in {"CREATE_FAILED", "ROLLBACK_COMPLETE"}
+    assert any(reason in each for each in failure_reasons(cfn, stack_name))
