@@ -56,7 +56,11 @@ def _valid_for_a_while(cert: Path) -> bool:
     if not cert.is_file():
         return False
     openssl = shutil.which("openssl") or "openssl"
-    check = subprocess.run([openssl, "x509", "-checkend", str(RENEW_BEFORE_S), "-noout", "-in", str(cert)], check=False)
+    check = subprocess.run(
+        [openssl, "x509", "-checkend", str(RENEW_BEFORE_S), "-noout", "-in", str(cert)],
+        check=False,
+        capture_output=True,
+    )
     return check.returncode == 0
 
 

@@ -1,7 +1,6 @@
 """The packaged stack under test: deployed once per session in each emulator, and the checks its
 tests make (shared with the least-privilege tests, which make one of them fail on purpose)."""
 
-import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,12 +38,6 @@ class Stacks:
 def emulator(deployment: StackDeployment, service: str) -> Any:
     """A client of the emulator the stack runs in, as its account's root."""
     return client(targets()[deployment.target], service)
-
-
-def admin_token(deployment: StackDeployment) -> str:
-    """The admin token the stack generated, from the emulator's Secrets Manager."""
-    secret = emulator(deployment, "secretsmanager").get_secret_value(SecretId=deployment.outputs["AdminTokenSecretArn"])
-    return str(json.loads(secret["SecretString"])["token"])
 
 
 def database() -> pymysql.connections.Connection:

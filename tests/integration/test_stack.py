@@ -15,7 +15,6 @@ from tests.integration.conftest import API, wait_for
 from tests.integration.stack_checks import (
     ENTRY,
     SETTINGS,
-    admin_token,
     check_an_entry_is_stored_exactly_once,
     clean,
     count,
@@ -23,7 +22,7 @@ from tests.integration.stack_checks import (
     emulator,
     writer_locked,
 )
-from tools.stack import StackDeployment
+from tools.stack import StackDeployment, admin_token
 
 
 @pytest.fixture(scope="module", params=["localstack", "ministack"])
@@ -69,7 +68,7 @@ def test_an_entry_is_stored_exactly_once(api):
 
 
 def test_a_read_is_cached_and_writes_need_the_stacks_admin_token(api, stack):
-    token = admin_token(stack)
+    token = admin_token(stack.stage, stack.target)
     assert api.put("/items/lamp", {"name": "Lamp"}, headers={"Authorization": "Bearer wrong"}).status == 403
     created = api.put("/items/lamp", {"name": "Lamp"}, headers={"Authorization": f"Bearer {token}"})
     assert created.status == 201
