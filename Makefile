@@ -16,7 +16,7 @@ TARGET  ?= localstack
 given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$(1))
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
-	package deploy-stack undeploy-stack migrate \
+	package deploy-stack undeploy-stack migrate key \
 	test test-suite unit functional integration bench bench-quick bench-smoke lint format clean
 
 help:
@@ -30,6 +30,7 @@ help:
 	@echo "make deploy-stack [STAGE=stack] [TARGET=localstack|ministack]   that template, deployed into an emulator"
 	@echo "make undeploy-stack       remove it"
 	@echo "make migrate STAGE=...    run the migrations (local stage, or a deployed stack's migrate function)"
+	@echo "make key NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write] [STAGE=local]   make an API key (printed once)"
 	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
 	@echo "make bench-quick  the same, smaller (under 2 min)"
 	@echo "make lint      ruff and mypy"
@@ -98,6 +99,14 @@ deploy-stack: setup
 
 undeploy-stack: venvs
 	$(PY) -m tools.stack delete --stage $(call given_stage,stack) --target $(TARGET)
+
+# An API key through the stage's KeyService (local) or its API (a stack: TARGET=localstack|ministack).
+key: setup
+	$(PY) -m tools.devstack up
+	$(PY) -m tools.keys create --stage $(STAGE) --name "$(NAME)" \
+		$(if $(SOURCES),--sources "$(SOURCES)") $(if $(SCOPES),--scopes "$(SCOPES)") \
+		$(if $(RATE),--rate $(RATE)) $(if $(BURST),--burst $(BURST)) \
+		$(if $(filter localstack ministack,$(TARGET)),$(if $(filter command line,$(origin TARGET)),--target $(TARGET)))
 
 migrate: setup
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)

@@ -17,11 +17,15 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chalicelib import custom_resource, http
+from chalicelib.apikeys import SCOPE_READ, SCOPE_WRITE
+from chalicelib.auth import Admission, Gate
 from chalicelib.cache import Cache, RedisCircuit
 from chalicelib.config import Settings, load_settings
 from chalicelib.db import Database, MySQLConnector
 from chalicelib.health import check_health
 from chalicelib.items import ItemService
+from chalicelib.keys import KeyService
+from chalicelib.keystore import KeyStore
 from chalicelib.logs import LogService
 from chalicelib.provision import provision_database
 from chalicelib.queue import LogQueue
@@ -37,7 +41,7 @@ copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
 
 app = Chalice(app_name="sluice", configure_logs=False)
 app.register_middleware(http.normalize_chalice_errors, "http")
-json_errors = http.json_errors(SETTINGS.retry_after_s)
+json_errors = http.json_errors(SETTINGS.retry_after_s, lambda: app.current_request)
 BODY_ROUTE = {"content_types": ["*/*"]}  # read_json_body answers 415 in our error shape
 # AWS calls fail fast, well inside the API's 29 s: the client sees a 503 rather than a timeout.
 AWS_CLIENT_CONFIG = botocore.config.Config(
@@ -90,8 +94,18 @@ def get_cache() -> Cache:
 
 
 @functools.cache
+def get_key_cache() -> Cache:
+    # Keys are always cached (CACHE_ENABLED is about items): a valid request costs no MySQL read.
+    return Cache(
+        get_redis(), SETTINGS.redis_key_prefix, get_circuit(), single_flight_wait_ms=SETTINGS.single_flight_wait_ms
+    )
+
+
+@functools.cache
 def get_database() -> Database:
-    connector = MySQLConnector(SETTINGS.mysql, get_secrets().source("mysql_api"))
+    connector = MySQLConnector(
+        SETTINGS.mysql, get_secrets().source("mysql_api"), statement_timeout_s=SETTINGS.mysql.statement_timeout_s
+    )
     slots = SlotPool(
         get_redis(),
         f"{SETTINGS.redis_key_prefix}read-slots",
@@ -129,6 +143,23 @@ def get_logs() -> LogService:
 
 
 @functools.cache
+def get_gate() -> Gate:
+    return Gate(
+        get_redis(),
+        get_circuit(),
+        get_key_cache(),
+        KeyStore(get_database()),
+        SETTINGS,
+        admin_token=lambda: get_secrets().token("admin_token"),
+    )
+
+
+@functools.cache
+def get_keys() -> KeyService:
+    return KeyService(KeyStore(get_database()), get_gate(), SETTINGS)
+
+
+@functools.cache
 def get_writer() -> LogWriter:
     connector = MySQLConnector(SETTINGS.mysql, get_secrets().source("mysql_writer"))
     return LogWriter(connector, SETTINGS.insert_chunk_rows, connect_wait_s=SETTINGS.slot_wait_ms / 1000)
@@ -139,11 +170,14 @@ GETTERS = (
     get_redis,
     get_circuit,
     get_cache,
+    get_key_cache,
     get_database,
     get_sqs,
     get_queue,
     get_items,
     get_logs,
+    get_gate,
+    get_keys,
     get_writer,
 )
 
@@ -159,9 +193,40 @@ def _request() -> Any:
     return app.current_request
 
 
+def _admin() -> None:
+    """Let only the admin token in."""
+    request = _request()
+    get_gate().admit_admin(http.bearer_token(request), http.client_address(request))
+
+
+def _key(scope: str) -> http.Admit:
+    """What lets a /logs request in: the caller's key, for `scope`, charged per entry."""
+    request = _request()
+    token = get_gate().check_token(http.bearer_token(request), http.client_address(request))
+
+    def admit(cost: int, sources: list[str]) -> Admission:
+        return get_gate().admit_key(token, http.client_address(request), scope, cost, sources)
+
+    return admit
+
+
+def _answer(body: Any, admission: Admission, status: int) -> Response:
+    """A /logs answer, with the key's RateLimit fields."""
+    return Response(body=body, status_code=status, headers=dict(admission.headers()))
+
+
 @app.route("/health", methods=["GET"])
 @json_errors
-def health() -> Response:
+def health() -> dict[str, str]:
+    """Anyone: the function answers (touches no dependency)."""
+    return {"status": "ok"}
+
+
+@app.route("/health/dependencies", methods=["GET"])
+@json_errors
+def health_dependencies() -> Response:
+    """The admin token: MySQL, Redis and SQS, each asked directly."""
+    _admin()
     ok, body = check_health(get_database(), get_redis(), get_queue())
     headers: dict[str, str | list[str]] = {} if ok else {"Retry-After": str(SETTINGS.retry_after_s)}
     return Response(body=body, status_code=200 if ok else 503, headers=headers)
@@ -170,12 +235,14 @@ def health() -> Response:
 @app.route("/items", methods=["GET"])
 @json_errors
 def list_items() -> dict[str, Any]:
+    """Anyone."""
     return get_items().list(http.query_params(_request()))
 
 
 @app.route("/items/{item_id}", methods=["GET"])
 @json_errors
 def get_item(item_id: str) -> Response:
+    """Anyone."""
     loaded = get_items().get(item_id)
     headers: dict[str, str | list[str]] = {"X-Cache": "miss" if loaded.source == "miss" else "hit"}
     headers["Age"] = str(int(loaded.age_s))
@@ -187,7 +254,8 @@ def get_item(item_id: str) -> Response:
 @app.route("/items/{item_id}", methods=["PUT"], **BODY_ROUTE)
 @json_errors
 def put_item(item_id: str) -> Response:
-    http.require_admin(_request(), get_secrets().token("admin_token"))
+    """The admin token."""
+    _admin()
     item, created = get_items().put(item_id, http.read_json_body(_request(), SETTINGS.max_body_bytes))
     return Response(body=item, status_code=201 if created else 200)
 
@@ -195,35 +263,69 @@ def put_item(item_id: str) -> Response:
 @app.route("/items/{item_id}", methods=["DELETE"])
 @json_errors
 def delete_item(item_id: str) -> Response:
-    http.require_admin(_request(), get_secrets().token("admin_token"))
+    """The admin token."""
+    _admin()
     get_items().delete(item_id)
+    return Response(body="", status_code=204)
+
+
+@app.route("/keys", methods=["POST"], **BODY_ROUTE)
+@json_errors
+def create_key() -> Response:
+    """The admin token."""
+    _admin()
+    return Response(body=get_keys().create(http.read_json_body(_request(), SETTINGS.max_body_bytes)), status_code=201)
+
+
+@app.route("/keys", methods=["GET"])
+@json_errors
+def list_keys() -> dict[str, Any]:
+    """The admin token."""
+    _admin()
+    return get_keys().list()
+
+
+@app.route("/keys/{key_id}", methods=["DELETE"])
+@json_errors
+def revoke_key(key_id: str) -> Response:
+    """The admin token."""
+    _admin()
+    get_keys().revoke(key_id)
     return Response(body="", status_code=204)
 
 
 @app.route("/logs", methods=["POST"], **BODY_ROUTE)
 @json_errors
 def post_log() -> Response:
+    """A key with logs:write, for the entry's source; one unit of its rate limit."""
+    admit = _key(SCOPE_WRITE)
     body = http.read_json_body(_request(), SETTINGS.max_body_bytes)
-    return Response(body=get_logs().ingest(body), status_code=202)
+    return _answer(*get_logs().ingest(body, admit), 202)
 
 
 @app.route("/logs/batch", methods=["POST"], **BODY_ROUTE)
 @json_errors
 def post_log_batch() -> Response:
+    """A key with logs:write, for every entry's source; one unit of its rate limit per entry."""
+    admit = _key(SCOPE_WRITE)
     body = http.read_json_body(_request(), SETTINGS.max_batch_body_bytes)
-    return Response(body=get_logs().ingest_batch(body), status_code=202)
+    return _answer(*get_logs().ingest_batch(body, admit), 202)
 
 
 @app.route("/logs", methods=["GET"])
 @json_errors
-def query_logs() -> dict[str, Any]:
-    return get_logs().query(http.query_params(_request()))
+def query_logs() -> Response:
+    """A key with logs:read; entries of its sources only."""
+    admission = _key(SCOPE_READ)(1, [])
+    return _answer(get_logs().query(http.query_params(_request()), admission.principal), admission, 200)
 
 
 @app.route("/logs/{log_id}", methods=["GET"])
 @json_errors
-def get_log(log_id: str) -> dict[str, Any]:
-    return get_logs().get(log_id)
+def get_log(log_id: str) -> Response:
+    """A key with logs:read; an entry of another source is not found."""
+    admission = _key(SCOPE_READ)(1, [])
+    return _answer(get_logs().get(log_id, admission.principal), admission, 200)
 
 
 @app.on_sqs_message(

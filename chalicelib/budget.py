@@ -29,6 +29,7 @@ class BudgetInputs:
     api_timeout_s: int
     slot_lease_s: int
     mysql_read_timeout_s: float
+    mysql_statement_timeout_s: float
 
     @property
     def total(self) -> int:
@@ -77,6 +78,11 @@ def budget_problems(b: BudgetInputs) -> list[str]:
         problems.append(
             f"MYSQL_READ_TIMEOUT_S {b.mysql_read_timeout_s:g}s is not shorter than the shortest function timeout"
             f" {shortest}s: a stuck query would outlive the invocation that waits for it"
+        )
+    if b.mysql_statement_timeout_s >= b.mysql_read_timeout_s:
+        problems.append(
+            f"MYSQL_STATEMENT_TIMEOUT_S {b.mysql_statement_timeout_s:g}s is not shorter than MYSQL_READ_TIMEOUT_S"
+            f" {b.mysql_read_timeout_s:g}s: the server must stop a slow statement before the client gives up on it"
         )
     return problems
 

@@ -130,9 +130,18 @@ class Cache:
         self._flights: dict[str, Future[Loaded]] = {}
         self._flights_lock = threading.Lock()
 
+    def tag(self, kind: str, key: str) -> str:
+        """The prefix of every Redis key of one entry: its data (`:data`), generation and lock,
+        and any key a caller keeps beside them (one hash tag: one cluster slot)."""
+        return f"{self._prefix}{kind}:{{{key}}}"
+
     def _keys(self, kind: str, key: str) -> tuple[str, str, str]:
-        tag = f"{self._prefix}{kind}:{{{key}}}"
+        tag = self.tag(kind, key)
         return f"{tag}:data", f"{tag}:gen", f"{tag}:lock"
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
 
     def _call[T](self, fn: Callable[[], T], default: T) -> T:
         if not self._circuit.is_closed():

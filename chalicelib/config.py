@@ -49,6 +49,7 @@ class MySQLSettings:
     ca_bundle: str | None  # with TLS: the CA bundle to verify the server against
     connect_timeout_s: float
     read_timeout_s: float
+    statement_timeout_s: float  # the server stops an API statement after this (max_statement_time)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,20 @@ class Settings:
     single_flight_wait_ms: int
     max_body_bytes: int
     max_batch_body_bytes: int
+    max_error_details: int
+    api_keys_required: bool
+    key_cache_ttl_s: int
+    key_stale_ttl_s: int
+    key_absent_ttl_s: int
+    key_default_rate_per_s: int
+    key_default_burst: int
+    key_last_used_interval_s: int
+    auth_failure_rate_per_s: int
+    auth_failure_burst: int
+    log_timestamp_max_age_s: int
+    log_timestamp_max_ahead_s: int
+    logs_page_max_bytes: int
+    log_absent_ttl_s: int
 
 
 class _Reader:
@@ -182,6 +197,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         single_flight_wait_ms=env.integer("SINGLE_FLIGHT_WAIT_MS"),
         max_body_bytes=env.integer("MAX_BODY_BYTES", minimum=1024),
         max_batch_body_bytes=env.integer("MAX_BATCH_BODY_BYTES", minimum=1024),
+        max_error_details=env.integer("MAX_ERROR_DETAILS", minimum=1),
+        api_keys_required=_api_keys_required(env),
+        key_cache_ttl_s=env.integer("KEY_CACHE_TTL_S", minimum=1),
+        key_stale_ttl_s=env.integer("KEY_STALE_TTL_S"),
+        key_absent_ttl_s=env.integer("KEY_ABSENT_TTL_S", minimum=1),
+        key_default_rate_per_s=env.integer("KEY_DEFAULT_RATE_PER_S", minimum=1),
+        key_default_burst=env.integer("KEY_DEFAULT_BURST", minimum=1),
+        key_last_used_interval_s=env.integer("KEY_LAST_USED_INTERVAL_S", minimum=1),
+        auth_failure_rate_per_s=env.integer("AUTH_FAILURE_RATE_PER_S", minimum=1),
+        auth_failure_burst=env.integer("AUTH_FAILURE_BURST", minimum=1),
+        log_timestamp_max_age_s=env.integer("LOG_TIMESTAMP_MAX_AGE_S", minimum=1),
+        log_timestamp_max_ahead_s=env.integer("LOG_TIMESTAMP_MAX_AHEAD_S"),
+        logs_page_max_bytes=env.integer("LOGS_PAGE_MAX_BYTES", minimum=65536),
+        log_absent_ttl_s=env.integer("LOG_ABSENT_TTL_S", minimum=1),
     )
 
 
@@ -200,7 +229,15 @@ def _mysql_settings(env: _Reader) -> MySQLSettings:
         ca_bundle=ca_bundle,
         connect_timeout_s=env.number("MYSQL_CONNECT_TIMEOUT_S"),
         read_timeout_s=env.number("MYSQL_READ_TIMEOUT_S"),
+        statement_timeout_s=env.number("MYSQL_STATEMENT_TIMEOUT_S"),
     )
+
+
+def _api_keys_required(env: _Reader) -> bool:
+    required = env.flag("API_KEYS_REQUIRED")
+    if not required and env.text("SECRETS_SOURCE") == SECRETS_FROM_SECRETS_MANAGER:
+        raise ConfigError("API_KEYS_REQUIRED is off in a deployed stack: only a local stage may run /logs without keys")
+    return required
 
 
 def _secret_settings(env: _Reader) -> SecretSettings:

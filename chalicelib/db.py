@@ -15,7 +15,14 @@ import pymysql.cursors
 from pymysql.connections import Connection
 
 from chalicelib.config import MySQLSettings
-from chalicelib.errors import BudgetExhaustedError, ConfigError, DatabaseUnavailableError
+from chalicelib.errors import (
+    BudgetExhaustedError,
+    ConfigError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    QueryTimeoutError,
+    SluiceError,
+)
 from chalicelib.models import LogRecord, format_rfc3339
 from chalicelib.secrets import Credentials, CredentialSource
 from chalicelib.slots import SlotPool
@@ -64,9 +71,18 @@ class MySQLConnector:
     migration creates it).
     """
 
-    def __init__(self, settings: MySQLSettings, credentials: CredentialSource, *, use_database: bool = True) -> None:
+    def __init__(
+        self,
+        settings: MySQLSettings,
+        credentials: CredentialSource,
+        *,
+        use_database: bool = True,
+        statement_timeout_s: float | None = None,
+    ) -> None:
         self._settings = settings
         self._credentials = credentials
+        self._statement_timeout_s = statement_timeout_s
+        self._timeout_variable: str | None = None  # learnt from the first connection's server
         self._database = settings.database if use_database else None
         self._ssl_context = verified_context(settings.ca_bundle or "", "MYSQL_CA_BUNDLE") if settings.tls else None
 
@@ -86,7 +102,10 @@ class MySQLConnector:
 
     def _connect(self, credentials: Credentials) -> Connection:
         tls: dict[str, Any] = {"ssl": self._ssl_context} if self._ssl_context else {"ssl_disabled": True}
-        return pymysql.connect(
+        session = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'"
+        if self._timeout_variable:
+            session += f", {self._timeout_variable}"
+        conn: Connection = pymysql.connect(
             host=self._settings.host,
             port=self._settings.port,
             user=credentials.username,
@@ -98,9 +117,21 @@ class MySQLConnector:
             read_timeout=self._settings.read_timeout_s,
             write_timeout=self._settings.read_timeout_s,
             cursorclass=pymysql.cursors.DictCursor,
-            init_command="SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'",
+            init_command=session,
             **tls,
         )
+        if self._statement_timeout_s and not self._timeout_variable:
+            self._timeout_variable = _statement_timeout(conn, self._statement_timeout_s)
+            with conn.cursor() as cur:
+                cur.execute(f"SET SESSION {self._timeout_variable}")
+        return conn
+
+
+def _statement_timeout(conn: Any, seconds: float) -> str:
+    """The session setting that makes this server stop a statement after `seconds`."""
+    if "mariadb" in str(conn.get_server_info()).lower():
+        return f"max_statement_time = {seconds:g}"  # every statement, in seconds
+    return f"max_execution_time = {int(seconds * 1000)}"  # MySQL: SELECTs, in milliseconds
 
 
 def connect_within(connect: Callable[[], Connection], deadline: float) -> Connection:
@@ -109,7 +140,8 @@ def connect_within(connect: Callable[[], Connection], deadline: float) -> Connec
     Closed connections linger briefly in the server's count, so a limit hit is often gone a
     few milliseconds later. Raises BudgetExhaustedError at the deadline, ConfigError when the
     server's certificate does not verify against MYSQL_CA_BUNDLE (retrying cannot help), and
-    DatabaseUnavailableError when MySQL cannot be reached.
+    what mysql_error() makes of the rest: DatabaseUnavailableError when MySQL cannot be reached,
+    DatabaseError when it refuses the account (a wrong password, a locked account).
     """
     delay = 0.005
     while True:
@@ -123,11 +155,39 @@ def connect_within(connect: Callable[[], Connection], deadline: float) -> Connec
                     "MySQL's TLS certificate does not verify against MYSQL_CA_BUNDLE (or does not name MYSQL_HOST)"
                 ) from exc
             if errno not in CONNECTION_LIMIT_ERRNOS:
-                raise DatabaseUnavailableError(f"MySQL is unavailable: {exc}") from exc
+                raise mysql_error(exc) from exc
             if time.monotonic() >= deadline:
-                raise BudgetExhaustedError(f"MySQL connection limit reached: {exc}") from exc
+                raise BudgetExhaustedError("MySQL's connection limit is reached; try again shortly") from exc
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+# Errors that mean "MySQL could not serve this now": a retry may work (503).
+UNAVAILABLE_ERRNOS = frozenset(
+    {
+        1053,  # server shutdown in progress
+        1205,  # lock wait timeout
+        1213,  # deadlock
+        1927,  # connection killed
+        2002,  # cannot connect (socket)
+        2003,  # cannot connect
+        2006,  # server has gone away
+        2013,  # lost connection during query
+    }
+)
+STATEMENT_TIMEOUT_ERRNOS = frozenset({1969, 3024})  # MariaDB max_statement_time, MySQL max_execution_time
+
+
+def mysql_error(exc: pymysql.err.MySQLError) -> SluiceError:
+    """A MySQL failure during a statement, by error number: a timeout or an outage (503), or a
+    refusal a retry cannot fix, such as a missing privilege or table (500). No driver text goes
+    to the client: the request's log has it."""
+    errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if errno in STATEMENT_TIMEOUT_ERRNOS:
+        return QueryTimeoutError("the query took longer than MYSQL_STATEMENT_TIMEOUT_S; try a narrower one")
+    if isinstance(exc, pymysql.err.InterfaceError) or errno in UNAVAILABLE_ERRNOS:
+        return DatabaseUnavailableError("MySQL is unavailable")
+    return DatabaseError(f"MySQL refused the statement (error {errno})")
 
 
 class Database:
@@ -149,8 +209,8 @@ class Database:
             conn = connect_within(self._connector.connect, deadline)
             try:
                 yield conn
-            except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
-                raise DatabaseUnavailableError(f"MySQL failed: {exc}") from exc
+            except pymysql.err.MySQLError as exc:
+                raise mysql_error(exc) from exc
             finally:
                 conn.close()
 
@@ -218,13 +278,23 @@ class Database:
         until: datetime | None,
         before: tuple[datetime, str] | None,
         limit: int,
+        sources: list[str] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """Log entries newest first (by timestamp, then id), before the keyset position `before`."""
+        """Log entries newest first (by timestamp, then id), before the keyset position `before`;
+        `sources` (a key's patterns: names, prefixes ending in *) limits them to those sources."""
         where: list[str] = []
         args: list[Any] = []
         if source is not None:
             where.append("source = %s")
             args.append(source)
+        if sources is not None and "*" not in sources:
+            exact = [p for p in sources if not p.endswith("*")]
+            prefixes = [p[:-1] for p in sources if p.endswith("*")]
+            alternatives = ["source IN (" + ", ".join(["%s"] * len(exact)) + ")"] if exact else []
+            alternatives += ["source LIKE %s"] * len(prefixes)
+            where.append("(" + " OR ".join(alternatives) + ")")
+            args.extend(exact)
+            args.extend(_like_prefix(p) for p in prefixes)
         if level is not None:
             where.append("level = %s")
             args.append(level)
@@ -324,6 +394,11 @@ def insert_rejects(conn: Connection, rejects: Sequence[RejectedEntry]) -> None:
             " ON DUPLICATE KEY UPDATE reason = VALUES(reason)",
             [(r.message_id, r.entry_index, r.log_id, r.reason[:2000], r.body) for r in rejects],
         )
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching what starts with `prefix` (whose _ and % are literal)."""
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _one(cur: Any) -> dict[str, Any] | None:

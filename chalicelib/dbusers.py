@@ -16,6 +16,7 @@ from chalicelib.secrets import Credentials
 API_GRANTS = (
     ("SELECT, INSERT, UPDATE, DELETE", "items"),  # GET/PUT/DELETE /items (the upsert reads `version`)
     ("SELECT", "logs"),  # GET /logs, GET /logs/{id}
+    ("SELECT, INSERT, UPDATE", "api_keys"),  # look keys up; POST /keys; revoke, last used
 )
 WRITER_GRANTS = (
     # INSERT ... ON DUPLICATE KEY UPDATE is the writer's only statement. It needs SELECT and UPDATE

@@ -4,14 +4,16 @@ from typing import Any
 
 
 class SluiceError(Exception):
-    """Base of every error sluice raises on purpose."""
+    """Base of every error sluice raises on purpose. `message` is what the client reads: never
+    driver text, hosts, user names or account ids (those go to the log, with the request id)."""
 
     code = "error"
 
-    def __init__(self, message: str, *, details: Any = None) -> None:
+    def __init__(self, message: str, *, details: Any = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
 
 class ConfigError(SluiceError):
@@ -54,6 +56,18 @@ class NotFoundError(SluiceError):
     code = "not_found"
 
 
+class RateLimitedError(SluiceError):
+    """Over a rate limit: the request did nothing; `headers` say when to come back."""
+
+    code = "rate_limited"
+
+
+class DatabaseError(SluiceError):
+    """MySQL refused a statement for a reason a retry cannot fix (a privilege, a missing table)."""
+
+    code = "database_error"
+
+
 class DependencyUnavailableError(SluiceError):
     """A service sluice depends on (MySQL, Redis, SQS) did not answer."""
 
@@ -73,6 +87,15 @@ class QueueUnavailableError(DependencyUnavailableError):
 
 class DatabaseUnavailableError(DependencyUnavailableError):
     code = "database_unavailable"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__("mysql", message, details=details)
+
+
+class QueryTimeoutError(DependencyUnavailableError):
+    """MySQL stopped a statement at MYSQL_STATEMENT_TIMEOUT_S: it is overloaded, or the query is too costly."""
+
+    code = "query_timeout"
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__("mysql", message, details=details)

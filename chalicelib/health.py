@@ -1,4 +1,5 @@
-"""GET /health: ask each dependency directly whether it answers."""
+"""Health: GET /health only says the function answers (no dependency is touched, so it costs
+nothing to call often); GET /health/dependencies (admin) asks each dependency directly."""
 
 from typing import Any
 
@@ -20,7 +21,7 @@ def check_health(db: Database, redis_client: redis.Redis, queue: LogQueue) -> tu
             checks[name] = "ok"
         except (SluiceError, redis.RedisError) as exc:
             checks[name] = "unavailable"
-            problems.append(f"{name}: {getattr(exc, 'message', None) or exc}")
+            problems.append(f"{name}: {exc.message if isinstance(exc, SluiceError) else type(exc).__name__}")
 
     run("mysql", db.ping)
     run("redis", redis_client.ping)

@@ -1,8 +1,13 @@
-"""HTTP glue: JSON bodies, admin auth, and the one place where errors become statuses."""
+"""HTTP glue: JSON bodies, request ids, and the one place where errors become statuses.
+
+Every error answer is `{"error": {"code", "message", "request_id", "details"?}}`; a 5xx is also
+logged with its cause (driver text, hosts: never in the answer) under the same request id.
+"""
 
 import functools
-import hmac
+import logging
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -10,17 +15,21 @@ from chalice.app import Request, Response
 
 from chalicelib.errors import (
     ConfigError,
+    DatabaseError,
     DependencyUnavailableError,
     ForbiddenError,
     InvalidJSONError,
     NotFoundError,
     PayloadTooLargeError,
+    RateLimitedError,
     SluiceError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
     ValidationError,
 )
 from chalicelib.models import parse_json
+
+logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[SluiceError], int] = {
     ValidationError: 400,
@@ -30,7 +39,9 @@ STATUS_BY_ERROR: dict[type[SluiceError], int] = {
     NotFoundError: 404,
     PayloadTooLargeError: 413,
     UnsupportedMediaTypeError: 415,
+    RateLimitedError: 429,
     ConfigError: 500,
+    DatabaseError: 500,
     DependencyUnavailableError: 503,
 }
 
@@ -45,15 +56,31 @@ def status_for(error: SluiceError) -> int:
     return 500
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+def request_id(request: Request | None) -> str:
+    """The request's id: API Gateway's, or one made here (chalice local has none) and kept."""
+    context = getattr(request, "context", None)
+    if not isinstance(context, dict):
+        return str(uuid.uuid4())
+    if not context.get("requestId"):
+        context["requestId"] = str(uuid.uuid4())
+    return str(context["requestId"])
+
+
+def client_address(request: Request) -> str:
+    """The caller's address as API Gateway saw it."""
+    identity = (request.context or {}).get("identity") or {}
+    return str(identity.get("sourceIp") or "unknown")
+
+
+def error_body(code: str, message: str, request: str, details: Any = None) -> dict[str, Any]:
     """The JSON shape of every error."""
-    error: dict[str, Any] = {"code": code, "message": message}
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request}
     if details is not None:
         error["details"] = details
     return {"error": error}
 
 
-def error_response(error: SluiceError, retry_after_s: int) -> Response:
+def error_response(error: SluiceError, retry_after_s: int, request: str) -> Response:
     """A domain error as a JSON response with its status and headers."""
     status = status_for(error)
     headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
@@ -61,10 +88,18 @@ def error_response(error: SluiceError, retry_after_s: int) -> Response:
         headers["Retry-After"] = str(retry_after_s)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="sluice"'
-    return Response(body=error_body(error.code, error.message, error.details), status_code=status, headers=headers)
+    headers.update(error.headers)
+    if status >= 500:
+        cause = error.__cause__ or error.__context__
+        logger.error("%s answered %d: %s (cause: %r)", request, status, error.message, cause, exc_info=cause)
+    return Response(
+        body=error_body(error.code, error.message, request, error.details), status_code=status, headers=headers
+    )
 
 
-def json_errors(retry_after_s: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def json_errors(
+    retry_after_s: int, current_request: Callable[[], Request | None]
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A view decorator turning domain errors into JSON error responses."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -73,7 +108,7 @@ def json_errors(retry_after_s: int) -> Callable[[Callable[..., Any]], Callable[.
             try:
                 return view(*args, **kwargs)
             except SluiceError as error:
-                return error_response(error, retry_after_s)
+                return error_response(error, retry_after_s, request_id(current_request()))
 
         return wrapper
 
@@ -86,7 +121,10 @@ def normalize_chalice_errors(event: Any, get_response: Callable[[Any], Response]
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
         code = re.sub(r"(?<!^)(?=[A-Z])", "_", str(body["Code"]).removesuffix("Error")).lower()
-        response.body = error_body(code or "error", str(body["Message"]))
+        rid = request_id(event)
+        if response.status_code >= 500:
+            logger.error("%s answered %d by Chalice: %s", rid, response.status_code, body["Message"])
+        response.body = error_body(code or "error", str(body["Message"]), rid)
     return response
 
 
@@ -103,16 +141,16 @@ def read_json_body(request: Request, max_bytes: int) -> Any:
     return parse_json(raw)
 
 
-def require_admin(request: Request, admin_token: str) -> None:
-    """Allow only `Authorization: Bearer <admin token>`: 401 without credentials, 403 with wrong ones."""
+Admit = Callable[[int, list[str]], Any]  # a request's admission for N entries of these sources
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of `Authorization: Bearer <token>`, or None when there is no such header."""
     header = request.headers.get("authorization")
     if not header:
-        raise UnauthorizedError("this needs an Authorization: Bearer <admin token> header")
+        return None
     scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise UnauthorizedError("the Authorization header must be 'Bearer <admin token>'")
-    if not hmac.compare_digest(token.strip().encode(), admin_token.encode()):
-        raise ForbiddenError("the token is not the admin token")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def query_params(request: Request) -> dict[str, str]:

@@ -170,19 +170,30 @@ def _field_errors(exc: pydantic.ValidationError, **extra: Any) -> list[dict[str,
     return errors
 
 
-def validate[M: BaseModel](model: type[M], data: Any, what: str = "request") -> M:
-    """Validate data against a model; raise ValidationError naming each bad field."""
+def validate[M: BaseModel](model: type[M], data: Any, what: str = "request", max_details: int = 20) -> M:
+    """Validate data against a model; raise ValidationError naming each bad field (the first
+    `max_details` of them, with a count of the rest)."""
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
         details = _field_errors(exc)
-        fields = ", ".join(sorted({d["field"] for d in details}))
-        raise ValidationError(f"invalid {what}: {fields}", details=details) from None
+        fields = sorted({d["field"] for d in details})
+        named = ", ".join(fields[:max_details]) + (
+            f" and {len(fields) - max_details} more" if len(fields) > max_details else ""
+        )
+        raise ValidationError(f"invalid {what}: {named}", details=capped(details, max_details)) from None
 
 
-def validate_log_batch(data: Any) -> list[LogEntryIn]:
-    """Validate every entry of a batch; raise ValidationError naming each bad entry by index."""
-    batch = validate(LogBatchIn, data)
+def capped(details: list[dict[str, Any]], max_details: int) -> list[dict[str, Any]]:
+    """The first `max_details` problems, and one more line counting the rest."""
+    if len(details) <= max_details:
+        return details
+    return [*details[:max_details], {"field": "...", "message": f"{len(details) - max_details} more problems"}]
+
+
+def validate_log_batch(data: Any, max_details: int = 20) -> list[LogEntryIn]:
+    """Validate every entry of a batch; raise ValidationError naming bad entries by index."""
+    batch = validate(LogBatchIn, data, max_details=max_details)
     entries: list[LogEntryIn] = []
     details: list[dict[str, Any]] = []
     for index, raw in enumerate(batch.logs):
@@ -191,12 +202,17 @@ def validate_log_batch(data: Any) -> list[LogEntryIn]:
         except pydantic.ValidationError as exc:
             details.extend(_field_errors(exc, index=index))
     if details:
-        indexes = sorted({d["index"] for d in details})
-        raise ValidationError(
-            f"{len(indexes)} invalid entries, at index {', '.join(map(str, indexes))}; nothing was queued",
-            details=details,
-        )
+        raise invalid_entries(details, max_details)
     return entries
+
+
+def invalid_entries(details: list[dict[str, Any]], max_details: int) -> ValidationError:
+    """The error for entries of a batch (details carry `index`): nothing of the batch is queued."""
+    indexes = sorted({d["index"] for d in details})
+    named = ", ".join(map(str, indexes[:max_details])) + (" ..." if len(indexes) > max_details else "")
+    return ValidationError(
+        f"{len(indexes)} invalid entries, at index {named}; nothing was queued", details=capped(details, max_details)
+    )
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

@@ -2,9 +2,10 @@
 
 `chalicelib/migrations/NNNN_name.sql` are numbered from 0001 without gaps. Statements in a file
 end with a `;` at the end of a line; lines starting with `--` are comments. Every statement must
-be safe to run twice (`CREATE TABLE IF NOT EXISTS`, `ADD COLUMN IF NOT EXISTS`, ...): MySQL
-commits each DDL statement on its own, so a run cut short part-way through a file repeats the
-statements that already ran when it is run again.
+be safe to run twice: MySQL commits each DDL statement on its own, so a run cut short part-way
+through a file repeats the statements that already ran when it is run again. Where MySQL 8 has
+no `IF NOT EXISTS` (an index, say), a statement can be guarded: a comment line
+`-- unless: SELECT ...` just before it skips it when that query finds a row.
 
 The `schema_migrations` table records each version that ran, with the checksum of its file. A
 file changed after it ran stops the run: add a new migration instead. A database ahead of the
@@ -16,6 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pymysql.cursors
 from pymysql.connections import Connection
@@ -26,6 +28,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 LOCK_WAIT_S = 60  # how long a run waits for another one to finish
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
+_GUARD = "-- unless:"
 
 _CREATE_HISTORY = """CREATE TABLE IF NOT EXISTS schema_migrations (
     version INT UNSIGNED NOT NULL PRIMARY KEY,
@@ -47,8 +50,23 @@ class Migration:
 
     def statements(self) -> list[str]:
         """The file's statements, without comment lines."""
-        text = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
-        return [statement.strip() for statement in _STATEMENT_END.split(text) if statement.strip()]
+        return [statement for _, statement in self.guarded_statements()]
+
+    def guarded_statements(self) -> list[tuple[str | None, str]]:
+        """(guard query or None, statement) for each statement of the file."""
+        result: list[tuple[str | None, str]] = []
+        for chunk in _STATEMENT_END.split(self.sql):
+            guard, lines = None, []
+            for line in chunk.splitlines():
+                stripped = line.strip()
+                if stripped.startswith(_GUARD):
+                    guard = stripped[len(_GUARD) :].strip()
+                elif not stripped.startswith("--"):
+                    lines.append(line)
+            statement = "\n".join(lines).strip()
+            if statement:
+                result.append((guard, statement))
+        return result
 
 
 @dataclass(frozen=True)
@@ -94,8 +112,7 @@ def migrate(conn: Connection, migrations: list[Migration]) -> MigrationResult:
             for migration in migrations:
                 if migration.version in ran:
                     continue
-                for statement in migration.statements():
-                    cur.execute(statement)
+                run_statements(cur, migration)
                 cur.execute(
                     "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
                     " VALUES (%s, %s, %s, UTC_TIMESTAMP(6))",
@@ -106,6 +123,16 @@ def migrate(conn: Connection, migrations: list[Migration]) -> MigrationResult:
             return MigrationResult(before, max([before, *applied]), applied)
         finally:
             cur.execute("SELECT RELEASE_LOCK(%s)", (lock,))
+
+
+def run_statements(cur: Any, migration: Migration) -> None:
+    """Execute a migration's statements, skipping each whose guard query finds a row."""
+    for guard, statement in migration.guarded_statements():
+        if guard is not None:
+            cur.execute(guard)
+            if cur.fetchone() is not None:
+                continue
+        cur.execute(statement)
 
 
 def database_name(conn: Connection) -> str:

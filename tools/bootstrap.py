@@ -17,12 +17,15 @@ from typing import Any
 
 import pymysql
 
+from chalicelib.apikeys import SCOPES, ApiKey, token_hash
 from chalicelib.config import Settings
+from chalicelib.keystore import insert_key
+from chalicelib.models import utc_now
 from chalicelib.provision import ProvisionResult, provision
 from chalicelib.queue import QueueUrls, ensure_queues
 from chalicelib.secrets import SecretStore
 from chalicelib.tls import verified_context
-from tools.stage import aws_client, is_packaged, stage_settings
+from tools.stage import aws_client, is_packaged, stage_environment, stage_settings
 
 
 def admin_connection(settings: Settings, database: str | None = None) -> pymysql.connections.Connection:
@@ -48,11 +51,29 @@ def sqs_client(settings: Settings) -> Any:
     return aws_client("sqs", settings)
 
 
-def bootstrap_mysql(settings: Settings) -> ProvisionResult:
-    """Database, migrations, and the API and writer users with MAX_USER_CONNECTIONS R and W."""
+def bootstrap_mysql(settings: Settings, dev_key: str | None = None) -> ProvisionResult:
+    """Database, migrations, and the API and writer users with MAX_USER_CONNECTIONS R and W; and
+    the stage's development key, when it has one (DEV_API_KEY)."""
     secrets = SecretStore(settings.secrets, lambda: aws_client("secretsmanager", settings))
     with admin_connection(settings) as conn:
-        return provision(conn, settings, secrets.credentials("mysql_api"), secrets.credentials("mysql_writer"))
+        result = provision(conn, settings, secrets.credentials("mysql_api"), secrets.credentials("mysql_writer"))
+        if dev_key:
+            insert_key(conn, development_key(dev_key, settings), if_new=True)
+        return result
+
+
+def development_key(token: str, settings: Settings) -> ApiKey:
+    """The local stage's development key: every scope and source, the default limits."""
+    return ApiKey(
+        id="key_" + token_hash(token)[:16],
+        name="development (make up)",
+        scopes=list(SCOPES),
+        sources=["*"],
+        rate_per_s=settings.key_default_rate_per_s,
+        burst=settings.key_default_burst,
+        created_at=utc_now(),
+        token_hash=token_hash(token),
+    )
 
 
 def bootstrap_queues(settings: Settings) -> QueueUrls:
@@ -71,7 +92,7 @@ def bootstrap(stage: str) -> QueueUrls:
     if is_packaged(stage):
         raise SystemExit(f"stage {stage} is a packaged stack: its stack makes its queues, `make migrate` its schema")
     settings = stage_settings(stage)
-    bootstrap_mysql(settings)
+    bootstrap_mysql(settings, stage_environment(stage).get("DEV_API_KEY"))
     return bootstrap_queues(settings)
 
 

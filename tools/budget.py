@@ -44,6 +44,7 @@ def budget_inputs(stage: str, max_connections: int | None) -> BudgetInputs:
         api_timeout_s=api.timeout_s,
         slot_lease_s=settings.slot_lease_s,
         mysql_read_timeout_s=settings.mysql.read_timeout_s,
+        mysql_statement_timeout_s=settings.mysql.statement_timeout_s,
     )
 
 

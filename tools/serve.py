@@ -18,7 +18,7 @@ from types import FrameType
 from tools import deploy, devstack
 from tools.bootstrap import bootstrap, sqs_client
 from tools.budget import check
-from tools.stage import LOCAL_AWS_ENV, ROOT, aws_client, stage_settings
+from tools.stage import LOCAL_AWS_ENV, ROOT, aws_client, stage_environment, stage_settings
 
 BIN = ROOT / ".venv" / "bin"
 
@@ -123,10 +123,11 @@ def serve(stage: str, port: int) -> int:
             children.append((name, subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)))
         url = f"http://127.0.0.1:{port}"
         _wait_for_api(url, children[0][1])
+        key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=...>")
         print(
             f"\nsluice is up (stage {stage}): API {url}  |  budget: {inputs.total} of {inputs.max_connections}"
-            f" MySQL connections\n  curl {url}/health\n"
-            f"  curl -X POST {url}/logs -H 'Content-Type: application/json'"
+            f" MySQL connections\n  development key: {key}\n  curl {url}/health\n"
+            f"  curl -X POST {url}/logs -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json'"
             """ -d '{"level":"info","source":"web","message":"hello"}'\n"""
             "Ctrl-C stops everything this started.\n",
             flush=True,

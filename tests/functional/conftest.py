@@ -17,7 +17,7 @@ from chalice.test import Client
 
 from tools.bootstrap import admin_connection, bootstrap
 from tools.sqs_events import delete, lambda_event, receive
-from tools.stage import apply_stage_environment, aws_client
+from tools.stage import apply_stage_environment, aws_client, stage_environment
 
 STAGE = "test"
 apply_stage_environment(STAGE)  # before importing the app, as Lambda would
@@ -25,7 +25,9 @@ apply_stage_environment(STAGE)  # before importing the app, as Lambda would
 import app as sluice_app  # noqa: E402
 
 SETTINGS = sluice_app.SETTINGS
-JSON = {"Content-Type": "application/json"}
+TEST_KEY = stage_environment(STAGE)["DEV_API_KEY"]  # every scope and source; made by the bootstrap
+PLAIN = {"Content-Type": "application/json"}
+JSON = {**PLAIN, "Authorization": f"Bearer {TEST_KEY}"}
 
 
 @pytest.fixture(scope="session")
@@ -156,3 +158,11 @@ def server_max_connections(admin_db):
 
     yield set_to
     set_to(original)
+
+
+def queue_depth(sqs, queue_urls) -> int:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_urls.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

@@ -266,6 +266,6 @@ def test_every_character_survives_the_write_path(client, consume):
     # WHEN they are stored THEN each reads back exactly as sent
     assert consume() == {"stored": len(tricky), "duplicates": 0, "rejected": 0}
     for log_id, text in ids.items():
-        stored = body(client.http.get(f"/logs/{log_id}"))
+        stored = body(client.http.get(f"/logs/{log_id}", headers=JSON))
         assert stored["message"] == text
         assert stored["attributes"] == {"text": text, "nested": {"k'": [text]}}

@@ -3,7 +3,7 @@
 import json
 from datetime import datetime
 
-from tests.functional.conftest import JSON, SETTINGS, body
+from tests.functional.conftest import JSON, PLAIN, SETTINGS, body
 
 
 def put(client, headers, item_id, data):
@@ -96,7 +96,7 @@ def test_ids_are_case_sensitive(client, admin_headers):
 
 
 def test_writes_need_the_admin_token(client, admin_headers):
-    anonymous = client.http.put("/items/x", headers=JSON, body='{"name": "x"}')
+    anonymous = client.http.put("/items/x", headers=PLAIN, body='{"name": "x"}')
     assert anonymous.status_code == 401
     assert body(anonymous)["error"]["code"] == "unauthorized"
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")

@@ -2,24 +2,17 @@
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from tests.functional.conftest import JSON, SETTINGS, body, received_messages
+from tests.functional.conftest import JSON, SETTINGS, body, queue_depth, received_messages
+from tests.waiting import wait_for
 
 ENTRY = {"level": "info", "source": "web-1", "message": "GET /items/lamp 200"}
 
 
 def post(client, entry, path="/logs"):
     return client.http.post(path, headers=JSON, body=json.dumps(entry))
-
-
-def queue_depth(sqs, queue_urls) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_urls.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def test_a_posted_entry_is_queued_then_stored_and_readable(client, consume, admin_db):
@@ -30,15 +23,21 @@ def test_a_posted_entry_is_queued_then_stored_and_readable(client, consume, admi
     assert accepted["status"] == "queued"
     log_id = str(uuid.UUID(accepted["id"]))
     # AND it is not readable (nor in MySQL) before the consumer ran
-    before = client.http.get(f"/logs/{log_id}")
+    before = client.http.get(f"/logs/{log_id}", headers=JSON)
     assert before.status_code == 404
     assert body(before)["error"]["code"] == "not_found"
     with admin_db.cursor() as cur:
         assert cur.execute("SELECT 1 FROM logs") == 0
     # WHEN the consumer drains the queue
     assert consume() == {"stored": 1, "duplicates": 0, "rejected": 0}
-    # THEN it is readable, with when it was received and stored
-    stored = body(client.http.get(f"/logs/{log_id}"))
+    # THEN it is readable (once the brief cache of its absence, LOG_ABSENT_TTL_S, lapsed),
+    # with when it was received and stored
+    found = wait_for(
+        lambda: (r := client.http.get(f"/logs/{log_id}", headers=JSON)).status_code == 200 and r,
+        timeout_s=SETTINGS.log_absent_ttl_s + 5,
+        interval_s=0.1,
+    )
+    stored = body(found)
     assert stored["id"] == log_id
     assert stored["attributes"] == {"status": 200, "path": "/items/lamp"}
     assert stored["timestamp"] == stored["received_at"]
@@ -47,9 +46,12 @@ def test_a_posted_entry_is_queued_then_stored_and_readable(client, consume, admi
 
 
 def test_a_client_timestamp_with_an_offset_is_stored_in_utc(client, consume):
-    log_id = body(post(client, {**ENTRY, "timestamp": "2026-03-01T12:00:00.25+02:00"}))["id"]
+    an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=250000)
+    local = an_hour_ago.astimezone(timezone(timedelta(hours=2))).isoformat()
+    log_id = body(post(client, {**ENTRY, "timestamp": local}))["id"]
     consume()
-    assert body(client.http.get(f"/logs/{log_id}"))["timestamp"] == "2026-03-01T10:00:00.250000Z"
+    stored = body(client.http.get(f"/logs/{log_id}", headers=JSON))["timestamp"]
+    assert stored == an_hour_ago.strftime("%Y-%m-%dT%H:%M:%S.250000Z")
 
 
 def test_a_client_id_makes_retries_safe(client, consume, admin_db):
@@ -87,7 +89,7 @@ def test_invalid_entries_are_refused_with_the_field_named_and_nothing_queued(cli
 
 
 def test_bodies_that_are_not_json_are_refused(client, sqs, queue_urls):
-    not_json = client.http.post("/logs", headers={"Content-Type": "text/plain"}, body="hello")
+    not_json = client.http.post("/logs", headers={**JSON, "Content-Type": "text/plain"}, body="hello")
     broken = client.http.post("/logs", headers=JSON, body='{"level": ')
     too_big = client.http.post("/logs", headers=JSON, body=json.dumps({**ENTRY, "pad": "x" * SETTINGS.max_body_bytes}))
     assert (not_json.status_code, body(not_json)["error"]["code"]) == (415, "unsupported_media_type")
@@ -140,7 +142,7 @@ def test_a_batch_with_invalid_entries_names_each_and_queues_nothing(client, sqs,
 
 
 def test_logs_are_listed_newest_first_with_filters_and_pages(client, consume):
-    base = datetime(2026, 6, 1, tzinfo=UTC)
+    base = (datetime.now(UTC) - timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     for i in range(7):
         entry = {
             "level": "error" if i % 2 else "info",
@@ -150,29 +152,33 @@ def test_logs_are_listed_newest_first_with_filters_and_pages(client, consume):
         }
         assert post(client, entry).status_code == 202
     consume()
-    everything = body(client.http.get("/logs"))
+    everything = body(client.http.get("/logs", headers=JSON))
     assert [log["message"] for log in everything["logs"]] == [f"m{i}" for i in reversed(range(7))]
     assert everything["next_cursor"] is None
     # pages of 3, newest first
     seen: list[str] = []
-    page = body(client.http.get("/logs?limit=3"))
+    page = body(client.http.get("/logs?limit=3", headers=JSON))
     while True:
         seen += [log["message"] for log in page["logs"]]
         if not page["next_cursor"]:
             break
-        page = body(client.http.get(f"/logs?limit=3&cursor={page['next_cursor']}"))
+        page = body(client.http.get(f"/logs?limit=3&cursor={page['next_cursor']}", headers=JSON))
     assert seen == [f"m{i}" for i in reversed(range(7))]
     # filters: source, level, and the [since, until) window
-    assert [x["message"] for x in body(client.http.get("/logs?source=worker"))["logs"]] == ["m6", "m5"]
-    assert [x["message"] for x in body(client.http.get("/logs?level=error&source=api"))["logs"]] == ["m3", "m1"]
-    window = "since=2026-06-01T00:02:00Z&until=2026-06-01T00:04:00Z"
-    assert [x["message"] for x in body(client.http.get(f"/logs?{window}"))["logs"]] == ["m3", "m2"]
+    assert [x["message"] for x in body(client.http.get("/logs?source=worker", headers=JSON))["logs"]] == ["m6", "m5"]
+    assert [x["message"] for x in body(client.http.get("/logs?level=error&source=api", headers=JSON))["logs"]] == [
+        "m3",
+        "m1",
+    ]
+    since, until = (f"{(base + timedelta(minutes=m)).strftime('%Y-%m-%dT%H:%M:%SZ')}" for m in (2, 4))
+    window = f"since={since}&until={until}"
+    assert [x["message"] for x in body(client.http.get(f"/logs?{window}", headers=JSON))["logs"]] == ["m3", "m2"]
 
 
 def test_bad_log_queries_are_400(client):
     for query in ["level=fatal", "since=yesterday", "limit=0", "limit=501", "cursor=forged", "source=a%20b", "x=1"]:
-        response = client.http.get(f"/logs?{query}")
+        response = client.http.get(f"/logs?{query}", headers=JSON)
         assert response.status_code == 400, query
         assert body(response)["error"]["code"] == "invalid_request"
-    bad_id = client.http.get("/logs/not-a-uuid")
+    bad_id = client.http.get("/logs/not-a-uuid", headers=JSON)
     assert (bad_id.status_code, body(bad_id)["error"]["details"][0]["field"]) == (400, "id")

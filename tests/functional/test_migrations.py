@@ -10,10 +10,10 @@ import pytest
 from chalicelib.dbusers import API_GRANTS, WRITER_GRANTS
 from chalicelib.errors import ConfigError, MigrationError
 from chalicelib.provision import provision
-from chalicelib.schema import Migration, latest_version, load_migrations, migrate
+from chalicelib.schema import Migration, latest_version, load_migrations, migrate, run_statements
 from chalicelib.secrets import Credentials
 from tests.functional.conftest import SETTINGS
-from tests.integration.conftest import wait_for
+from tests.waiting import wait_for
 from tools.devstack import admin_connect
 
 DATABASE = "sluice_migration_test"
@@ -66,13 +66,11 @@ def test_every_migration_is_safe_to_run_twice(scratch):
     # GIVEN each migration's statements run once, as a run cut short and repeated would
     for migration in load_migrations():
         with scratch.cursor() as cur:
-            for statement in migration.statements():
-                cur.execute(statement)
+            run_statements(cur, migration)
         once = tables(scratch)
         # WHEN they run again THEN nothing fails and nothing changes
         with scratch.cursor() as cur:
-            for statement in migration.statements():
-                cur.execute(statement)
+            run_statements(cur, migration)
         assert tables(scratch) == once, migration.name
 
 

@@ -8,12 +8,11 @@ each test starts from empty tables, keys and queues.
 import contextlib
 import io
 import json
-import time
 import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,14 +44,26 @@ class HTTPResult:
 
 
 class API:
-    """A plain HTTP client for the deployed API."""
+    """A plain HTTP client for the deployed API; `headers` go with every request (a key, say)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self.headers = dict(headers or {})
+
+    def with_key(self, key: str) -> "API":
+        """The same API, called with an API key."""
+        return API(self.base_url, {**self.headers, "Authorization": f"Bearer {key}"})
+
+    def make_key(self, admin_token: str, **fields: Any) -> str:
+        """A new API key (POST /keys with the admin token); every scope and source unless told."""
+        body = {"name": "integration tests", "scopes": ["logs:write", "logs:read"], **fields}
+        made = self.post("/keys", body, headers={"Authorization": f"Bearer {admin_token}"})
+        assert made.status == 201, made.body
+        return str(made.body["key"])
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> HTTPResult:
         data = None
-        all_headers = dict(headers or {})
+        all_headers = {**self.headers, **(headers or {})}
         if body is not None:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             all_headers.setdefault("Content-Type", "application/json")
@@ -88,7 +99,14 @@ def deployment() -> Iterator[Deployment]:
 
 @pytest.fixture(scope="session")
 def api(deployment: Deployment) -> API:
+    """The deployed API, anonymous."""
     return API(deployment.api_url)
+
+
+@pytest.fixture(scope="session")
+def keyed_api(api: API) -> API:
+    """The deployed API, with a key of every scope and source."""
+    return api.with_key(api.make_key(stage_secrets(STAGE).token("admin_token")))
 
 
 @pytest.fixture(scope="session")
@@ -134,18 +152,6 @@ def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) ->
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {stage_secrets(STAGE).token('admin_token')}"}
-
-
-def wait_for(check: Callable[[], Any], timeout_s: float, interval_s: float = 0.25) -> Any:
-    """Poll `check` until it returns something truthy; fail after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout_s}s")
-        time.sleep(interval_s)
 
 
 def rows(admin_db: pymysql.connections.Connection, sql: str, args: Any = None) -> list[tuple[Any, ...]]:

@@ -9,7 +9,8 @@ from typing import Any
 import pymysql
 import redis
 
-from tests.integration.conftest import API, wait_for
+from tests.integration.conftest import API
+from tests.waiting import wait_for
 from tools.stack import StackDeployment, client, delete, deploy, targets
 from tools.stage import stage_settings
 

@@ -4,17 +4,20 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import SETTINGS, rows, wait_for
+from tests.integration.conftest import SETTINGS, rows
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_state")
 
 ENTRY = {"level": "info", "source": "web-1", "message": "GET / 200"}
 
 
-def test_health(api):
-    response = api.get("/health")
-    assert response.status == 200
-    assert response.body == {"status": "ok", "checks": {"mysql": "ok", "redis": "ok", "queue": "ok"}}
+def test_health(api, admin_headers):
+    assert (api.get("/health").status, api.get("/health").body) == (200, {"status": "ok"})
+    deep = api.get("/health/dependencies", headers=admin_headers)
+    assert deep.status == 200
+    assert deep.body == {"status": "ok", "checks": {"mysql": "ok", "redis": "ok", "queue": "ok"}}
+    assert api.get("/health/dependencies").status == 401
 
 
 def test_items_lifecycle(api, admin_headers):
@@ -48,7 +51,8 @@ def test_item_errors(api, admin_headers):
     assert api.get("/items/x").status == 404
 
 
-def test_a_posted_entry_is_stored_exactly_once_through_the_event_source_mapping(api, admin_db):
+def test_a_posted_entry_is_stored_exactly_once_through_the_event_source_mapping(keyed_api, admin_db):
+    api = keyed_api
     # WHEN an entry is posted (with a client id, twice, as a retrying client would)
     log_id = str(uuid.uuid4())
     for _ in range(2):
@@ -61,7 +65,8 @@ def test_a_posted_entry_is_stored_exactly_once_through_the_event_source_mapping(
     assert rows(admin_db, "SELECT COUNT(*) FROM logs WHERE id = %s", (log_id,)) == [(1,)]
 
 
-def test_a_batch_is_stored_and_queryable(api, admin_db):
+def test_a_batch_is_stored_and_queryable(keyed_api, admin_db):
+    api = keyed_api
     entries = [{**ENTRY, "message": f"m{i}", "level": "error" if i % 2 else "info"} for i in range(20)]
     accepted = api.post("/logs/batch", {"logs": entries})
     assert accepted.status == 202
@@ -72,13 +77,16 @@ def test_a_batch_is_stored_and_queryable(api, admin_db):
     assert {log["id"] for log in api.get("/logs?limit=500").body["logs"]} == set(accepted.body["ids"])
 
 
-def test_log_errors(api, sqs, queue_urls):
+def test_log_errors(keyed_api, api, sqs, queue_urls):
+    assert api.post("/logs", ENTRY).status == 401  # no key
+    assert api.get("/logs").status == 401
+    api = keyed_api
     invalid = api.post("/logs", {**ENTRY, "level": "loud"})
     assert (invalid.status, invalid.body["error"]["details"][0]["field"]) == (400, "level")
     batch = api.post("/logs/batch", {"logs": [ENTRY, {"message": "x"}]})
     assert batch.status == 400
     assert {d["index"] for d in batch.body["error"]["details"]} == {1}
-    not_json = api.post("/logs", b"hello", headers={"Content-Type": "text/plain"})
+    not_json = api.post("/logs", b"hello", headers={"Content-Type": "text/plain"})  # with the key
     assert not_json.status == 415
     assert api.get(f"/logs/{uuid.uuid4()}").status == 404
     assert api.get("/logs?limit=9999").status == 400

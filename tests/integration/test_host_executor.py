@@ -9,7 +9,8 @@ import uuid
 import zipfile
 from typing import Any
 
-from tests.integration.conftest import aws, wait_for
+from tests.integration.conftest import aws
+from tests.waiting import wait_for
 
 
 def invoke(lambda_client, name: str, event: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.schema import latest_version, load_migrations
-from tests.integration.conftest import API, wait_for
+from tests.integration.conftest import API
 from tests.integration.stack_checks import (
     ENTRY,
     SETTINGS,
@@ -22,6 +22,7 @@ from tests.integration.stack_checks import (
     emulator,
     writer_locked,
 )
+from tests.waiting import wait_for
 from tools.stack import StackDeployment, admin_token
 
 

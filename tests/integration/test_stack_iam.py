@@ -16,7 +16,7 @@ import pytest
 from tests.integration.conftest import API
 from tests.integration.stack_checks import STAGE, check_an_entry_is_stored_exactly_once, clean
 from tools import iam_usage
-from tools.stack import RECORDS, StackDeployment, deploy, packaged_template, targets
+from tools.stack import RECORDS, StackDeployment, admin_token, deploy, packaged_template, targets
 
 TARGET = "ministack"
 
@@ -43,8 +43,9 @@ def without_action(template: dict[str, Any], role: str, action: str) -> dict[str
 def test_a_role_missing_one_needed_permission_fails_the_stack_tests(stack):
     # GIVEN the packaged template with one permission the API needs taken out of its role
     template = packaged_template(STAGE, TARGET)
+    anonymous = API(stack.api_url)
+    api = anonymous.with_key(anonymous.make_key(admin_token(STAGE, TARGET)))
     deploy(STAGE, TARGET, template=without_action(template, "ApiHandlerRole", "sqs:SendMessage*"))
-    api = API(stack.api_url)
     try:
         # WHEN the stack's write test runs THEN it fails: the API may not queue entries
         with pytest.raises(AssertionError):

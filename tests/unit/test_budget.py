@@ -19,6 +19,7 @@ FITS = BudgetInputs(
     api_timeout_s=29,
     slot_lease_s=30,
     mysql_read_timeout_s=20,
+    mysql_statement_timeout_s=5,
 )
 
 
@@ -67,3 +68,11 @@ def test_without_a_known_server_the_rules_are_checked_but_not_the_fit():
     unknown = replace(FITS, max_connections=None, read_slots=1000)
     assert budget_problems(unknown) == []
     assert "checked against the server at migration" in budget_summary(unknown)
+
+
+def test_a_statement_timeout_as_long_as_the_read_timeout_is_a_problem():
+    problems = budget_problems(replace(FITS, mysql_statement_timeout_s=20))
+    assert problems == [
+        "MYSQL_STATEMENT_TIMEOUT_S 20s is not shorter than MYSQL_READ_TIMEOUT_S 20s: the server must stop a slow"
+        " statement before the client gives up on it"
+    ]

@@ -39,3 +39,13 @@ def test_a_misnamed_or_misnumbered_file_is_refused(tmp_path, files, needle):
         (tmp_path / name).write_text("SELECT 1;\n")
     with pytest.raises(MigrationError, match=needle):
         load_migrations(tmp_path)
+
+
+def test_a_guard_comment_goes_with_the_next_statement_only():
+    migration = Migration(
+        1, "x", "-- unless: SELECT 1 FROM t WHERE x = 'y'\nALTER TABLE t ADD INDEX i (x);\nSELECT 2;\n"
+    )
+    assert migration.guarded_statements() == [
+        ("SELECT 1 FROM t WHERE x = 'y'", "ALTER TABLE t ADD INDEX i (x)"),
+        (None, "SELECT 2"),
+    ]

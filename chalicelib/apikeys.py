@@ -1,0 +1,160 @@
+"""Ingestion and read keys: what a key is, how its token looks, and what it may touch.
+
+A token is `slk_` and 43 URL-safe characters (32 random bytes), shown once when the key is made;
+MySQL keeps only its SHA-256 (a token has 256 bits of entropy, so a fast hash is enough: nothing
+can be guessed from it). A key has scopes (`logs:write`, `logs:read`) and source patterns: an
+exact source name, a prefix ending in `*` (`billing.*`), or `*` for every source.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.models import SOURCE_PATTERN, format_rfc3339
+
+TOKEN_PREFIX = "slk_"
+TOKEN_BYTES = 32
+SCOPE_WRITE = "logs:write"
+SCOPE_READ = "logs:read"
+SCOPES = (SCOPE_WRITE, SCOPE_READ)
+_TOKEN = re.compile(rf"^{TOKEN_PREFIX}[A-Za-z0-9_-]{{43,128}}$")
+_SOURCE_NAME = re.compile(SOURCE_PATTERN)
+MAX_SOURCES = 50
+
+
+def new_token() -> str:
+    """A new key's token: recognisable by its prefix, 32 random bytes after it."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(8)
+
+
+def token_hash(token: str) -> str:
+    """What MySQL stores and Redis caches for a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def looks_like_token(token: str) -> bool:
+    """Whether the text has a token's shape (a malformed one is refused without a lookup)."""
+    return bool(_TOKEN.match(token))
+
+
+def valid_source_pattern(pattern: str) -> bool:
+    """`*`, an exact source name, or a source-name prefix ending in `*`."""
+    if pattern == "*":
+        return True
+    name = pattern[:-1] if pattern.endswith("*") else pattern
+    return bool(name) and bool(_SOURCE_NAME.match(name))
+
+
+def source_allowed(source: str, patterns: list[str]) -> bool:
+    """Whether a source matches one of the key's patterns."""
+    for pattern in patterns:
+        if pattern == "*" or pattern == source or (pattern.endswith("*") and source.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as the API uses it on each request (no token: only its hash is known)."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    sources: list[str]
+    rate_per_s: int
+    burst: int
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    token_hash: str = field(default="", repr=False)
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def public(self) -> dict[str, Any]:
+        """The key as GET /keys shows it: never its token or hash."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scopes": self.scopes,
+            "sources": self.sources,
+            "rate_per_s": self.rate_per_s,
+            "burst": self.burst,
+            "created_at": format_rfc3339(self.created_at),
+            "last_used_at": format_rfc3339(self.last_used_at) if self.last_used_at else None,
+            "revoked_at": format_rfc3339(self.revoked_at) if self.revoked_at else None,
+        }
+
+    def cached(self) -> dict[str, Any]:
+        """What Redis keeps for a request's check: scopes, sources and limits."""
+        return {
+            "id": self.id,
+            "scopes": self.scopes,
+            "sources": self.sources,
+            "rate_per_s": self.rate_per_s,
+            "burst": self.burst,
+            "revoked": self.revoked,
+        }
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key a request authenticated with."""
+
+    key_id: str
+    scopes: list[str]
+    sources: list[str]
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def may_use_source(self, source: str) -> bool:
+        return source_allowed(source, self.sources)
+
+    @property
+    def all_sources(self) -> bool:
+        return "*" in self.sources
+
+
+def matches(token: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a token with a stored hash."""
+    return hmac.compare_digest(token_hash(token), stored_hash)
+
+
+class KeyIn(BaseModel):
+    """The body of POST /keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[str] = Field(default_factory=lambda: [SCOPE_WRITE], min_length=1, max_length=len(SCOPES))
+    sources: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=MAX_SOURCES)
+    rate_per_s: int | None = Field(default=None, ge=1, le=100_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: list[str]) -> list[str]:
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown:
+            raise ValueError(f"unknown scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
+        return sorted(set(scopes), key=SCOPES.index)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_patterns(cls, sources: list[str]) -> list[str]:
+        bad = [s for s in sources if not valid_source_pattern(s)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not a source name, a prefix ending in *, or *")
+        return list(dict.fromkeys(sources))
