@@ -21,7 +21,7 @@ def measure(
     sampler = Sampler(depth=system.queue_depth).start()
     progress(f"{system.name}: {clients} clients for {duration_s:.0f}s")
     burst_started = sampler.now()
-    samples = run_load(system.url, clients, duration_s)
+    samples = run_load(system.url, clients, duration_s, headers=system.headers)
     burst_ended = sampler.now()
     acked = {s.log_id for s in samples if s.kind == "ok"}
     progress(f"{system.name}: draining {len(acked)} acknowledged entries")

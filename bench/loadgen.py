@@ -45,7 +45,13 @@ def classify(status: int, text: str) -> str:
 
 
 async def _run(
-    url: str, clients: int, duration_s: float, max_requests: int, timeout_s: float, method: str
+    url: str,
+    clients: int,
+    duration_s: float,
+    max_requests: int,
+    timeout_s: float,
+    method: str,
+    headers: dict[str, str],
 ) -> list[Sample]:
     host = urlparse(url).hostname
     if host not in ("127.0.0.1", "localhost"):
@@ -67,7 +73,7 @@ async def _run(
                 sent = time.perf_counter()
                 cache = ""
                 try:
-                    async with session.request(method, url, json=body) as response:
+                    async with session.request(method, url, json=body, headers=headers) as response:
                         text = await response.text()
                         status, kind = response.status, classify(response.status, text)
                         if kind == "ok" and log_id and json.loads(text).get("id") != log_id:
@@ -93,12 +99,13 @@ def run_load(
     max_requests: int = 10**9,
     timeout_s: float = 30.0,
     method: str = "POST",
+    headers: dict[str, str] | None = None,
 ) -> list[Sample]:
     """Send requests to `url` from `clients` concurrent clients for `duration_s` (or max_requests).
 
-    POSTs carry a new log entry each; GETs have no body.
+    POSTs carry a new log entry each; GETs have no body. `headers` go with every request (a key).
     """
-    return asyncio.run(_run(url, clients, duration_s, max_requests, timeout_s, method))
+    return asyncio.run(_run(url, clients, duration_s, max_requests, timeout_s, method, headers or {}))
 
 
 def percentile(values: list[float], p: float) -> float | None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import cliff, drain, reads, report, writer
+from bench import cliff, drain, keys, reads, report, writer
 from bench.sampler import set_max_connections
 from bench.systems import runners
 from tools.deploy import delete as undeploy
@@ -48,13 +48,19 @@ class Profile:
     read_clients: int
     read_duration_s: float
     cold_clients: int
+    key_cost_s: float  # one client, without keys and with a key, this long each
+    limit_clients: int  # per key, in the limits run
+    limit_s: float
 
 
 PROFILES = {
-    "full": Profile("full", 200, 60, 32, 240, 20_000, 3, (1, 2, 4, 8), {1: 50_000, 100: 200_000}, 50, 10, 200),
-    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 3, (1, 2, 4, 8), {100: 50_000}, 30, 3, 200),
-    "smoke": Profile("smoke", 10, 2, 0, 60, 300, 1, (1, 2), {1: 300}, 4, 1, 20),
+    "full": Profile(
+        "full", 200, 60, 32, 240, 20_000, 3, (1, 2, 4, 8), {1: 50_000, 100: 200_000}, 50, 10, 200, 30, 10, 20
+    ),
+    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 3, (1, 2, 4, 8), {100: 50_000}, 30, 3, 200, 9, 10, 5),
+    "smoke": Profile("smoke", 10, 2, 0, 60, 300, 1, (1, 2), {1: 300}, 4, 1, 20, 1.5, 2, 1),
 }
+LIMITED_RATE = 100  # entries/s of key A in the limits run
 MAX_CONNECTIONS = 30
 
 
@@ -120,8 +126,10 @@ def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
     budget_settings = stage_settings(runners.BENCH_STAGE)
     writers = budget_settings.consumer_max_concurrency
     logs = out / "logs"
-    systems = ["direct", "celery", "sluice"] + (["sluice (LocalStack)"] if profile.localstack_clients else [])
-    progress = Progress(len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 1)
+    systems = ["direct", "celery", "sluice", "sluice (keys)"] + (
+        ["sluice (LocalStack)"] if profile.localstack_clients else []
+    )
+    progress = Progress(len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 2)
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -179,6 +187,13 @@ def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
     results["reads"] = reads.run(
         logs, profile.read_clients, profile.read_duration_s, profile.cold_clients, progress.note
     )
+
+    progress.step("keys")
+    runners.empty_everything(settings)
+    results["keys"] = {
+        "cost": keys.cost(logs, profile.key_cost_s, progress.note),
+        "limits": keys.limits(logs, profile.limit_clients, profile.limit_s, LIMITED_RATE, progress.note),
+    }
     runners.prepare_databases(writer_cap=writers)  # leave the bench stage as configured
     progress.close()
     return results
@@ -190,7 +205,9 @@ def _system(name: str, logs: Path, settings: Any, writers: int) -> Any:
     if name == "celery":
         return runners.celery(logs, writers)
     if name == "sluice":
-        return runners.sluice_local(logs, settings, writers)
+        return runners.sluice_local(logs, settings, writers, env=runners.WITHOUT_KEYS)
+    if name == "sluice (keys)":
+        return runners.sluice_local(logs, settings, writers, port=8101, headers=runners.unlimited_key("cliff"))
     return _localstack_system(settings)
 
 
@@ -208,6 +225,7 @@ class _localstack_system:
             f"{deployment.api_url}logs",
             f"{self.settings.mysql.database}.logs",
             runners.sqs_depth(self.settings),
+            runners.unlimited_key("cliff through LocalStack"),
         )
 
     def __exit__(self, *exc: object) -> None:

@@ -15,7 +15,10 @@ from pathlib import Path
 import redis
 
 from bench.systems.common import DATABASE, PASSWORD, TABLE_DDL, TABLES, USER
+from chalicelib.apikeys import SCOPES, ApiKey, new_key_id, new_token, token_hash
 from chalicelib.config import Settings
+from chalicelib.keystore import insert_key
+from chalicelib.models import utc_now
 from tools.bootstrap import bootstrap_mysql, bootstrap_queues, sqs_client
 from tools.devstack import admin_connect
 from tools.stage import LOCAL_AWS_ENV, ROOT, stage_settings
@@ -32,6 +35,34 @@ class System:
     url: str  # POST log entries here
     table: str  # where they end up, in DATABASE or sluice_bench
     queue_depth: Callable[[], int] | None = None
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)  # sent with every request (a key)
+
+
+# sluice with API_KEYS_REQUIRED off: the baseline that the run with keys and limits is compared with.
+WITHOUT_KEYS = {"API_KEYS_REQUIRED": "false"}
+
+
+def bench_key(name: str, rate_per_s: int, burst: int) -> dict[str, str]:
+    """A new key of the bench stage (every scope and source), as the headers that present it."""
+    token = new_token()
+    key = ApiKey(
+        id=new_key_id(),
+        name=name,
+        scopes=list(SCOPES),
+        sources=["*"],
+        rate_per_s=rate_per_s,
+        burst=burst,
+        created_at=utc_now(),
+        token_hash=token_hash(token),
+    )
+    with admin_connect(stage_settings(BENCH_STAGE).mysql.database) as conn:
+        insert_key(conn, key)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def unlimited_key(name: str) -> dict[str, str]:
+    """A key whose limits the load never reaches: its check runs, it never refuses."""
+    return bench_key(name, 1_000_000, 1_000_000)
 
 
 class Processes:
@@ -107,7 +138,7 @@ def empty_everything(settings: Settings) -> None:
     with admin_connect() as conn, conn.cursor() as cur:
         for table in TABLES:
             cur.execute(f"TRUNCATE TABLE {DATABASE}.{table}")
-        for table in ("logs", "log_rejects", "items"):
+        for table in ("logs", "log_rejects", "items", "api_keys"):
             cur.execute(f"TRUNCATE TABLE {settings.mysql.database}.{table}")
     sqs = sqs_client(settings)
     for name in (settings.log_queue_name, settings.log_dlq_name):
@@ -198,7 +229,12 @@ def celery(log_dir: Path, writers: int, port: int = 8300) -> Iterator[System]:
 
 @contextmanager
 def sluice_local(
-    log_dir: Path, settings: Settings, writers: int, port: int = 8100, env: dict[str, str] | None = None
+    log_dir: Path,
+    settings: Settings,
+    writers: int,
+    port: int = 8100,
+    env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Iterator[System]:
     """sluice through chalice local (tools.chalice_local) with the local SQS event source."""
     processes = Processes(log_dir)
@@ -209,7 +245,13 @@ def sluice_local(
         consumer = [str(VENV / "python"), "-m", "tools.local_consumer", "--stage", BENCH_STAGE]
         processes.start("sluice-consumer", consumer + overrides)
         wait_http(f"http://127.0.0.1:{port}/health")
-        yield System("sluice", f"http://127.0.0.1:{port}/logs", f"{settings.mysql.database}.logs", sqs_depth(settings))
+        yield System(
+            "sluice",
+            f"http://127.0.0.1:{port}/logs",
+            f"{settings.mysql.database}.logs",
+            sqs_depth(settings),
+            headers or {},
+        )
     finally:
         processes.stop()
 

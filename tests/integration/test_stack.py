@@ -33,14 +33,23 @@ def stack(request, stacks) -> Iterator[StackDeployment]:
     yield deployment
 
 
+@pytest.fixture(scope="module")
+def keyed(stack) -> API:
+    """The stack's API with a key of every scope and source, made with the stack's admin token."""
+    anonymous = API(stack.api_url)
+    return anonymous.with_key(anonymous.make_key(admin_token(stack.stage, stack.target)))
+
+
 @pytest.fixture
-def api(stack) -> Iterator[API]:
-    yield API(stack.api_url)
+def api(stack, keyed) -> Iterator[API]:
+    yield keyed
     clean(stack)
 
 
-def test_health_is_ok_over_tls_with_the_stacks_secrets(api):
-    answer = api.get("/health")
+def test_health_is_ok_over_tls_with_the_stacks_secrets(api, stack):
+    assert (api.get("/health").status, api.get("/health").body) == (200, {"status": "ok"})
+    admin = {"Authorization": f"Bearer {admin_token(stack.stage, stack.target)}"}
+    answer = api.get("/health/dependencies", headers=admin)
     assert (answer.status, answer.body) == (
         200,
         {"status": "ok", "checks": {"mysql": "ok", "redis": "ok", "queue": "ok"}},
