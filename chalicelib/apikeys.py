@@ -138,7 +138,7 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(default_factory=lambda: [SCOPE_WRITE], min_length=1, max_length=len(SCOPES))
+    scopes: list[str] = Field(default_factory=lambda: [SCOPE_WRITE], min_length=1, max_length=10)
     sources: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=MAX_SOURCES)
     rate_per_s: int | None = Field(default=None, ge=1, le=100_000)
     burst: int | None = Field(default=None, ge=1, le=1_000_000)

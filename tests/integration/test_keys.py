@@ -1,0 +1,40 @@
+"""Keys and limits through LocalStack's API Gateway and the deployed API function, over HTTP:
+the same checks as under chalice local, and their headers reaching the client."""
+
+import pytest
+
+from tests.integration.conftest import STAGE
+from tools.stage import stage_secrets
+
+pytestmark = pytest.mark.usefixtures("clean_state")
+
+ENTRY = {"level": "info", "source": "web-1", "message": "through API Gateway"}
+
+
+@pytest.fixture
+def admin() -> str:
+    return stage_secrets(STAGE).token("admin_token")
+
+
+def test_a_key_over_its_limit_gets_429_with_when_to_come_back(api, admin):
+    limited = api.with_key(api.make_key(admin, rate_per_s=1, burst=3))
+    spent = limited.post("/logs/batch", {"logs": [ENTRY] * 3})
+    assert spent.status == 202
+    assert spent.headers["ratelimit-policy"] == '"key";q=3;w=3'
+    refused = limited.post("/logs", ENTRY)
+    assert (refused.status, refused.body["error"]["code"]) == (429, "rate_limited")
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["ratelimit"].startswith('"key";r=0;')
+    assert refused.body["error"]["request_id"]
+
+
+def test_a_key_is_held_to_its_sources_and_scopes_and_refused_once_revoked(api, admin):
+    made = api.post("/keys", {"name": "web", "sources": ["web-*"]}, headers={"Authorization": f"Bearer {admin}"})
+    key = api.with_key(made.body["key"])
+    assert key.post("/logs", ENTRY).status == 202
+    assert key.post("/logs", {**ENTRY, "source": "billing"}).status == 403
+    assert key.get("/logs").status == 403  # logs:write only
+    assert api.delete(f"/keys/{made.body['id']}", headers={"Authorization": f"Bearer {admin}"}).status == 204
+    revoked = key.post("/logs", ENTRY)
+    assert (revoked.status, revoked.body["error"]["code"]) == (401, "unauthorized")
+    assert revoked.headers["www-authenticate"] == 'Bearer realm="sluice"'

@@ -1,0 +1,57 @@
+"""What a key's token looks like, and which sources its patterns cover."""
+
+import pytest
+
+from chalicelib.apikeys import KeyIn, looks_like_token, new_token, source_allowed, token_hash, valid_source_pattern
+from chalicelib.errors import ValidationError
+from chalicelib.models import validate
+
+
+def test_a_new_token_is_long_random_and_recognisable():
+    tokens = {new_token() for _ in range(100)}
+    assert len(tokens) == 100
+    assert all(t.startswith("slk_") and len(t) == 4 + 43 and looks_like_token(t) for t in tokens)
+    assert len(token_hash(next(iter(tokens)))) == 64
+
+
+@pytest.mark.parametrize("text", ["", "slk_", "slk_short", "key_" + "a" * 43, "slk_" + "a" * 42, "slk_" + "é" * 43])
+def test_text_without_a_tokens_shape_is_not_one(text):
+    assert not looks_like_token(text)
+
+
+@pytest.mark.parametrize(
+    ("source", "patterns", "allowed"),
+    [
+        ("web-1", ["web-1"], True),
+        ("web-10", ["web-1"], False),
+        ("billing.eu", ["billing.*"], True),
+        ("billing", ["billing.*"], False),
+        ("anything", ["*"], True),
+        ("web-2", ["web-1", "web-*"], True),
+        ("api", [], False),
+    ],
+)
+def test_a_pattern_is_an_exact_name_a_prefix_or_everything(source, patterns, allowed):
+    assert source_allowed(source, patterns) is allowed
+
+
+@pytest.mark.parametrize("pattern", ["*", "web-1", "billing.*", "a*"])
+def test_good_patterns(pattern):
+    assert valid_source_pattern(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["", "**", "*x", "a b", "x" * 65, "web-*-eu"])
+def test_bad_patterns(pattern):
+    assert not valid_source_pattern(pattern)
+
+
+def test_a_new_key_defaults_to_writing_everywhere_and_names_a_bad_field():
+    key = validate(KeyIn, {"name": "k"})
+    assert (key.scopes, key.sources, key.rate_per_s, key.burst) == (["logs:write"], ["*"], None, None)
+    assert validate(KeyIn, {"name": "k", "scopes": ["logs:read", "logs:write", "logs:read"]}).scopes == [
+        "logs:write",
+        "logs:read",
+    ]
+    with pytest.raises(ValidationError) as refused:
+        validate(KeyIn, {"name": "k", "sources": ["web-1", "not a source"]})
+    assert [d["field"] for d in refused.value.details] == ["sources"]
