@@ -1,7 +1,7 @@
 """sluice: cached reads, queued log writes, and a MySQL writer with a hard connection budget.
 
-Wiring only: each route parses, calls chalicelib, returns. Clients are built lazily by the
-cached get_*() functions, so a warm Lambda environment reuses them.
+Wiring only: each route parses, calls chalicelib, returns. Clients are built lazily, once, by the
+get_*() functions, so a warm Lambda environment reuses them.
 """
 
 import functools
@@ -26,6 +26,7 @@ from chalicelib.health import check_health
 from chalicelib.items import ItemService
 from chalicelib.keys import KeyService
 from chalicelib.keystore import KeyStore
+from chalicelib.lazy import once
 from chalicelib.logs import LogService
 from chalicelib.provision import provision_database
 from chalicelib.queue import LogQueue
@@ -53,20 +54,24 @@ def _aws_client(service: str, endpoint_url: str | None = None) -> Any:
     return boto3.client(service, region_name=SETTINGS.aws_region, endpoint_url=endpoint_url, config=AWS_CLIENT_CONFIG)
 
 
-@functools.cache
+@once
 def get_secrets() -> SecretStore:
     return SecretStore(SETTINGS.secrets, lambda: _aws_client("secretsmanager"))
 
 
-@functools.cache
+@once
 def get_redis() -> redis.Redis:
     secrets = get_secrets()
     auth = secrets.credentials("redis") if secrets.has("redis") else None
     tls: dict[str, Any] = {}
     if SETTINGS.redis_ca_bundle:
         tls = {"ssl_ca_certs": str(bundle_path(SETTINGS.redis_ca_bundle, "REDIS_CA_BUNDLE"))}
-    return redis.Redis.from_url(
+    # A bounded pool that waits for a free connection (redis-py's default pool raises past 100,
+    # and a threaded server with more requests than that in flight would read it as Redis down).
+    pool = redis.BlockingConnectionPool.from_url(
         SETTINGS.redis_url,
+        max_connections=SETTINGS.redis_max_connections,
+        timeout=SETTINGS.redis_timeout_s,
         username=auth.username if auth else None,
         password=auth.password if auth else None,
         socket_timeout=SETTINGS.redis_timeout_s,
@@ -75,14 +80,15 @@ def get_redis() -> redis.Redis:
         health_check_interval=30,
         **tls,
     )
+    return redis.Redis(connection_pool=pool)
 
 
-@functools.cache
+@once
 def get_circuit() -> RedisCircuit:
     return RedisCircuit(SETTINGS.redis_cooldown_s)
 
 
-@functools.cache
+@once
 def get_cache() -> Cache:
     return Cache(
         get_redis(),
@@ -93,7 +99,7 @@ def get_cache() -> Cache:
     )
 
 
-@functools.cache
+@once
 def get_key_cache() -> Cache:
     # Keys are always cached (CACHE_ENABLED is about items): a valid request costs no MySQL read.
     return Cache(
@@ -101,7 +107,7 @@ def get_key_cache() -> Cache:
     )
 
 
-@functools.cache
+@once
 def get_database() -> Database:
     connector = MySQLConnector(
         SETTINGS.mysql, get_secrets().source("mysql_api"), statement_timeout_s=SETTINGS.mysql.statement_timeout_s
@@ -116,12 +122,12 @@ def get_database() -> Database:
     return Database(connector, slots, SETTINGS.slot_wait_ms)
 
 
-@functools.cache
+@once
 def get_sqs() -> Any:
     return _aws_client("sqs", SETTINGS.sqs_endpoint_url)
 
 
-@functools.cache
+@once
 def get_queue() -> LogQueue:
     return LogQueue(
         get_sqs(),
@@ -132,17 +138,17 @@ def get_queue() -> LogQueue:
     )
 
 
-@functools.cache
+@once
 def get_items() -> ItemService:
     return ItemService(get_database(), get_cache(), SETTINGS)
 
 
-@functools.cache
+@once
 def get_logs() -> LogService:
     return LogService(get_queue(), get_database(), get_cache(), SETTINGS)
 
 
-@functools.cache
+@once
 def get_gate() -> Gate:
     return Gate(
         get_redis(),
@@ -154,12 +160,12 @@ def get_gate() -> Gate:
     )
 
 
-@functools.cache
+@once
 def get_keys() -> KeyService:
     return KeyService(KeyStore(get_database()), get_gate(), SETTINGS)
 
 
-@functools.cache
+@once
 def get_writer() -> LogWriter:
     connector = MySQLConnector(SETTINGS.mysql, get_secrets().source("mysql_writer"))
     return LogWriter(connector, SETTINGS.insert_chunk_rows, connect_wait_s=SETTINGS.slot_wait_ms / 1000)

@@ -7,8 +7,8 @@ every API instance (single flight) and kept `KEY_CACHE_TTL_S`; an unknown token'
 `KEY_ABSENT_TTL_S`. Revoking a key deletes its cached copy, so it stops at once; if that delete
 fails (Redis unreachable), the copy lapses within `KEY_CACHE_TTL_S`. While MySQL is unavailable,
 a key seen in the last `KEY_STALE_TTL_S` is still honoured (writes keep going to the queue). With
-Redis unavailable, keys are read from MySQL on each request (within the read budget) and each API
-instance applies the limits on its own (`LocalLimiter`).
+Redis unavailable, each API instance reads a key from MySQL once per `KEY_CACHE_TTL_S` (within the
+read budget) and applies the limits on its own (`LocalLimiter`).
 
 Every attempt that fails (no key, a malformed or unknown or revoked one, a wrong admin token),
 and every key not in the cache, costs one unit of the caller's address bucket
@@ -20,6 +20,8 @@ import hmac
 import json
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -85,6 +87,7 @@ return {5, raw, d[1], d[2], d[3], d[4], touch}
 """
 )
 _MISS, _UNKNOWN, _REVOKED, _NO_SCOPE, _TOO_LARGE, _CHECKED, _NO_SOURCE = range(7)
+_MEMORY_ENTRIES = 10_000  # keys one process remembers while Redis is unavailable
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ class Gate:
         settings: Settings,
         admin_token: Callable[[], str],
         local: LocalLimiter | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
         self._circuit = circuit
@@ -127,6 +131,9 @@ class Gate:
         self._settings = settings
         self._admin_token = admin_token
         self._local = local or LocalLimiter()
+        self._clock = clock
+        self._memory: dict[str, tuple[float, dict[str, Any] | None]] = {}  # hash -> (until, key)
+        self._memory_lock = threading.Lock()
         self._auth = client.register_script(AUTH_SCRIPT)
         self._limit = client.register_script(LIMIT_SCRIPT)
 
@@ -169,7 +176,7 @@ class Gate:
                 return self._check_locally(key, address, scope, cost, wanted, charged=True)
             return self._outcome(answer, address, cost, charged=True)
         if answer is None:  # Redis unavailable
-            return self._check_locally(self._load_from_mysql(hashed), address, scope, cost, wanted)
+            return self._check_locally(self._remembered(hashed), address, scope, cost, wanted)
         return self._outcome(answer, address, cost)
 
     def _check_in_redis(
@@ -247,6 +254,23 @@ class Gate:
             return self._load_from_mysql(hashed)
 
         return self._cache.get_or_load(KIND, hashed, load, ttls)
+
+    def _remembered(self, hashed: str) -> dict[str, Any] | None:
+        """The key as this process last read it from MySQL, for as long as Redis would keep it:
+        while Redis is unavailable each key costs one MySQL read per KEY_CACHE_TTL_S per instance."""
+        now = self._clock()
+        with self._memory_lock:
+            found = self._memory.get(hashed)
+            if found is not None and found[0] > now:
+                return found[1]
+        key = self._load_from_mysql(hashed)
+        ttl = self._settings.key_cache_ttl_s if key else self._settings.key_absent_ttl_s
+        with self._memory_lock:
+            if len(self._memory) >= _MEMORY_ENTRIES:
+                self._memory = {h: v for h, v in self._memory.items() if v[0] > now}
+            if len(self._memory) < _MEMORY_ENTRIES:
+                self._memory[hashed] = (now + ttl, key)
+        return key
 
     def _load_from_mysql(self, hashed: str) -> dict[str, Any] | None:
         key = self._store.by_hash(hashed)

@@ -61,6 +61,7 @@ class Settings:
     redis_ca_bundle: str | None
     redis_key_prefix: str
     redis_timeout_s: float
+    redis_max_connections: int
     redis_cooldown_s: float
     cache_enabled: bool
     sqs_endpoint_url: str | None
@@ -170,6 +171,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         redis_ca_bundle=env.optional("REDIS_CA_BUNDLE"),
         redis_key_prefix=env.text("REDIS_KEY_PREFIX"),
         redis_timeout_s=env.number("REDIS_TIMEOUT_S"),
+        redis_max_connections=env.integer("REDIS_MAX_CONNECTIONS", minimum=1),
         redis_cooldown_s=env.number("REDIS_COOLDOWN_S"),
         cache_enabled=env.flag("CACHE_ENABLED"),
         sqs_endpoint_url=env.text("SQS_ENDPOINT_URL", allow_empty=True) or None,

@@ -77,3 +77,15 @@ def test_bad_values_are_explained(name, value, needle):
 def test_an_empty_sqs_endpoint_means_aws_itself():
     env = {**stage_environment("local"), "SQS_ENDPOINT_URL": ""}
     assert load_settings(env).sqs_endpoint_url is None
+
+
+def test_a_deployed_stack_may_not_run_without_keys():
+    env = {
+        **stage_environment("stack"),
+        "MYSQL_HOST": "db.example",
+        "MYSQL_PORT": "3306",
+        "REDIS_URL": "rediss://cache.example:6379/0",
+        "API_KEYS_REQUIRED": "false",
+    }
+    with pytest.raises(ConfigError, match="API_KEYS_REQUIRED is off in a deployed stack"):
+        load_settings(env)
