@@ -21,6 +21,7 @@ from chalicelib.apikeys import SCOPE_READ, SCOPE_WRITE
 from chalicelib.auth import Admission, Gate
 from chalicelib.cache import Cache, RedisCircuit
 from chalicelib.config import Settings, load_settings
+from chalicelib.consumer import LogConsumer, RetryPolicy
 from chalicelib.db import Database, MySQLConnector
 from chalicelib.health import check_health
 from chalicelib.items import ItemService
@@ -171,6 +172,18 @@ def get_writer() -> LogWriter:
     return LogWriter(connector, SETTINGS.insert_chunk_rows, connect_wait_s=SETTINGS.slot_wait_ms / 1000)
 
 
+@once
+def get_consumer() -> LogConsumer:
+    policy = RetryPolicy(
+        first_delay_s=SETTINGS.consumer_retry_first_ms / 1000,
+        max_delay_s=SETTINGS.consumer_retry_max_ms / 1000,
+        attempt_s=SETTINGS.mysql.connect_timeout_s + SETTINGS.mysql.read_timeout_s,
+        redelivery_base_s=SETTINGS.redelivery_delay_base_s,
+        redelivery_max_s=SETTINGS.redelivery_delay_max_s,
+    )
+    return LogConsumer(get_writer(), get_queue(), policy)
+
+
 GETTERS = (
     get_secrets,
     get_redis,
@@ -185,6 +198,7 @@ GETTERS = (
     get_gate,
     get_keys,
     get_writer,
+    get_consumer,
 )
 
 
@@ -340,10 +354,12 @@ def get_log(log_id: str) -> Response:
     maximum_batching_window_in_seconds=SETTINGS.consumer_batch_window_s,
     maximum_concurrency=SETTINGS.consumer_max_concurrency,
 )
-def consume_logs(event: SQSEvent) -> dict[str, int]:
-    result = get_writer().write([record.to_dict() for record in event])
-    logger.info("batch written", extra=result.to_dict())
-    return result.to_dict()
+def consume_logs(event: SQSEvent) -> dict[str, Any]:
+    """Store a batch; answer with the messages to deliver again (ReportBatchItemFailures)."""
+    context: Any = event.context  # Lambda's context object (Chalice types it loosely)
+    answer = get_consumer().consume([record.to_dict() for record in event], context.get_remaining_time_in_millis)
+    logger.info("batch written", extra={k: v for k, v in answer.items() if k != "batchItemFailures"})
+    return answer
 
 
 @app.lambda_function(name="migrate")

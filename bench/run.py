@@ -30,6 +30,7 @@ from bench.systems import runners
 from tools.deploy import delete as undeploy
 from tools.deploy import deploy
 from tools.devstack import admin_connect
+from tools.processes import wait_http
 from tools.stage import ROOT, stage_settings
 
 
@@ -219,7 +220,7 @@ class _localstack_system:
 
     def __enter__(self) -> runners.System:
         deployment = deploy(runners.BENCH_STAGE)
-        runners.wait_http(f"{deployment.api_url}health", timeout_s=120)
+        wait_http(f"{deployment.api_url}health", timeout_s=120)
         return runners.System(
             "sluice (LocalStack)",
             f"{deployment.api_url}logs",

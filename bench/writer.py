@@ -19,7 +19,7 @@ from typing import Any
 import pymysql
 from pymysql.connections import Connection
 
-from chalicelib.db import insert_log_rows
+from chalicelib.db import insert_log_rows, max_statement_bytes
 from chalicelib.models import LogRecord
 from chalicelib.schema import load_migrations, migrate
 
@@ -79,8 +79,9 @@ def write_floor(conn: Connection, records: Sequence[LogRecord]) -> None:
 
 def write_batches(batch: int) -> Callable[[Connection, Sequence[LogRecord]], None]:
     def write(conn: Connection, records: Sequence[LogRecord]) -> None:
+        limit = max_statement_bytes(conn)
         for start in range(0, len(records), batch):
-            insert_log_rows(conn, records[start : start + batch], chunk_rows=batch)
+            insert_log_rows(conn, records[start : start + batch], batch, limit)
             conn.commit()
 
     return write

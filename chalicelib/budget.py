@@ -13,6 +13,7 @@ MAX_MAXIMUM_CONCURRENCY = 1000
 MAX_BATCH_SIZE = 10_000  # standard queues
 MAX_BATCHING_WINDOW_S = 300
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout at least 6x the function timeout
+MAX_VISIBILITY_TIMEOUT_S = 43_200  # AWS: 12 hours
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,9 @@ class BudgetInputs:
     slot_lease_s: int
     mysql_read_timeout_s: float
     mysql_statement_timeout_s: float
+    consumer_retry_max_ms: int
+    redelivery_delay_base_s: int
+    redelivery_delay_max_s: int
 
     @property
     def total(self) -> int:
@@ -83,6 +87,21 @@ def budget_problems(b: BudgetInputs) -> list[str]:
         problems.append(
             f"MYSQL_STATEMENT_TIMEOUT_S {b.mysql_statement_timeout_s:g}s is not shorter than MYSQL_READ_TIMEOUT_S"
             f" {b.mysql_read_timeout_s:g}s: the server must stop a slow statement before the client gives up on it"
+        )
+    if b.consumer_retry_max_ms >= b.consumer_timeout_s * 1000:
+        problems.append(
+            f"CONSUMER_RETRY_MAX_MS {b.consumer_retry_max_ms} is not shorter than the consumer's timeout"
+            f" {b.consumer_timeout_s}s: one wait would outlast the invocation"
+        )
+    if (
+        not b.redelivery_delay_base_s
+        <= b.redelivery_delay_max_s
+        <= min(b.visibility_timeout_s, MAX_VISIBILITY_TIMEOUT_S)
+    ):
+        problems.append(
+            f"REDELIVERY_DELAY_BASE_S {b.redelivery_delay_base_s} <= REDELIVERY_DELAY_MAX_S {b.redelivery_delay_max_s}"
+            f" <= QUEUE_VISIBILITY_TIMEOUT_S {b.visibility_timeout_s} must hold: the delay of a batch given back"
+            " shortens the visibility timeout, never lengthens it"
         )
     return problems
 

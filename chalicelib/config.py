@@ -77,6 +77,10 @@ class Settings:
     consumer_batch_window_s: int
     consumer_max_concurrency: int
     insert_chunk_rows: int
+    consumer_retry_first_ms: int
+    consumer_retry_max_ms: int
+    redelivery_delay_base_s: int
+    redelivery_delay_max_s: int
     api_read_slots: int
     admin_reserve_connections: int
     slot_wait_ms: int
@@ -187,6 +191,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         consumer_batch_window_s=env.integer("CONSUMER_BATCH_WINDOW_S"),
         consumer_max_concurrency=env.integer("CONSUMER_MAX_CONCURRENCY", minimum=1),
         insert_chunk_rows=env.integer("INSERT_CHUNK_ROWS", minimum=1),
+        consumer_retry_first_ms=env.integer("CONSUMER_RETRY_FIRST_MS", minimum=1),
+        consumer_retry_max_ms=env.integer("CONSUMER_RETRY_MAX_MS", minimum=1),
+        redelivery_delay_base_s=env.integer("REDELIVERY_DELAY_BASE_S"),
+        redelivery_delay_max_s=env.integer("REDELIVERY_DELAY_MAX_S"),
         api_read_slots=env.integer("API_READ_SLOTS", minimum=1),
         admin_reserve_connections=env.integer("ADMIN_RESERVE_CONNECTIONS"),
         slot_wait_ms=env.integer("SLOT_WAIT_MS"),

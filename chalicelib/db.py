@@ -176,6 +176,24 @@ UNAVAILABLE_ERRNOS = frozenset(
     }
 )
 STATEMENT_TIMEOUT_ERRNOS = frozenset({1969, 3024})  # MariaDB max_statement_time, MySQL max_execution_time
+ER_NET_PACKET_TOO_LARGE = 1153  # a statement above max_allowed_packet (the server then drops the connection)
+_PACKET_MARGIN_BYTES = 1024
+# The widths of log_rejects' columns (migrations/0001_initial.sql); a MEDIUMTEXT holds 16 MiB of bytes.
+_REJECT_MESSAGE_ID_CHARS = 128
+_REJECT_REASON_CHARS = 2000
+_REJECT_BODY_CHARS = (16 * 1024 * 1024 - 1) // 4
+
+
+def is_transient(exc: pymysql.err.MySQLError) -> bool:
+    """Whether MySQL could not do it now, and the same work may succeed later: it cannot be reached,
+    it went away, it is at its connection limit, or it gave up on a lock, a deadlock or a timeout."""
+    errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    return (
+        isinstance(exc, pymysql.err.InterfaceError)
+        or errno in UNAVAILABLE_ERRNOS
+        or errno in CONNECTION_LIMIT_ERRNOS
+        or errno in STATEMENT_TIMEOUT_ERRNOS
+    )
 
 
 def mysql_error(exc: pymysql.err.MySQLError) -> SluiceError:
@@ -185,7 +203,7 @@ def mysql_error(exc: pymysql.err.MySQLError) -> SluiceError:
     errno = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
     if errno in STATEMENT_TIMEOUT_ERRNOS:
         return QueryTimeoutError("the query took longer than MYSQL_STATEMENT_TIMEOUT_S; try a narrower one")
-    if isinstance(exc, pymysql.err.InterfaceError) or errno in UNAVAILABLE_ERRNOS:
+    if is_transient(exc):
         return DatabaseUnavailableError("MySQL is unavailable")
     return DatabaseError(f"MySQL refused the statement (error {errno})")
 
@@ -329,53 +347,88 @@ class RejectedEntry:
     body: str
 
 
+@dataclass
+class InsertOutcome:
+    """What inserting a batch's rows did: rows new to MySQL, rows MySQL rejected (with why, to set
+    aside), and rows it failed on for another reason (their messages go back to SQS alone)."""
+
+    inserted: int
+    rejected: list[tuple[LogRecord, str]]
+    failed: list[tuple[LogRecord, str]]
+
+
 def insert_log_rows(
-    conn: Connection, records: Sequence[LogRecord], chunk_rows: int
-) -> tuple[int, list[tuple[LogRecord, str]]]:
-    """Insert records as multi-row statements of up to `chunk_rows`; return (new rows, [(row MySQL rejected, why)]).
+    conn: Connection, records: Sequence[LogRecord], chunk_rows: int, max_statement_bytes: int
+) -> InsertOutcome:
+    """Insert records as multi-row statements of up to `chunk_rows` rows and `max_statement_bytes`.
 
-    A statement that fails on a row-level error is split in halves until the bad rows are
-    alone; InnoDB rolls back only the failed statement, so the transaction stays usable.
-    Any other error propagates (the caller rolls back and lets SQS redeliver).
+    A statement that fails for one row's sake is split in halves until the bad rows are alone;
+    InnoDB rolls back only the failed statement, so the transaction stays usable. A row-level
+    error (ROW_REJECTED_ERRNOS) rejects the row; another error that is not an outage fails the row
+    alone. An outage, a deadlock or a timeout (is_transient) propagates: the caller rolls back
+    and tries the whole batch again.
     """
-    inserted = 0
-    rejected: list[tuple[LogRecord, str]] = []
-    for start in range(0, len(records), chunk_rows):
-        n, bad = _insert_splitting(conn, records[start : start + chunk_rows])
-        inserted += n
-        rejected.extend(bad)
-    return inserted, rejected
+    escape = conn.escape
+    rows = [(r, _row_values(escape, r)) for r in records]
+    outcome = InsertOutcome(0, [], [])
+    limit = max_statement_bytes - len(_LOG_INSERT_PREFIX) - len(_LOG_INSERT_SUFFIX)
+    chunk: list[tuple[LogRecord, str]] = []
+    size = 0
+    for record, values in rows:
+        row_bytes = len(values.encode()) + 1
+        if row_bytes > limit:
+            outcome.rejected.append((record, "the row is larger than MySQL's max_allowed_packet"))
+            continue
+        if chunk and (len(chunk) == chunk_rows or size + row_bytes > limit):
+            _insert_splitting(conn, chunk, outcome)
+            chunk, size = [], 0
+        chunk.append((record, values))
+        size += row_bytes
+    if chunk:
+        _insert_splitting(conn, chunk, outcome)
+    return outcome
 
 
-def _insert_splitting(conn: Connection, records: Sequence[LogRecord]) -> tuple[int, list[tuple[LogRecord, str]]]:
+def _insert_splitting(conn: Connection, rows: Sequence[tuple[LogRecord, str]], outcome: InsertOutcome) -> None:
     try:
-        return _insert_statement(conn, records), []
+        with conn.cursor() as cur:
+            inserted = cur.execute(_LOG_INSERT_PREFIX + ",".join(v for _, v in rows) + _LOG_INSERT_SUFFIX)
+        outcome.inserted += inserted
+        return
     except pymysql.err.MySQLError as exc:
-        errno = exc.args[0] if exc.args else None
-        if errno not in ROW_REJECTED_ERRNOS:
+        if is_transient(exc):
             raise
-        if len(records) == 1:
+        if len(rows) == 1:
+            errno = exc.args[0] if exc.args else None
             detail = exc.args[1] if len(exc.args) > 1 else str(exc)
-            return 0, [(records[0], f"MySQL rejected the row: ({errno}) {detail}")]
-    middle = len(records) // 2
-    left, left_bad = _insert_splitting(conn, records[:middle])
-    right, right_bad = _insert_splitting(conn, records[middle:])
-    return left + right, left_bad + right_bad
+            if errno in ROW_REJECTED_ERRNOS:
+                outcome.rejected.append((rows[0][0], f"MySQL rejected the row: ({errno}) {detail}"))
+            else:
+                outcome.failed.append((rows[0][0], f"MySQL failed on the row: ({errno}) {detail}"))
+            return
+    middle = len(rows) // 2
+    _insert_splitting(conn, rows[:middle], outcome)
+    _insert_splitting(conn, rows[middle:], outcome)
 
 
-def _insert_statement(conn: Connection, records: Sequence[LogRecord]) -> int:
-    # The VALUES list is built here rather than by PyMySQL's generic per-argument escaping, which
+def _row_values(escape: Callable[[Any], str], r: LogRecord) -> str:
+    # The VALUES tuple is built here rather than by PyMySQL's generic per-argument escaping, which
     # on this path cost about as much as the server's insert. conn.escape quotes a string and
     # honours the session's NO_BACKSLASH_ESCAPES; ids are UUIDs, levels an enum, times formatted.
-    escape = conn.escape
-    values = ",".join(
+    return (
         f"('{r.id}','{r.level}',{escape(r.source)},{escape(r.message)},{_datetime_literal(r.timestamp)},"
         f"{escape(json.dumps(r.attributes, separators=(',', ':'), ensure_ascii=False))},"
         f"{_datetime_literal(r.received_at)},UTC_TIMESTAMP(6))"
-        for r in records
     )
+
+
+def max_statement_bytes(conn: Connection) -> int:
+    """The largest statement this server takes: its max_allowed_packet, less room for the protocol."""
     with conn.cursor() as cur:
-        return cur.execute(_LOG_INSERT_PREFIX + values + _LOG_INSERT_SUFFIX)
+        cur.execute("SELECT @@max_allowed_packet AS packet")
+        row = _one(cur)
+    assert row is not None
+    return int(row["packet"]) - _PACKET_MARGIN_BYTES
 
 
 def _datetime_literal(value: datetime) -> str:
@@ -384,7 +437,11 @@ def _datetime_literal(value: datetime) -> str:
 
 
 def insert_rejects(conn: Connection, rejects: Sequence[RejectedEntry]) -> None:
-    """Record set-aside messages and entries; a redelivery records each once."""
+    """Record set-aside messages and entries; a redelivery records each once.
+
+    Every value is made to fit its column first: a reject is the place of last resort for what
+    did not fit elsewhere, so it must never fail on the same data.
+    """
     if not rejects:
         return
     with conn.cursor() as cur:
@@ -392,8 +449,15 @@ def insert_rejects(conn: Connection, rejects: Sequence[RejectedEntry]) -> None:
             "INSERT INTO log_rejects (message_id, entry_index, log_id, reason, body, rejected_at)"
             " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6))"
             " ON DUPLICATE KEY UPDATE reason = VALUES(reason)",
-            [(r.message_id, r.entry_index, r.log_id, r.reason[:2000], r.body) for r in rejects],
+            [_fitting_reject(r) for r in rejects],
         )
+
+
+def _fitting_reject(r: RejectedEntry) -> tuple[str, int, str | None, str, str]:
+    message_id = r.message_id.encode("ascii", "replace").decode()[:_REJECT_MESSAGE_ID_CHARS]
+    log_id = r.log_id if r.log_id and len(r.log_id) == 36 and r.log_id.isascii() else None
+    entry_index = max(-1, min(r.entry_index, 2**31 - 1))
+    return message_id, entry_index, log_id, r.reason[:_REJECT_REASON_CHARS], r.body[:_REJECT_BODY_CHARS]
 
 
 def _like_prefix(prefix: str) -> str:

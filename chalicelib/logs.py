@@ -59,7 +59,14 @@ class LogService:
         self._check_times([entry], received_at, batch=False)
         admission = admit(1, [entry.source])
         record = new_log_record(entry, received_at)
-        self._queue.send([record])
+        try:
+            self._queue.send([record])
+        except QueueUnavailableError as exc:
+            # SQS may have taken it after all (a timeout): give the id so a retry with it stores it once.
+            raise QueueUnavailableError(
+                f"{exc.message}. The entry may have been queued: retry it with this id (an id is stored once)",
+                details={"id": str(record.id)},
+            ) from exc
         return {"id": str(record.id), "status": "queued"}, admission
 
     def ingest_batch(self, body: Any, admit: Admit) -> tuple[dict[str, Any], Admission]:

@@ -96,6 +96,11 @@ class GroupSender:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
+    @property
+    def waiting(self) -> int:
+        """How many messages wait for the next call (not counting the one in flight)."""
+        return self._pending.qsize()
+
     def send(self, body: str) -> None:
         """Return once SQS accepted the message; raise QueueUnavailableError otherwise."""
         done: Future[None] = Future()
@@ -200,6 +205,25 @@ class LogQueue:
             if any(f.get("SenderFault") for f in failed):
                 raise QueueUnavailableError(f"SQS refused messages: {failed}")
         raise QueueUnavailableError(f"SQS did not accept {len(pending)} messages after {_SEND_ATTEMPTS} attempts")
+
+    def delay_redelivery(self, receipts: Sequence[tuple[str, int]]) -> None:
+        """Make received messages visible again after the given seconds: (receipt handle, seconds).
+
+        Best effort: a message whose change fails comes back after the queue's visibility timeout.
+        """
+        for start in range(0, len(receipts), SQS_MAX_BATCH_ENTRIES):
+            chunk = receipts[start : start + SQS_MAX_BATCH_ENTRIES]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": seconds}
+                for i, (handle, seconds) in enumerate(chunk)
+            ]
+            try:
+                response = self._sqs.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, SluiceError) as exc:
+                logger.warning("could not shorten the redelivery delay of %d messages: %s", len(chunk), exc)
+                continue
+            if response.get("Failed"):
+                logger.warning("SQS did not shorten the redelivery delay of: %s", response["Failed"])
 
     def ping(self) -> None:
         """Ask SQS for the queue's depth; raises QueueUnavailableError or ConfigError."""

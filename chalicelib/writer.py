@@ -8,8 +8,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic
+import pymysql
 
-from chalicelib.db import MySQLConnector, RejectedEntry, connect_within, insert_log_rows, insert_rejects
+from chalicelib.db import (
+    MySQLConnector,
+    RejectedEntry,
+    connect_within,
+    insert_log_rows,
+    insert_rejects,
+    max_statement_bytes,
+    mysql_error,
+)
 from chalicelib.models import LogRecord
 from chalicelib.queue import unpack_message
 
@@ -18,11 +27,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What one batch did: rows new to MySQL, entries already stored, entries set aside."""
+    """What one batch did: rows new to MySQL, entries already stored, entries set aside, and the
+    messages that could not be stored now (to go back to SQS alone)."""
 
     stored: int
     duplicates: int
     rejected: int
+    failed_messages: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, int]:
         return {"stored": self.stored, "duplicates": self.duplicates, "rejected": self.rejected}
@@ -31,7 +42,8 @@ class WriteResult:
 @dataclass(frozen=True)
 class _Decoded:
     records: list[LogRecord]
-    origin: dict[str, tuple[str, int]]  # log id -> (message id, entry index)
+    origin: dict[str, tuple[str, int]]  # log id -> (message id, entry index) where it first came
+    carriers: dict[str, set[str]]  # log id -> every message id that carries it
     rejects: list[RejectedEntry]
 
 
@@ -39,6 +51,7 @@ def decode_batch(messages: Sequence[Mapping[str, Any]]) -> _Decoded:
     """Validate every entry of every SQS record; what fails is set aside, never raised."""
     records: list[LogRecord] = []
     origin: dict[str, tuple[str, int]] = {}
+    carriers: dict[str, set[str]] = {}
     rejects: list[RejectedEntry] = []
     for message in messages:
         message_id = str(message.get("messageId", ""))
@@ -47,6 +60,12 @@ def decode_batch(messages: Sequence[Mapping[str, Any]]) -> _Decoded:
             entries = unpack_message(body)
         except ValueError as exc:
             rejects.append(RejectedEntry(message_id, -1, None, str(exc), body))
+            continue
+        except Exception as exc:  # one message's surprise must not fail the others
+            logger.exception("could not decode message %s", message_id)
+            rejects.append(
+                RejectedEntry(message_id, -1, None, f"could not decode the message ({type(exc).__name__})", body)
+            )
             continue
         for index, entry in enumerate(entries):
             try:
@@ -58,7 +77,8 @@ def decode_batch(messages: Sequence[Mapping[str, Any]]) -> _Decoded:
                 continue
             records.append(record)
             origin.setdefault(str(record.id), (message_id, index))
-    return _Decoded(records, origin, rejects)
+            carriers.setdefault(str(record.id), set()).add(message_id)
+    return _Decoded(records, origin, carriers, rejects)
 
 
 class LogWriter:
@@ -74,21 +94,31 @@ class LogWriter:
         self._connect_wait_s = connect_wait_s
 
     def write(self, messages: Sequence[Mapping[str, Any]]) -> WriteResult:
-        """Store every valid entry and set aside the rest. Raises on a transient MySQL failure."""
+        """Store every valid entry and set aside the rest, in one transaction.
+
+        Raises DependencyUnavailableError when MySQL cannot do it now (nothing is then stored), and
+        other SluiceErrors for what a retry cannot fix. A row MySQL fails on for another reason
+        fails its message alone (`failed_messages`); the rest of the batch is stored.
+        """
         decoded = decode_batch(messages)
         rejects = list(decoded.rejects)
         inserted = 0
+        failed: list[tuple[LogRecord, str]] = []
         if decoded.records or rejects:
             conn = connect_within(self._connector.connect, time.monotonic() + self._connect_wait_s)
             try:
-                inserted, refused = insert_log_rows(conn, decoded.records, self._chunk_rows)
-                for record, reason in refused:
+                outcome = insert_log_rows(conn, decoded.records, self._chunk_rows, max_statement_bytes(conn))
+                inserted, failed = outcome.inserted, outcome.failed
+                for record, reason in outcome.rejected:
                     message_id, index = decoded.origin[str(record.id)]
                     rejects.append(
                         RejectedEntry(message_id, index, str(record.id), reason, json.dumps(record.to_message()))
                     )
                 insert_rejects(conn, rejects)
                 conn.commit()
+            except pymysql.err.MySQLError as exc:
+                _rollback_quietly(conn)
+                raise mysql_error(exc) from exc
             except BaseException:
                 _rollback_quietly(conn)
                 raise
@@ -99,9 +129,14 @@ class LogWriter:
                 "log entry set aside",
                 extra={"message_id": reject.message_id, "entry_index": reject.entry_index, "reason": reject.reason},
             )
+        failed_messages = sorted({m for record, _ in failed for m in decoded.carriers[str(record.id)]})
+        for record, reason in failed:
+            logger.error(
+                "log entry not stored; its message goes back to SQS", extra={"log_id": str(record.id), "reason": reason}
+            )
         refused_count = len(rejects) - len(decoded.rejects)
-        duplicates = len(decoded.records) - refused_count - inserted
-        return WriteResult(stored=inserted, duplicates=duplicates, rejected=len(rejects))
+        duplicates = len(decoded.records) - refused_count - len(failed) - inserted
+        return WriteResult(inserted, duplicates, len(rejects), tuple(failed_messages))
 
 
 def _rollback_quietly(conn: Any) -> None:

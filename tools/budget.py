@@ -45,6 +45,9 @@ def budget_inputs(stage: str, max_connections: int | None) -> BudgetInputs:
         slot_lease_s=settings.slot_lease_s,
         mysql_read_timeout_s=settings.mysql.read_timeout_s,
         mysql_statement_timeout_s=settings.mysql.statement_timeout_s,
+        consumer_retry_max_ms=settings.consumer_retry_max_ms,
+        redelivery_delay_base_s=settings.redelivery_delay_base_s,
+        redelivery_delay_max_s=settings.redelivery_delay_max_s,
     )
 
 

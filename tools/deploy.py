@@ -12,12 +12,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tools.bootstrap import bootstrap
 from tools.budget import check
-from tools.stage import LOCAL_AWS_ENV, ROOT, chalice_config, stage_settings
+from tools.stage import LOCAL_AWS_ENV, ROOT, aws_client, chalice_config, stage_settings
 
 CHALICE = ROOT / ".venv" / "bin" / "chalice"
 
@@ -75,7 +76,30 @@ def deploy(stage: str) -> Deployment:
     deployment = read_deployment(stage)
     if deployment is None:
         raise SystemExit(f"chalice deploy recorded no REST API for stage {stage}")
+    report_batch_item_failures(stage, deployment.event_source_uuid)
     return deployment
+
+
+def report_batch_item_failures(stage: str, event_source_uuid: str, timeout_s: float = 60) -> None:
+    """Switch on partial batch responses for the consumer's event source, which Chalice cannot do
+    (the packaged stack sets the same in deploy/stack.yaml); and keep the mapping enabled.
+
+    `Enabled=True` is explicit: LocalStack 2026.3.0 takes an update without it (as `chalice deploy`
+    sends when the mapping exists) to mean the worker's current state, and a mapping caught while
+    it was being updated ended up Disabled, consuming nothing.
+    """
+    lambda_client = aws_client("lambda", stage_settings(stage))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            lambda_client.update_event_source_mapping(
+                UUID=event_source_uuid, Enabled=True, FunctionResponseTypes=["ReportBatchItemFailures"]
+            )
+            return
+        except lambda_client.exceptions.ResourceInUseException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)  # the mapping is still being created or updated
 
 
 def delete(stage: str) -> None:

@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 import pymysql
 
 from tools import devcerts
+from tools.processes import signal_group
 from tools.stage import ROOT, stage_environment
 
 DATA = ROOT / ".data"
@@ -69,18 +70,24 @@ def _which(name: str, *fallbacks: str) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether the process runs. A process that died but was not reaped (a zombie: its parent, such
+    as a `make up`, has not waited for it yet) answers kill(0) like a live one; it counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    # A zombie child of ours still answers kill(0): reap it if it is ours.
     try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
+        done, _ = os.waitpid(pid, os.WNOHANG)  # a child of ours: reap it if it died
         return done == 0
     except ChildProcessError:
-        return True
+        pass
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _port_in_use(port: int) -> bool:
@@ -167,23 +174,14 @@ class Service:
             self.pid_file.unlink(missing_ok=True)
             return
         print(f"{self.name}: stopping (pid {pid})", flush=True)
-        _signal_group(pid, signal.SIGTERM)
+        signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.stop_timeout_s
         while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         if _alive(pid):
             print(f"{self.name}: did not stop in {self.stop_timeout_s:.0f}s, killing it", flush=True)
-        _signal_group(pid, signal.SIGKILL)  # also ends any child it left behind
+        signal_group(pid, signal.SIGKILL)  # also ends any child it left behind
         self.pid_file.unlink(missing_ok=True)
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        os.kill(pid, sig)
 
 
 # --- MariaDB ---------------------------------------------------------------------------------
@@ -379,10 +377,29 @@ def find_service(name: str) -> Service:
     raise SystemExit(f"no service called {name}")
 
 
+def wanted(extra: tuple[str, ...] = ()) -> list[Service]:
+    """Every service but the on-demand ones, and the on-demand ones named in `extra`."""
+    return [s for s in SERVICES if not s.on_demand or s.name in extra]
+
+
 def up(extra: tuple[str, ...] = ()) -> list[Service]:
     """Start every service that is not running (and the on-demand ones named); return those this call started."""
-    wanted = [s for s in SERVICES if not s.on_demand or s.name in extra]
-    return [s for s in wanted if s.start()]
+    return [s for s in wanted(extra) if s.start()]
+
+
+def supervise(services: list[Service]) -> list[Service]:
+    """Start again each of `services` whose process died; return those started again.
+
+    Raises SystemExit (with the service's log) if one cannot be started again.
+    """
+    restarted = []
+    for service in services:
+        if service.pid() is None:
+            print(f"{service.name}: its process died; starting it again (log {service.log_file})", flush=True)
+            service.pid_file.unlink(missing_ok=True)
+            service.start()
+            restarted.append(service)
+    return restarted
 
 
 def down(services: list[Service] | None = None) -> None:

@@ -2,10 +2,11 @@
 
     python -m tools.local_consumer --stage local [--env NAME=VALUE ...]
 
-Like Lambda's SQS event source mapping it runs at most `maximum_concurrency` invocations at
-once, each with up to `batch_size` messages gathered for at most the batching window; it
-deletes a batch's messages when the handler returns and leaves them to reappear after the
-visibility timeout when it raises (so SQS counts receives and moves repeat failures to the DLQ).
+Like Lambda's SQS event source mapping with ReportBatchItemFailures, it runs at most
+`maximum_concurrency` invocations at once, each with up to `batch_size` messages gathered for at
+most the batching window; when the handler returns it deletes the messages its answer does not
+name in `batchItemFailures`, and when it raises it deletes none. What is not deleted reappears
+when its visibility ends (so SQS counts receives and moves repeat failures to the DLQ).
 Each worker is a thread of this process, where Lambda would use separate environments.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 from chalice.local import LambdaContext
 
 from tools.chalice_local import env_pair
-from tools.sqs_events import delete, lambda_event, receive
+from tools.sqs_events import delete, lambda_event, receive, succeeded
 from tools.stage import CONSUMER_FUNCTION, apply_stage_environment, function_settings
 
 logger = logging.getLogger("sluice.local_consumer")
@@ -80,7 +81,7 @@ class LocalEventSource:
         return messages
 
     def invoke(self, messages: list[dict[str, Any]]) -> bool:
-        """Run the handler on one batch; delete the batch if it succeeded."""
+        """Run the handler on one batch; delete what it stored. True if it stored every message."""
         event = lambda_event(messages, self._arn, self._region)
         context = LambdaContext(CONSUMER_FUNCTION, 512, max_runtime_ms=self._timeout_ms)
         context.aws_request_id = str(uuid.uuid4())
@@ -89,7 +90,7 @@ class LocalEventSource:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
-            self._handler(event, context)
+            answer = self._handler(event, context)
         except Exception:
             with self._lock:
                 self.failures += 1
@@ -98,8 +99,13 @@ class LocalEventSource:
         finally:
             with self._lock:
                 self.in_flight -= 1
-        delete(self._sqs, self._queue_url, messages)
-        return True
+        done = succeeded(messages, answer)
+        delete(self._sqs, self._queue_url, done)
+        if len(done) < len(messages):
+            with self._lock:
+                self.failures += 1
+            logger.warning("consumer gave back %d of %d messages", len(messages) - len(done), len(messages))
+        return len(done) == len(messages)
 
     def _worker(self) -> None:
         while not self.stopping.is_set():

@@ -84,6 +84,10 @@ def serve_localstack(stage: str) -> int:
             flush=True,
         )
         while True:
+            restarted = devstack.supervise(devstack.wanted())
+            started += [s for s in restarted if s not in started]
+            if any(s.name == "localstack" for s in restarted):
+                deploy.deploy(stage)  # LocalStack keeps no state: deploy again
             time.sleep(1)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
@@ -132,7 +136,13 @@ def serve(stage: str, port: int) -> int:
             "Ctrl-C stops everything this started.\n",
             flush=True,
         )
+        # Supervise: a service that dies is started again (stopped at the end if this started it),
+        # so nothing is left dead or as a zombie; if the API or the consumer exits, everything stops.
         while all(process.poll() is None for _, process in children):
+            restarted = devstack.supervise(devstack.wanted())
+            started += [s for s in restarted if s not in started]
+            if any(s.name == "localstack" for s in restarted):
+                bootstrap(stage)  # LocalStack keeps no state: its queues must be made again
             time.sleep(0.5)
         for name, process in children:
             if process.poll() is not None:

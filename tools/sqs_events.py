@@ -48,3 +48,15 @@ def delete(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
         response = sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries)
         if response.get("Failed"):
             raise RuntimeError(f"SQS did not delete messages: {response['Failed']}")
+
+
+def succeeded(messages: list[dict[str, Any]], response: Any) -> list[dict[str, Any]]:
+    """The messages a handler's answer does not name in `batchItemFailures` (a partial batch
+    response); as Lambda does, an answer that names an unknown message fails the whole batch."""
+    failures = response.get("batchItemFailures") if isinstance(response, dict) else None
+    if not failures:
+        return list(messages)
+    failed = {f.get("itemIdentifier") if isinstance(f, dict) else None for f in failures}
+    if not failed <= {m["MessageId"] for m in messages}:
+        return []
+    return [m for m in messages if m["MessageId"] not in failed]

@@ -1,12 +1,6 @@
 """Start and stop the systems under test as processes on 127.0.0.1 (bench-only code)."""
 
 import dataclasses
-import os
-import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +15,8 @@ from chalicelib.keystore import insert_key
 from chalicelib.models import utc_now
 from tools.bootstrap import bootstrap_mysql, bootstrap_queues, sqs_client
 from tools.devstack import admin_connect
-from tools.stage import LOCAL_AWS_ENV, ROOT, stage_settings
+from tools.processes import Processes, wait_http
+from tools.stage import ROOT, stage_settings
 
 BENCH_STAGE = "bench"
 VENV = ROOT / ".venv" / "bin"
@@ -63,59 +58,6 @@ def bench_key(name: str, rate_per_s: int, burst: int) -> dict[str, str]:
 def unlimited_key(name: str) -> dict[str, str]:
     """A key whose limits the load never reaches: its check runs, it never refuses."""
     return bench_key(name, 1_000_000, 1_000_000)
-
-
-class Processes:
-    """Child process groups started for one system, stopped together."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.children: list[subprocess.Popen[bytes]] = []
-
-    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_dir / f"{name}.log", "ab") as log:
-            child = subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env={**os.environ, **LOCAL_AWS_ENV, **(env or {})},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.children.append(child)
-        return child
-
-    def stop(self) -> None:
-        for child in reversed(self.children):
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in self.children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait()
-        self.children.clear()
-
-
-def wait_http(url: str, timeout_s: float = 60, method: str = "GET") -> None:
-    """Wait until `url` answers at all (any HTTP status)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            request = urllib.request.Request(url, method=method, data=b"{}" if method == "POST" else None)
-            request.add_header("Content-Type", "application/json")
-            with urllib.request.urlopen(request, timeout=5):
-                return
-        except urllib.error.HTTPError:
-            return
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not answer within {timeout_s:.0f}s") from None
-            time.sleep(0.2)
 
 
 def prepare_databases(writer_cap: int) -> Settings:

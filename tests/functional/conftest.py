@@ -16,7 +16,7 @@ import redis
 from chalice.test import Client
 
 from tools.bootstrap import admin_connection, bootstrap
-from tools.sqs_events import delete, lambda_event, receive
+from tools.sqs_events import delete, lambda_event, receive, succeeded
 from tools.stage import apply_stage_environment, aws_client, stage_environment
 
 STAGE = "test"
@@ -127,10 +127,11 @@ def queue_arn(sqs: Any, queue_url: str) -> str:
 
 
 def deliver(client: Client, sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> Any:
-    """Invoke consume_logs with real messages as Lambda's event source would, deleting them on success."""
+    """Invoke consume_logs with real messages as Lambda's event source would, deleting those it
+    did not name as failures (a partial batch response)."""
     event = lambda_event(messages, queue_arn(sqs, queue_url), SETTINGS.aws_region)
     result = client.lambda_.invoke("consume_logs", event)
-    delete(sqs, queue_url, messages)
+    delete(sqs, queue_url, succeeded(messages, result.payload))
     return result.payload
 
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 import app as sluice_app
-from chalicelib.errors import DatabaseUnavailableError
 from tests.functional.conftest import JSON, SETTINGS, body, closed_port, deliver, queue_arn, received_messages
+from tests.waiting import wait_for
 from tools.local_consumer import LocalEventSource
 from tools.sqs_events import lambda_event, receive
 
@@ -39,8 +39,8 @@ def test_a_redelivered_batch_inserts_nothing_new(client, sqs, queue_urls, admin_
     first = client.lambda_.invoke("consume_logs", event).payload
     second = client.lambda_.invoke("consume_logs", event).payload
     # THEN the second delivery stores nothing new
-    assert first == {"stored": 3, "duplicates": 0, "rejected": 0}
-    assert second == {"stored": 0, "duplicates": 3, "rejected": 0}
+    assert first == {"batchItemFailures": [], "stored": 3, "duplicates": 0, "rejected": 0}
+    assert second == {"batchItemFailures": [], "stored": 0, "duplicates": 3, "rejected": 0}
     assert count_rows(admin_db) == 3
 
 
@@ -67,7 +67,7 @@ def test_a_poison_message_never_blocks_the_good_ones(client, sqs, queue_urls, ad
     # WHEN the batch is consumed
     result = deliver(client, sqs, queue_urls.queue_url, messages)
     # THEN the batch succeeds, the 4 valid entries are stored, and the 2 bad things are set aside with reasons
-    assert result == {"stored": 4, "duplicates": 0, "rejected": 2}
+    assert result == {"batchItemFailures": [], "stored": 4, "duplicates": 0, "rejected": 2}
     with admin_db.cursor() as cur:
         cur.execute("SELECT id FROM logs")
         assert {row[0] for row in cur.fetchall()} == {*good_ids, mixed_good}
@@ -113,7 +113,7 @@ def test_a_row_mysql_rejects_is_found_by_splitting_not_row_by_row(client, sqs, q
     result = deliver(client, sqs, queue_urls.queue_url, messages)
     statements = com_insert(admin_db) - inserts_before
     # THEN the 98 others are stored, the two are set aside with MySQL's reason, and the batch succeeds
-    assert result == {"stored": 98, "duplicates": 0, "rejected": 2}
+    assert result == {"batchItemFailures": [], "stored": 98, "duplicates": 0, "rejected": 2}
     with admin_db.cursor() as cur:
         cur.execute("SELECT log_id, entry_index, reason FROM log_rejects ORDER BY entry_index")
         rejects = cur.fetchall()
@@ -123,6 +123,94 @@ def test_a_row_mysql_rejects_is_found_by_splitting_not_row_by_row(client, sqs, q
     # statement and the rejects), where a statement per row would take 100
     assert statements <= 1 + 2 * 2 * math.ceil(math.log2(100)) + 1
     print(f"100 rows with 2 bad ones: {statements} INSERT statements")
+
+
+@pytest.fixture
+def failing_trigger(admin_db):
+    """A trigger that makes MySQL fail rows from source 'fail.me' with an error that is neither a
+    row's fault nor an outage (1030, "got error from storage engine")."""
+    with admin_db.cursor() as cur:
+        cur.execute("DROP TRIGGER IF EXISTS test_fail_marked")
+        cur.execute(
+            "CREATE TRIGGER test_fail_marked BEFORE INSERT ON logs FOR EACH ROW"
+            " IF NEW.source = 'fail.me' THEN"
+            " SIGNAL SQLSTATE 'HY000' SET MESSAGE_TEXT = 'failed by test trigger', MYSQL_ERRNO = 1030; END IF"
+        )
+    yield
+    with admin_db.cursor() as cur:
+        cur.execute("DROP TRIGGER IF EXISTS test_fail_marked")
+
+
+def test_a_row_mysql_fails_on_gives_back_its_message_alone(client, sqs, queue_urls, admin_db, failing_trigger):
+    # GIVEN three queued messages, one of which MySQL fails on for a reason that is not the row's data
+    good = [post(client, {**ENTRY, "message": f"good {i}"}) for i in range(2)]
+    post(client, {**ENTRY, "source": "fail.me"})
+    messages = received_messages(sqs, queue_urls.queue_url)
+    bad_message = next(m["MessageId"] for m in messages if "fail.me" in m["Body"])
+    # WHEN the batch is consumed
+    result = deliver(client, sqs, queue_urls.queue_url, messages)
+    # THEN the two innocent entries are stored and only the bad message goes back to SQS (not set aside)
+    assert result == {
+        "batchItemFailures": [{"itemIdentifier": bad_message}],
+        "stored": 2,
+        "duplicates": 0,
+        "rejected": 0,
+    }
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT id FROM logs")
+        assert {row[0] for row in cur.fetchall()} == set(good)
+    assert count_rows(admin_db, "log_rejects") == 0
+    # AND it alone is delivered again
+    again = wait_for(lambda: receive(sqs, queue_urls.queue_url, 10, 1), timeout_s=SETTINGS.redelivery_delay_max_s + 30)
+    assert [m["MessageId"] for m in again] == [bad_message]
+
+
+def test_a_reject_that_does_not_fit_its_columns_is_still_recorded(client, sqs, queue_urls, admin_db):
+    # GIVEN a message whose invalid entry has an id far longer than a log id, and a good message
+    good = post(client, ENTRY)
+    odd = {"logs": [{"id": "x" * 5000, "level": "info"}]}
+    sqs.send_message(QueueUrl=queue_urls.queue_url, MessageBody=json.dumps(odd))
+    messages = received_messages(sqs, queue_urls.queue_url)
+    # WHEN the batch is consumed
+    result = deliver(client, sqs, queue_urls.queue_url, messages)
+    # THEN the good entry is stored and the odd one set aside (its id left out), nothing given back
+    assert result == {"batchItemFailures": [], "stored": 1, "duplicates": 0, "rejected": 1}
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT id FROM logs")
+        assert [row[0] for row in cur.fetchall()] == [good]
+        cur.execute("SELECT log_id, entry_index, body FROM log_rejects")
+        (log_id, index, stored_body), *rest = cur.fetchall()
+    assert (log_id, index, rest) == (None, 0, [])
+    assert json.loads(stored_body)["id"] == "x" * 5000
+
+
+@pytest.fixture
+def small_packets(admin_db):
+    """The server's max_allowed_packet at 1 MiB for new connections, then put back."""
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.max_allowed_packet")
+        previous = int(cur.fetchone()[0])
+        cur.execute("SET GLOBAL max_allowed_packet = 1048576")
+    yield 1048576
+    with admin_db.cursor() as cur:
+        cur.execute("SET GLOBAL max_allowed_packet = %s", (previous,))
+
+
+def test_inserts_are_held_to_the_servers_max_allowed_packet(client, sqs, queue_urls, admin_db, small_packets):
+    # GIVEN 100 entries of the largest message (8,192 four-byte characters: 32 KiB of UTF-8 each),
+    # 3.2 MiB in all, where the server takes statements of at most 1 MiB
+    message = "\U0001f600" * 8192
+    entries = [{**ENTRY, "message": message} for _ in range(100)]
+    response = client.http.post("/logs/batch", headers=JSON, body=json.dumps({"logs": entries}))
+    assert response.status_code == 202
+    messages = received_messages(sqs, queue_urls.queue_url)
+    # WHEN they are consumed in one invocation
+    result = deliver(client, sqs, queue_urls.queue_url, messages)
+    # THEN every one is stored (in several statements), none refused
+    assert result == {"batchItemFailures": [], "stored": 100, "duplicates": 0, "rejected": 0}
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT COUNT(*), MIN(CHAR_LENGTH(message)), MAX(LENGTH(message)) FROM logs")
+        assert cur.fetchone() == (100, 8192, 4 * 8192)
 
 
 def test_a_batch_uses_one_connection_and_keeps_none(client, sqs, queue_urls, admin_db, monkeypatch):
@@ -156,26 +244,33 @@ def test_a_batch_uses_one_connection_and_keeps_none(client, sqs, queue_urls, adm
         pytest.fail("the writer kept a MySQL connection after its invocation")
 
 
-def test_a_transient_mysql_failure_is_redelivered_then_dead_lettered(
+def test_a_mysql_outage_longer_than_an_invocation_gives_the_batch_back_soon_then_dead_letters_it(
     client, sqs, queue_urls, admin_db, override_settings
 ):
-    # GIVEN a queued entry, and a consumer whose MySQL refuses connections
+    # GIVEN a queued entry, a consumer whose MySQL refuses connections and has no time to retry
+    # inside its invocation (the test client gives 3 s), and redelivery delays of 1 s, then 2 s
     log_id = post(client, ENTRY)
-    override_settings(mysql={"port": closed_port()})
+    override_settings(mysql={"port": closed_port()}, redelivery_delay_base_s=1, redelivery_delay_max_s=2)
     arn = queue_arn(sqs, queue_urls.queue_url)
-    # WHEN it is delivered and fails, again and again (visible again at once, to keep the test short)
-    failures = 0
-    for _ in range(SETTINGS.queue_max_receive_count + 2):
-        messages = receive(sqs, queue_urls.queue_url, 10, 1, visibility_timeout_s=0)
-        if not messages:
-            break
-        assert messages[0]["Attributes"]["ApproximateReceiveCount"] == str(failures + 1)
-        with pytest.raises(DatabaseUnavailableError):
-            client.lambda_.invoke("consume_logs", lambda_event(messages, arn, SETTINGS.aws_region))
-        failures += 1
-    # THEN SQS redelivered it maxReceiveCount times, then moved it to the dead-letter queue, unchanged
-    assert failures == SETTINGS.queue_max_receive_count
-    dead = received_messages(sqs, queue_urls.dlq_url)
+    # WHEN it is delivered and fails, again and again
+    for attempt in range(1, SETTINGS.queue_max_receive_count + 1):
+        messages = wait_for(lambda: receive(sqs, queue_urls.queue_url, 10, 1), timeout_s=30, interval_s=0)
+        assert messages[0]["Attributes"]["ApproximateReceiveCount"] == str(attempt)
+        answer = client.lambda_.invoke("consume_logs", lambda_event(messages, arn, SETTINGS.aws_region)).payload
+        # THEN each time the answer gives the message back (a partial batch failure), storing nothing,
+        # and it returns after its short delay (wait_for above), not the queue's visibility timeout
+        assert answer == {
+            "batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}],
+            "stored": 0,
+            "duplicates": 0,
+            "rejected": 0,
+        }
+    # AND after maxReceiveCount receives SQS moves it, unchanged, to the dead-letter queue
+    dead = wait_for(
+        lambda: not receive(sqs, queue_urls.queue_url, 10, 1) and received_messages(sqs, queue_urls.dlq_url),
+        timeout_s=30,
+        interval_s=0,
+    )
     assert [json.loads(m["Body"])["logs"][0]["id"] for m in dead] == [log_id]
     assert count_rows(admin_db) == 0
 
@@ -264,7 +359,7 @@ def test_every_character_survives_the_write_path(client, consume):
         entry = {**ENTRY, "message": text, "attributes": {"text": text, "nested": {"k'": [text]}}}
         ids[post(client, entry)] = text
     # WHEN they are stored THEN each reads back exactly as sent
-    assert consume() == {"stored": len(tricky), "duplicates": 0, "rejected": 0}
+    assert consume() == {"batchItemFailures": [], "stored": len(tricky), "duplicates": 0, "rejected": 0}
     for log_id, text in ids.items():
         stored = body(client.http.get(f"/logs/{log_id}", headers=JSON))
         assert stored["message"] == text

@@ -28,14 +28,15 @@ def pid_alive(pid: int) -> bool:
 
 
 def test_an_invocation_gets_its_event_environment_and_a_lambda_context(lambda_client, make_function):
-    name = make_function("probe.context_info", timeout=5, environment={"GREETING": "hello"})
+    name = make_function("probe.context_info", timeout=60, environment={"GREETING": "hello"})
     response, logs = invoke(lambda_client, name, {"n": 1})
     body = response["Payload"]
     assert "FunctionError" not in response
     assert body["event"] == {"n": 1}
     assert body["function_name"] == name
     assert body["request_id"] == response["ResponseMetadata"]["RequestId"]
-    assert 3000 < body["remaining_ms"] <= 5000  # counts down from the configured 5 s, not the default 3
+    # counts down from the configured 60 s, not the default 3 (however slowly the environment started)
+    assert 3000 < body["remaining_ms"] <= 60_000
     assert body["greeting"] == "hello"
     assert body["cwd"] == body["task_root"]
     # the invocation's stdout and stderr are its logs, framed by the runtime's lines
@@ -86,18 +87,24 @@ def test_a_crash_and_an_unserialisable_result_are_errors(lambda_client, make_fun
     assert marshal["Payload"]["errorType"] == "Runtime.MarshalError"
 
 
-def test_concurrent_invocations_get_separate_environments_that_stop_with_the_function(lambda_client, make_function):
-    name = make_function("probe.sleep", timeout=10)
+def test_concurrent_invocations_get_separate_environments_that_stop_with_the_function(
+    lambda_client, make_function, tmp_path
+):
+    # GIVEN a handler that returns only once three invocations are inside it at the same time
+    name = make_function("probe.rendezvous", timeout=60)
     results: list[dict[str, Any]] = []
+    event = {"dir": str(tmp_path / "arrived"), "count": 3, "timeout_s": 50}
 
     def run() -> None:
-        results.append(invoke(lambda_client, name, {"seconds": 1.5})[0]["Payload"])
+        results.append(invoke(lambda_client, name, event)[0]["Payload"])
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    # THEN the three met, which only three environments (processes) at once can do
+    assert [r["met"] for r in results] == [True, True, True]
     pids = {r["pid"] for r in results}
     assert len(pids) == 3
     assert all(pid_alive(pid) for pid in pids)

@@ -20,6 +20,9 @@ FITS = BudgetInputs(
     slot_lease_s=30,
     mysql_read_timeout_s=20,
     mysql_statement_timeout_s=5,
+    consumer_retry_max_ms=2000,
+    redelivery_delay_base_s=5,
+    redelivery_delay_max_s=300,
 )
 
 
@@ -36,6 +39,9 @@ def test_a_budget_below_max_connections_with_aws_rules_kept_has_no_problems():
         ({"writer_concurrency": 1}, "2..1000"),
         ({"writer_concurrency": 1001, "max_connections": 2000}, "2..1000"),
         ({"visibility_timeout_s": 359}, "6 x"),
+        ({"consumer_retry_max_ms": 60_000}, "CONSUMER_RETRY_MAX_MS 60000 is not shorter"),
+        ({"redelivery_delay_max_s": 361}, "never lengthens it"),
+        ({"redelivery_delay_base_s": 301}, "never lengthens it"),
         ({"consumer_reserved_concurrency": 3}, "reserved_concurrency 3 is below W 4"),
         ({"batch_size": 11, "batching_window_s": 0}, "over 10"),
         ({"batch_size": 10_001}, "1..10000"),

@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from chalicelib.errors import QueueUnavailableError
 from chalicelib.models import LogEntryIn, new_log_record, utc_now, validate
 from chalicelib.queue import GroupSender, LogQueue, group_for_batches, pack_messages, unpack_message
+from tests.waiting import wait_for
 
 MAX = 262_144
 
@@ -131,7 +131,7 @@ def test_concurrent_single_messages_share_sendmessagebatch_calls():
     others = [threading.Thread(target=sender.send, args=(f"m{i}",)) for i in range(25)]
     for t in others:
         t.start()
-    time.sleep(0.2)  # let them queue up behind the first call
+    wait_for(lambda: sender.waiting == 25, timeout_s=10, interval_s=0.01)  # all queued behind the first call
     # WHEN the first call returns
     release_first_call.set()
     for t in [first, *others]:
@@ -151,6 +151,16 @@ def test_a_failed_batch_fails_each_of_its_callers():
 
 
 def test_a_caller_does_not_wait_forever():
-    sender = GroupSender(lambda bodies: time.sleep(1), max_batch_bytes=1_048_576, wait_s=0.05)
-    with pytest.raises(QueueUnavailableError, match="within"):
-        sender.send("m")
+    # GIVEN an SQS call that never returns (until the test ends)
+    stuck = threading.Event()
+
+    def never_returns(bodies: list[str]) -> None:
+        stuck.wait(30)
+
+    sender = GroupSender(never_returns, max_batch_bytes=1_048_576, wait_s=0.05)
+    # WHEN a message is sent THEN the caller gives up after wait_s with a 503's error
+    try:
+        with pytest.raises(QueueUnavailableError, match="within"):
+            sender.send("m")
+    finally:
+        stuck.set()

@@ -32,6 +32,19 @@ def sleep(event, context):
     return {"pid": os.getpid(), "slept": event["seconds"]}
 
 
+def rendezvous(event, context):
+    """Wait until `count` invocations are in this handler at once (each leaves a file named by
+    its pid in `dir`), then return: only separate environments can all be here together."""
+    os.makedirs(event["dir"], exist_ok=True)
+    open(os.path.join(event["dir"], str(os.getpid())), "w").close()
+    deadline = time.monotonic() + float(event["timeout_s"])
+    while len(os.listdir(event["dir"])) < event["count"]:
+        if time.monotonic() > deadline:
+            return {"pid": os.getpid(), "met": False}
+        time.sleep(0.02)
+    return {"pid": os.getpid(), "met": True}
+
+
 def crash(event, context):
     os._exit(3)
 
