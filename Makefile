@@ -17,7 +17,7 @@ given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
 	package deploy-stack undeploy-stack migrate key \
-	test test-suite unit functional integration bench bench-quick bench-smoke lint format clean
+	test test-suite unit functional integration bench bench-quick bench-smoke faults faults-short lint format clean
 
 help:
 	@echo "make up        start MariaDB, Redis, LocalStack; serve the API on :8000 with chalice local (Ctrl-C stops)"
@@ -31,6 +31,7 @@ help:
 	@echo "make undeploy-stack       remove it"
 	@echo "make migrate STAGE=...    run the migrations (local stage, or a deployed stack's migrate function)"
 	@echo "make key NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write] [STAGE=local]   make an API key (printed once)"
+	@echo "make faults    the fault suite (about 10 min): outages injected, every acknowledged entry reconciled"
 	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
 	@echo "make bench-quick  the same, smaller (under 2 min)"
 	@echo "make lint      ruff and mypy"
@@ -115,7 +116,7 @@ migrate: setup
 test: setup $(BENCH_VENV)/.installed
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite
 
-test-suite: lint unit functional integration bench-smoke
+test-suite: lint unit functional integration bench-smoke faults-short
 
 unit: venvs
 	$(PY) -m pytest tests/unit
@@ -136,6 +137,14 @@ bench-quick: setup $(BENCH_VENV)/.installed
 # A few seconds of every scenario, to keep the harness working (part of make test; no timing checks).
 bench-smoke: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench.run --profile smoke --out .data/bench-smoke
+
+# The fault suite kills and restarts MariaDB and Redis: nothing else may use them meanwhile.
+faults: setup
+	$(PY) -m tools.devstack run -- $(PY) -m faults.run --profile full
+
+# Its short profile, part of make test (report in .data/faults-short).
+faults-short: venvs
+	$(PY) -m faults.run --profile short --out .data/faults-short
 
 # ruff and mypy; then every packaged stage's template through cfn-lint (0 errors and 0 warnings).
 lint: venvs

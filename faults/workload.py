@@ -104,14 +104,26 @@ def entry(marker: str, with_id: bool, source: str = "faults") -> dict[str, Any]:
     return body
 
 
-def _writer(api: Api, record: Record, name: str, stop: threading.Event, rng: random.Random, source: str) -> None:
+@dataclass(frozen=True)
+class Rejects:
+    """Every `every`-th entry of a writer goes to `source` (whose rows MySQL refuses), its marker
+    starting with the source's name; 0: none."""
+
+    every: int = 0
+    source: str = ""
+
+
+def _writer(api: Api, record: Record, name: str, stop: threading.Event, rng: random.Random, rejects: Rejects) -> None:
     n = 0
     while not stop.is_set():
         size = 1 if rng.random() < 0.7 else rng.randint(2, 20)
         entries = []
         for _ in range(size):
             n += 1
-            entries.append(entry(f"{name}-{n}", with_id=rng.random() < 0.5, source=source))
+            if rejects.every and n % rejects.every == 0:
+                entries.append(entry(f"{rejects.source}-{name}-{n}", with_id=True, source=rejects.source))
+            else:
+                entries.append(entry(f"{name}-{n}", with_id=rng.random() < 0.5))
         _post_until_answered(api, record, entries)
 
 
@@ -181,7 +193,7 @@ def running(
     writers: int,
     readers: int = 0,
     item_write_interval_s: float = 0.0,
-    source: str = "faults",
+    rejects: Rejects = Rejects(),
     seed: int = 1,
 ) -> Iterator[None]:
     """Run the clients while the block runs; stop and join them after it."""
@@ -190,7 +202,7 @@ def running(
     threads = [
         threading.Thread(
             target=_writer,
-            args=(Api(port, key, admin_token), record, f"w{seed}.{i}", stop, random.Random(rng.random()), source),
+            args=(Api(port, key, admin_token), record, f"w{seed}.{i}", stop, random.Random(rng.random()), rejects),
         )
         for i in range(writers)
     ]

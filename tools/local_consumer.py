@@ -1,6 +1,6 @@
 """The SQS event source that `chalice local` lacks: feeds the log queue to the real consumer handler.
 
-    python -m tools.local_consumer --stage local [--env NAME=VALUE ...]
+    python -m tools.local_consumer --stage local [--env NAME=VALUE ...] [--timeout-s SECONDS]
 
 Like Lambda's SQS event source mapping with ReportBatchItemFailures, it runs at most
 `maximum_concurrency` invocations at once, each with up to `batch_size` messages gathered for at
@@ -130,8 +130,9 @@ class LocalEventSource:
                 worker.join(timeout=0.5)
 
 
-def build(stage: str, overrides: dict[str, str] | None = None) -> LocalEventSource:
-    """An event source for the stage's log queue and its consume_logs handler."""
+def build(stage: str, overrides: dict[str, str] | None = None, timeout_s: int | None = None) -> LocalEventSource:
+    """An event source for the stage's log queue and its consume_logs handler; `timeout_s` stands
+    for another function timeout than the stage's (the fault suite's short-visibility runs)."""
     apply_stage_environment(stage)
     os.environ.update(overrides or {})  # e.g. CONSUMER_MAX_CONCURRENCY for the benchmark
     import app as sluice_app  # imported after the stage's environment is in place, as in Lambda
@@ -146,7 +147,7 @@ def build(stage: str, overrides: dict[str, str] | None = None) -> LocalEventSour
         batch_size=settings.consumer_batch_size,
         batching_window_s=settings.consumer_batch_window_s,
         max_concurrency=settings.consumer_max_concurrency,
-        function_timeout_s=function_settings(stage, CONSUMER_FUNCTION).timeout_s,
+        function_timeout_s=timeout_s or function_settings(stage, CONSUMER_FUNCTION).timeout_s,
         region=settings.aws_region,
     )
 
@@ -155,9 +156,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", default="local")
     parser.add_argument("--env", action="append", default=[], type=env_pair, metavar="NAME=VALUE")
+    parser.add_argument("--timeout-s", type=int, help="the function timeout to give each invocation")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    source = build(args.stage, dict(args.env))
+    source = build(args.stage, dict(args.env), args.timeout_s)
     signal.signal(signal.SIGTERM, lambda *_: source.stopping.set())
     print(
         f"local event source: {source._queue_url} -> consume_logs "

@@ -201,7 +201,8 @@ def test_inserts_are_held_to_the_servers_max_allowed_packet(client, sqs, queue_u
     # 3.2 MiB in all, where the server takes statements of at most 1 MiB
     message = "\U0001f600" * 8192
     entries = [{**ENTRY, "message": message} for _ in range(100)]
-    response = client.http.post("/logs/batch", headers=JSON, body=json.dumps({"logs": entries}))
+    request = json.dumps({"logs": entries}, ensure_ascii=False).encode()
+    response = client.http.post("/logs/batch", headers=JSON, body=request)
     assert response.status_code == 202
     messages = received_messages(sqs, queue_urls.queue_url)
     # WHEN they are consumed in one invocation

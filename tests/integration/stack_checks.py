@@ -70,16 +70,15 @@ def clean(deployment: StackDeployment) -> None:
 
 
 @contextmanager
-def writer_locked() -> Iterator[None]:
-    """The writer's MySQL account locked: every consumer invocation fails (a real MySQL refusal)."""
-    user = f"{SETTINGS.mysql.database}_writer"
+def logs_locked() -> Iterator[None]:
+    """The logs table write-locked by another session: every consumer insert waits until its MySQL
+    read timeout and fails as MySQL being unavailable (a real outage, as the consumer sees it)."""
     with database() as conn, conn.cursor() as cur:
-        cur.execute("ALTER USER %s@'%%' ACCOUNT LOCK", (user,))
-    try:
-        yield
-    finally:
-        with database() as conn, conn.cursor() as cur:
-            cur.execute("ALTER USER %s@'%%' ACCOUNT UNLOCK", (user,))
+        cur.execute("LOCK TABLES logs WRITE")
+        try:
+            yield
+        finally:
+            cur.execute("UNLOCK TABLES")
 
 
 def check_an_entry_is_stored_exactly_once(api: API) -> None:

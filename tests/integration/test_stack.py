@@ -20,7 +20,7 @@ from tests.integration.stack_checks import (
     count,
     database,
     emulator,
-    writer_locked,
+    logs_locked,
 )
 from tests.waiting import wait_for
 from tools.stack import StackDeployment, admin_token
@@ -88,8 +88,9 @@ def test_a_read_is_cached_and_writes_need_the_stacks_admin_token(api, stack):
 
 
 def test_an_entry_the_consumer_cannot_store_ends_in_the_dead_letter_queue(api, stack):
-    # GIVEN a consumer whose MySQL account is locked: every delivery of the message fails
-    with writer_locked():
+    # GIVEN a consumer whose inserts wait on a lock until they time out: every delivery fails, and
+    # the consumer gives the message back with a short delay (sqs:ChangeMessageVisibility)
+    with logs_locked():
         log_id = api.post("/logs", ENTRY).body["id"]
         # WHEN the event source mapping keeps delivering it
         # THEN after maxReceiveCount receives SQS moves it, unchanged, to the stack's dead-letter queue

@@ -1,0 +1,549 @@
+"""The fault scenarios. Each runs a workload against the `faults` stage, injects its fault,
+recovers, waits for the queue to drain, reconciles, and states what it expects; a check that
+fails fails the run.
+"""
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from faults import workload
+from faults.harness import (
+    SHORT_VISIBILITY,
+    STANDARD,
+    BacklogWatch,
+    ConsumerProfile,
+    Reconciliation,
+    Sluice,
+    kill_service,
+    pause_service,
+    queue_depth,
+    reconcile,
+    start_service,
+    wait_until_settled,
+)
+from faults.workload import Record
+from tools.bootstrap import sqs_client
+from tools.devstack import admin_connect, find_service
+
+REJECTED_SOURCE = "reject.me"
+RECOVERY_BOUND_S = 10.0  # after a dependency returns, its backlog is stored within this
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    outage_s: float  # how long MariaDB is down, SQS refuses or answers late
+    hang_s: float  # how long MariaDB is stopped (SIGSTOP)
+    lead_s: float  # workload before the fault
+    tail_s: float  # workload after recovery
+    writers: int
+    readers: int
+    scenarios: tuple[str, ...]
+
+
+@dataclass
+class Check:
+    what: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class Outcome:
+    name: str
+    fault: str
+    workload: str
+    expected: str
+    reconciliation: Reconciliation | None = None
+    answers: dict[str, int] = field(default_factory=dict)
+    recover_s: float | None = None
+    checks: list[Check] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def check(self, what: str, passed: bool, detail: Any = "") -> None:
+        self.checks.append(Check(what, bool(passed), str(detail)))
+
+
+Runner = Callable[[Sluice, Profile, Outcome], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    fault: str
+    expected: str
+    consumer: ConsumerProfile
+    run: Runner
+
+
+# --- shared steps ----------------------------------------------------------------------------
+
+ALLOWED = {
+    "POST /logs": {202, 503},
+    "POST /logs/batch": {202, 503},
+    "GET /items/{id}": {200, 404, 503},
+    "PUT /items/{id}": {200, 201, 503},
+}
+
+
+def _workload_text(profile: Profile, readers: bool = True) -> str:
+    text = f"{profile.writers} writers (single and batch posts, half with their own ids, 503s retried)"
+    if readers:
+        text += f", {profile.readers} readers of hot and absent items, an admin writing the hot items"
+    return text
+
+
+@contextmanager
+def _clients(sluice: Sluice, profile: Profile, record: Record, *, readers: bool = True, **kw: Any) -> Iterator[None]:
+    with workload.running(
+        sluice.port,
+        sluice.key,
+        sluice.admin_token,
+        record,
+        writers=profile.writers,
+        readers=profile.readers if readers else 0,
+        item_write_interval_s=0.5 if readers else 0.0,
+        **kw,
+    ):
+        yield
+
+
+def _recovered(sluice: Sluice, record: Record, timeout_s: float = 120) -> BacklogWatch:
+    """The dependency is back: start timing how long its backlog takes to be stored."""
+    with record.lock:
+        backlog = set(record.acked)
+    return BacklogWatch(sluice.settings, backlog, timeout_s)
+
+
+def _settle_and_reconcile(
+    sluice: Sluice,
+    record: Record,
+    outcome: Outcome,
+    recovery: BacklogWatch | None,
+    *,
+    timeout_s: float,
+    bound_s: float | None = RECOVERY_BOUND_S,
+    dead_letters_expected: bool = False,
+) -> None:
+    """Wait for the drain, reconcile, and run the checks every scenario shares."""
+    queue_url, dlq_url = sluice.queue_urls()
+    wait_until_settled(sluice.settings, set(record.acked), timeout_s)
+    outcome.notes.append(f"messages left in the queue when settled: {queue_depth(sluice.settings, queue_url)()}")
+    result = reconcile(record, sluice.settings, dlq_url, lambda m: m.startswith(REJECTED_SOURCE))
+    outcome.reconciliation = result
+    outcome.answers = dict(sorted(record.answers.items()))
+    if recovery is not None:
+        outcome.recover_s = recovery.result()
+    outcome.check("clients got acknowledgements", result.acknowledged > 0, result.acknowledged)
+    outcome.check("0 lost", result.lost == 0, result.lost)
+    outcome.check("0 duplicated", result.duplicated == 0, result.duplicated)
+    outcome.check("0 valid entries set aside", result.rejected_wrongly == 0, result.rejected_wrongly)
+    if not dead_letters_expected:
+        outcome.check("nothing in the dead-letter queue", result.dead_lettered == 0, result.dead_lettered)
+    outcome.check("every request answered", record.unanswered == 0, record.unanswered)
+    unexpected = {
+        a: n for a, n in record.answers.items() if int(a.rsplit(" ", 1)[1]) not in ALLOWED[a.rsplit(" ", 1)[0]]
+    }
+    outcome.check("no answer but 2xx, 404 and 503", not unexpected, unexpected or "")
+    if bound_s is not None and recovery is not None:
+        outcome.check(
+            f"the backlog stored within {bound_s:.0f} s of recovery",
+            outcome.recover_s is not None and outcome.recover_s <= bound_s,
+            f"{outcome.recover_s} s",
+        )
+
+
+def _stale_check(record: Record, outcome: Outcome, bound_s: float) -> None:
+    stale = workload.stale_reads(record, bound_s)
+    outcome.check(f"no item read older than a write finished more than {bound_s:g} s before", not stale, len(stale))
+
+
+# --- the scenarios ---------------------------------------------------------------------------
+
+
+def mariadb_killed(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
+    with _clients(sluice, profile, record):
+        time.sleep(profile.lead_s)
+        kill_service("mariadb")
+        time.sleep(profile.outage_s)
+        start_service("mariadb")
+        recovered_at = _recovered(sluice, record)
+        time.sleep(profile.tail_s)
+    _settle_and_reconcile(sluice, record, outcome, recovered_at, timeout_s=120)
+    _stale_check(record, outcome, sluice.settings.item_cache_ttl_s)
+
+
+def mariadb_hung(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
+    with _clients(sluice, profile, record):
+        time.sleep(profile.lead_s)
+        pause_service("mariadb", True)
+        try:
+            time.sleep(profile.hang_s)
+        finally:
+            pause_service("mariadb", False)
+        recovered_at = _recovered(sluice, record)
+        time.sleep(profile.tail_s)
+    _settle_and_reconcile(sluice, record, outcome, recovered_at, timeout_s=120)
+    _stale_check(record, outcome, sluice.settings.item_cache_ttl_s)
+
+
+def _writer_inserts_waiting(sluice: Sluice) -> bool:
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s AND INFO LIKE 'INSERT INTO logs%%'",
+            (sluice.settings.secrets.plain["mysql_writer"]["username"],),
+        )
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def consumer_killed_before_commit(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    with admin_connect(sluice.settings.mysql.database) as lock, lock.cursor() as cur:
+        # GIVEN the logs table locked by another session: the consumer's inserts wait, uncommitted
+        cur.execute("LOCK TABLES logs WRITE")
+        try:
+            with _clients(sluice, profile, record, readers=False):
+                time.sleep(profile.lead_s)
+                _wait(lambda: _writer_inserts_waiting(sluice), 30, "a consumer insert waiting on the lock")
+                # WHEN the consumer is killed in the middle of those batches
+                sluice.kill_consumers()
+        finally:
+            cur.execute("UNLOCK TABLES")
+    sluice.start_consumer()
+    recovered_at = _recovered(sluice, record, timeout_s=120)
+    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
+    outcome.notes.append(f"batches in flight come back after the queue's visibility timeout ({visibility} s)")
+    _settle_and_reconcile(
+        sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
+    )
+
+
+def consumer_killed_after_commit(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    # GIVEN the consumer's deletes held at the proxy: a batch is committed, its messages not yet deleted
+    sluice.proxy.hold("DeleteMessageBatch")
+    with _clients(sluice, profile, record, readers=False):
+        time.sleep(profile.lead_s)
+        _wait(lambda: sluice.proxy.held() > 0, 30, "a committed batch's delete")
+    committed = _rows(sluice)
+    # WHEN the consumer is killed before SQS deletes the batch
+    sluice.kill_consumers()
+    sluice.proxy.drop_held()
+    sluice.start_consumer()
+    recovered_at = _recovered(sluice, record, timeout_s=120)
+    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
+    outcome.notes.append(f"{committed} rows were committed when the consumer died; their messages came back")
+    _settle_and_reconcile(
+        sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
+    )
+    outcome.check("some batches were committed before the kill", committed > 0, committed)
+
+
+def _rows(sluice: Sluice) -> int:
+    with admin_connect(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM logs")
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+def redis_killed(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
+    with _clients(sluice, profile, record):
+        time.sleep(profile.lead_s)
+        kill_service("redis")
+        time.sleep(profile.outage_s / 2)
+        start_service("redis")
+        recovered_at = _recovered(sluice, record)
+        time.sleep(profile.tail_s)
+    _settle_and_reconcile(sluice, record, outcome, recovered_at, timeout_s=120)
+    writes = [w for w in record.writes]
+    outcome.notes.append(f"{len(writes)} item writes, {len(record.reads)} item reads")
+    _stale_check(record, outcome, sluice.settings.item_cache_ttl_s)
+
+
+def sqs_refused(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    with _clients(sluice, profile, record, readers=False):
+        time.sleep(profile.lead_s)
+        sluice.proxy.refuse()
+        time.sleep(profile.outage_s / 2)
+        sluice.proxy.restore()
+        recovered_at = _recovered(sluice, record)
+        time.sleep(profile.tail_s)
+    _settle_after_lost_receives(sluice, record, outcome, recovered_at)
+    refused = record.answers["POST /logs 503"] + record.answers["POST /logs/batch 503"]
+    outcome.check("writes were refused with 503 while SQS was down", refused > 0, refused)
+
+
+def sqs_slow(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    with _clients(sluice, profile, record, readers=False):
+        time.sleep(profile.lead_s)
+        # Calls reach SQS, but answers come after the app's read timeout (5 s): sent, yet failed.
+        # At least 15 s, so that the app's two tries of a call (and its 15 s wait) run out.
+        sluice.proxy.delay_responses(6.0)
+        time.sleep(max(profile.outage_s, 15))
+        sluice.proxy.restore()
+        recovered_at = _recovered(sluice, record)
+        time.sleep(profile.tail_s)
+    _settle_after_lost_receives(sluice, record, outcome, recovered_at)
+    refused = record.answers["POST /logs 503"] + record.answers["POST /logs/batch 503"]
+    outcome.check("writes got 503 while SQS was slow (retried with the ids they gave)", refused > 0, refused)
+    unacked = outcome.reconciliation.unacknowledged_stored if outcome.reconciliation else 0
+    outcome.notes.append(f"{unacked} entries stored whose client never got a 202 (a 503 after SQS had taken them)")
+
+
+def _settle_after_lost_receives(sluice: Sluice, record: Record, outcome: Outcome, recovered_at: BacklogWatch) -> None:
+    """A receive whose answer the consumer never got (cut off, or too late) leaves its messages
+    invisible until the visibility timeout ends: the bound is that timeout, plus the usual."""
+    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
+    outcome.notes.append(
+        f"messages taken by a receive whose answer was lost come back after the visibility timeout ({visibility} s)"
+    )
+    _settle_and_reconcile(
+        sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
+    )
+
+
+def duplicate_deliveries(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    # GIVEN 300 messages each sent twice (as SQS's at-least-once delivery may), read by two consumers
+    record = Record()
+    queue_url, _ = sluice.queue_urls()
+    sqs = sqs_client(sluice.settings)
+    bodies = []
+    for i in range(300):
+        entries = [workload.entry(f"dup-{i}-{j}", with_id=True) for j in range(1 + i % 5)]
+        for e in entries:
+            e.update({"timestamp": "2026-01-01T00:00:00Z", "attributes": {}, "received_at": "2026-01-01T00:00:01Z"})
+            record.acked[e["message"]] = e["id"]
+        bodies.append(json.dumps({"logs": entries}))
+    sluice.kill_consumers()
+    for copy in range(2):
+        for start in range(0, len(bodies), 10):
+            chunk = bodies[start : start + 10]
+            sqs.send_message_batch(
+                QueueUrl=queue_url, Entries=[{"Id": f"{copy}-{i}", "MessageBody": b} for i, b in enumerate(chunk)]
+            )
+    # WHEN two consumer processes drain the queue at once
+    sluice.start_consumer()
+    sluice.start_consumer()
+    _settle_and_reconcile(sluice, record, outcome, _recovered(sluice, record), timeout_s=120, bound_s=None)
+    outcome.answers = {"SendMessageBatch (the suite)": 2 * ((len(bodies) + 9) // 10)}
+
+
+def data_errors(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    # GIVEN MySQL refusing every row of one source (a trigger's SIGNAL: a data error, not an outage)
+    with admin_connect(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TRIGGER faults_reject BEFORE INSERT ON logs FOR EACH ROW"
+            f" IF NEW.source = '{REJECTED_SOURCE}' THEN"
+            " SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the fault suite'; END IF"
+        )
+    record = Record()
+    with _clients(sluice, profile, record, readers=False, rejects=workload.Rejects(7, REJECTED_SOURCE)):
+        time.sleep(profile.lead_s + profile.tail_s)
+    _settle_and_reconcile(sluice, record, outcome, _recovered(sluice, record), timeout_s=120, bound_s=None)
+    result = outcome.reconciliation
+    assert result is not None
+    meant = sum(1 for m in record.acked if m.startswith(REJECTED_SOURCE))
+    outcome.check(
+        "every refused row set aside with its reason",
+        result.rejected_rightly == meant,
+        f"{result.rejected_rightly} of {meant}",
+    )
+
+
+class _Hog:
+    """A foreign client that takes every connection MySQL has, and each one freed, until released."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._release = threading.Event()
+        self.held: list[Any] = []
+        self.peak = 0
+        self.refusals: Counter[int | None] = Counter()
+        self.full = threading.Event()  # MySQL refused it with 1040: every connection is taken
+        self._thread = threading.Thread(target=self._run, name="mysql-hog", daemon=True)
+
+    def __enter__(self) -> "_Hog":
+        with admin_connect() as admin, admin.cursor() as cur:
+            cur.execute("CREATE USER IF NOT EXISTS faults_hog@'%' IDENTIFIED BY 'hog'")
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._release.is_set():
+            try:
+                self.held.append(
+                    pymysql.connect(
+                        host="127.0.0.1", port=self._port, user="faults_hog", password="hog", connect_timeout=2
+                    )
+                )
+                self.peak = max(self.peak, len(self.held))
+            except pymysql.err.MySQLError as exc:
+                errno = exc.args[0] if exc.args else None
+                self.refusals[errno] += 1
+                if errno == 1040:
+                    self.full.set()
+                self._release.wait(0.005)
+
+    def __exit__(self, *exc: object) -> None:
+        self._release.set()
+        self._thread.join()
+        for conn in self.held:
+            conn.close()
+
+
+def _connections_by_user() -> dict[str, int]:
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST GROUP BY USER")
+        return {row[0]: int(row[1]) for row in cur.fetchall()}
+
+
+def max_connections_taken(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    record = Record()
+    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
+    with _clients(sluice, profile, record):
+        time.sleep(profile.lead_s)
+        # WHEN a foreign client takes every connection MySQL has left, and each one freed
+        with _Hog(sluice.settings.mysql.port) as hog:
+            if not hog.full.wait(60):
+                raise RuntimeError("the foreign client could not take every connection within 60 s")
+            time.sleep(profile.outage_s / 2)
+            outcome.notes.append(f"connections by user at the end of the outage: {_connections_by_user()}")
+        recovered_at = _recovered(sluice, record)
+        outcome.notes.append(
+            f"the foreign client held up to {hog.peak} connections; refusals by error: {dict(hog.refusals)}"
+        )
+        time.sleep(profile.tail_s)
+    _settle_and_reconcile(sluice, record, outcome, recovered_at, timeout_s=120)
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario(
+            "mariadb-killed",
+            "MariaDB SIGKILLed during the writes, started again after the outage",
+            "writes keep getting 202 (SQS holds them); uncached reads 503, cached ones 200; the consumer retries "
+            "inside its invocation; every entry stored once, within 10 s of MariaDB's return; no DLQ",
+            STANDARD,
+            mariadb_killed,
+        ),
+        Scenario(
+            "mariadb-hung",
+            "MariaDB stopped (SIGSTOP), then resumed",
+            "requests wait at most their MySQL timeouts, then 503; every entry stored once, within 10 s; no DLQ",
+            STANDARD,
+            mariadb_hung,
+        ),
+        Scenario(
+            "consumer-killed-before-commit",
+            "the consumer SIGKILLed while its inserts wait, uncommitted (logs table locked)",
+            "nothing of the killed batches is stored; their messages come back after the visibility timeout "
+            "and are stored once",
+            SHORT_VISIBILITY,
+            consumer_killed_before_commit,
+        ),
+        Scenario(
+            "consumer-killed-after-commit",
+            "the consumer SIGKILLed after its commit, before SQS deleted the batch (deletes held at the proxy)",
+            "the batch comes back and its entries are found already stored: each stored once",
+            SHORT_VISIBILITY,
+            consumer_killed_after_commit,
+        ),
+        Scenario(
+            "redis-killed",
+            "Redis SIGKILLed during hot and cold reads and item writes, started again (empty)",
+            "reads fall back to MySQL within the read budget (503 when it is full, never 500); no stale item "
+            "after a write; writes unaffected",
+            STANDARD,
+            redis_killed,
+        ),
+        Scenario(
+            "sqs-refused",
+            "SQS refusing connections (the fault proxy stops listening)",
+            "never a 202 for an entry SQS did not take; 503 with the ids to retry with; each stored once",
+            SHORT_VISIBILITY,
+            sqs_refused,
+        ),
+        Scenario(
+            "sqs-slow",
+            "SQS answering 6 s late (the fault proxy), after the app's 5 s read timeout: calls land, answers are lost",
+            "503 with the ids; the clients' retries with those ids store each entry once",
+            SHORT_VISIBILITY,
+            sqs_slow,
+        ),
+        Scenario(
+            "duplicate-deliveries",
+            "every message sent twice (same entries, same ids), drained by two consumers at once",
+            "each entry stored once; no error, no DLQ",
+            STANDARD,
+            duplicate_deliveries,
+        ),
+        Scenario(
+            "data-errors",
+            f"MySQL refusing every row of source {REJECTED_SOURCE} (a trigger's SIGNAL), among good entries",
+            "the refused rows set aside with MySQL's reason; every other entry stored once; no DLQ",
+            STANDARD,
+            data_errors,
+        ),
+        Scenario(
+            "max-connections",
+            "a foreign client holding every connection MySQL has left (max_connections reached)",
+            "uncached reads 503; writes 202; the consumer waits and retries; every entry stored once within 10 s "
+            "of the connections' release",
+            STANDARD,
+            max_connections_taken,
+        ),
+    )
+}
+
+
+def run_scenario(scenario: Scenario, sluice: Sluice, profile: Profile) -> Outcome:
+    """Prepare, start the app, run the scenario, stop the app; errors become a failed check."""
+    outcome = Outcome(scenario.name, scenario.fault, "", scenario.expected)
+    outcome.workload = _workload_text(profile, readers=scenario.name not in {"sqs-refused", "sqs-slow"})
+    started = time.monotonic()
+    try:
+        sluice.prepare(scenario.consumer)
+        sluice.start()
+        scenario.run(sluice, profile, outcome)
+    except Exception as exc:  # the scenario could not run: that fails it, with why
+        outcome.check("the scenario ran", False, f"{type(exc).__name__}: {exc}")
+    finally:
+        sluice.proxy.restore()
+        sluice.stop()
+        for name in ("mariadb", "redis"):
+            service = find_service(name)
+            if service.pid() is None:
+                service.start()
+    outcome.elapsed_s = round(time.monotonic() - started, 1)
+    return outcome
