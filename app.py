@@ -16,7 +16,7 @@ from chalice.app import Chalice, Response, SQSEvent
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chalicelib import custom_resource, http
+from chalicelib import custom_resource, http, openapi
 from chalicelib.apikeys import SCOPE_READ, SCOPE_WRITE
 from chalicelib.auth import Admission, Gate
 from chalicelib.cache import Cache, RedisCircuit
@@ -250,6 +250,13 @@ def health_dependencies() -> Response:
     ok, body = check_health(get_database(), get_redis(), get_queue())
     headers: dict[str, str | list[str]] = {} if ok else {"Retry-After": str(SETTINGS.retry_after_s)}
     return Response(body=body, status_code=200 if ok else 503, headers=headers)
+
+
+@app.route("/openapi.json", methods=["GET"])
+@json_errors
+def openapi_description() -> dict[str, Any]:
+    """Anyone: this API's OpenAPI 3.1 description (openapi.json)."""
+    return openapi.document()
 
 
 @app.route("/items", methods=["GET"])

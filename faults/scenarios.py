@@ -167,8 +167,14 @@ def _settle_and_reconcile(
 
 
 def _stale_check(record: Record, outcome: Outcome, bound_s: float) -> None:
+    """The documented bound (a missed invalidation lives until ITEM_CACHE_TTL_S), and what was seen."""
     stale = workload.stale_reads(record, bound_s)
     outcome.check(f"no item read older than a write finished more than {bound_s:g} s before", not stale, len(stale))
+    seen = workload.stale_reads(record, 0.0)
+    worst = max((read.started - write.done for read, write in seen), default=0.0)
+    outcome.notes.append(
+        f"item reads begun after a write's answer that saw an older version: {len(seen)} (worst {worst:.1f} s after)"
+    )
 
 
 # --- the scenarios ---------------------------------------------------------------------------

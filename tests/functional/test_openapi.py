@@ -1,0 +1,79 @@
+"""The OpenAPI description (openapi.json) is what the code does: every route, every request field,
+and answers that match their schemas."""
+
+import json
+from typing import Any
+
+import jsonschema
+from pydantic import BaseModel
+
+import app as sluice_app
+from chalicelib.apikeys import KeyIn
+from chalicelib.models import ItemIn, ItemListQuery, LogEntryIn, LogListQuery
+from chalicelib.openapi import OPERATIONS, document
+from tests.functional.conftest import JSON, body
+from tools.openapi import PATH, rendered
+
+
+def test_the_committed_description_is_the_generated_one():
+    # (a change to a route or a model without `python -m tools.openapi` fails here)
+    assert PATH.read_text() == rendered()
+
+
+def test_every_route_is_described_and_nothing_else():
+    routes = {(path, method.lower()) for path, methods in sluice_app.app.routes.items() for method in methods}
+    described = {(op.path, op.method) for op in OPERATIONS}
+    assert routes == described
+
+
+def test_every_request_field_is_described():
+    doc = document()
+    schemas = doc["components"]["schemas"]
+    models: list[type[BaseModel]] = [LogEntryIn, ItemIn, KeyIn]
+    for model in models:
+        assert set(schemas[model.__name__]["properties"]) == set(model.model_fields), model.__name__
+    for path, query in (("/items", ItemListQuery), ("/logs", LogListQuery)):
+        parameters = {p["name"] for p in doc["paths"][path]["get"]["parameters"]}
+        assert parameters == set(query.model_fields), path
+
+
+def test_the_api_serves_its_description(client):
+    response = client.http.get("/openapi.json")
+    assert response.status_code == 200
+    assert body(response) == json.loads(PATH.read_text())
+
+
+def answer_schema(path: str, method: str, status: int) -> dict[str, Any]:
+    """The schema of one answer, resolvable against the whole document."""
+    doc = document()
+    ref = doc["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+    return {**ref, "components": doc["components"]}
+
+
+def check(response: Any, path: str, method: str) -> None:
+    schema = answer_schema(path, method, response.status_code)
+    jsonschema.validate(body(response), schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_answers_match_their_schemas(client, admin_headers, consume):
+    # WHEN the main routes answer, with success and with errors
+    check(client.http.put("/items/a", headers=admin_headers, body=json.dumps({"name": "A"})), "/items/{item_id}", "put")
+    check(client.http.get("/items/a"), "/items/{item_id}", "get")
+    check(client.http.get("/items?limit=1"), "/items", "get")
+    check(client.http.get("/items/none"), "/items/{item_id}", "get")
+    check(client.http.get("/items?limit=0"), "/items", "get")
+    check(client.http.get("/health"), "/health", "get")
+    check(client.http.get("/health/dependencies", headers=admin_headers), "/health/dependencies", "get")
+    queued = client.http.post("/logs", headers=JSON, body=json.dumps({"level": "info", "source": "s", "message": "m"}))
+    check(queued, "/logs", "post")
+    batch = {"logs": [{"level": "info", "source": "s", "message": "m"}]}
+    check(client.http.post("/logs/batch", headers=JSON, body=json.dumps(batch)), "/logs/batch", "post")
+    check(client.http.post("/logs", headers=JSON, body="{}"), "/logs", "post")
+    check(client.http.post("/logs", body="{}"), "/logs", "post")
+    consume()
+    check(client.http.get("/logs", headers=JSON), "/logs", "get")
+    check(client.http.get(f"/logs/{body(queued)['id']}", headers=JSON), "/logs/{log_id}", "get")
+    made = client.http.post("/keys", headers=admin_headers, body=json.dumps({"name": "k"}))
+    check(made, "/keys", "post")
+    check(client.http.get("/keys", headers=admin_headers), "/keys", "get")
+    # THEN (check) every answer matched the schema of its status
