@@ -17,7 +17,7 @@ given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
 	package deploy-stack undeploy-stack migrate key \
-	test test-suite unit functional integration bench bench-quick bench-smoke faults faults-short lint format clean
+	test test-suite unit functional fuzz integration bench bench-quick bench-smoke faults faults-short lint format clean
 
 help:
 	@echo "make up        start MariaDB, Redis, LocalStack; serve the API on :8000 with chalice local (Ctrl-C stops)"
@@ -116,7 +116,7 @@ migrate: setup
 test: setup $(BENCH_VENV)/.installed
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite
 
-test-suite: lint unit functional integration bench-smoke faults-short
+test-suite: lint unit functional fuzz integration bench-smoke faults-short
 
 unit: venvs
 	$(PY) -m pytest tests/unit
@@ -126,6 +126,10 @@ functional: venvs
 
 integration: venvs
 	$(PY) -m pytest tests/integration
+
+# Schemathesis from openapi.json against the running API (FUZZ_EXAMPLES per operation, default 50).
+fuzz: venvs
+	$(PY) -m pytest tests/fuzz
 
 # The benchmark starts the services it needs (and stops those it started).
 bench: setup $(BENCH_VENV)/.installed
@@ -151,6 +155,7 @@ lint: venvs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) -m tools.openapi --check
 	@for stage in $(PACKAGED_STAGES); do $(PY) -m tools.package --stage $$stage || exit 1; done
 	$(LS_VENV)/bin/cfn-lint $(foreach stage,$(PACKAGED_STAGES),dist/$(stage)/sam.yaml)
 

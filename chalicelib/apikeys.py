@@ -12,11 +12,11 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.models import SOURCE_PATTERN, format_rfc3339
+from chalicelib.models import format_rfc3339
 
 TOKEN_PREFIX = "slk_"
 TOKEN_BYTES = 32
@@ -24,13 +24,19 @@ SCOPE_WRITE = "logs:write"
 SCOPE_READ = "logs:read"
 SCOPES = (SCOPE_WRITE, SCOPE_READ)
 _TOKEN = re.compile(rf"^{TOKEN_PREFIX}[A-Za-z0-9_-]{{43,128}}$")
-_SOURCE_NAME = re.compile(SOURCE_PATTERN)
 MAX_SOURCES = 50
+# What a key's `sources` may hold: `*`, a source name, or a source-name prefix ending in `*`.
+SOURCE_PATTERN_OR_PREFIX = r"^(\*|[A-Za-z0-9_.:/-]{1,64}\*?)$"
+Scope = Literal["logs:write", "logs:read"]
+SourcePattern = Annotated[str, Field(pattern=SOURCE_PATTERN_OR_PREFIX)]
 
 
 def new_token() -> str:
     """A new key's token: recognisable by its prefix, 32 random bytes after it."""
     return TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+KEY_ID_PATTERN = r"^key_[0-9a-f]{16}$"
 
 
 def new_key_id() -> str:
@@ -45,14 +51,6 @@ def token_hash(token: str) -> str:
 def looks_like_token(token: str) -> bool:
     """Whether the text has a token's shape (a malformed one is refused without a lookup)."""
     return bool(_TOKEN.match(token))
-
-
-def valid_source_pattern(pattern: str) -> bool:
-    """`*`, an exact source name, or a source-name prefix ending in `*`."""
-    if pattern == "*":
-        return True
-    name = pattern[:-1] if pattern.endswith("*") else pattern
-    return bool(name) and bool(_SOURCE_NAME.match(name))
 
 
 def source_allowed(source: str, patterns: list[str]) -> bool:
@@ -132,29 +130,27 @@ def matches(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(token_hash(token), stored_hash)
 
 
+def _default_scopes() -> list[Scope]:
+    return ["logs:write"]
+
+
 class KeyIn(BaseModel):
     """The body of POST /keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[str] = Field(default_factory=lambda: [SCOPE_WRITE], min_length=1, max_length=10)
-    sources: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=MAX_SOURCES)
+    scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1, max_length=10)
+    sources: list[SourcePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=MAX_SOURCES)
     rate_per_s: int | None = Field(default=None, ge=1, le=100_000)
     burst: int | None = Field(default=None, ge=1, le=1_000_000)
 
     @field_validator("scopes")
     @classmethod
-    def _known_scopes(cls, scopes: list[str]) -> list[str]:
-        unknown = [s for s in scopes if s not in SCOPES]
-        if unknown:
-            raise ValueError(f"unknown scope {unknown[0]!r}; the scopes are {', '.join(SCOPES)}")
+    def _unique_scopes(cls, scopes: list[Scope]) -> list[Scope]:
         return sorted(set(scopes), key=SCOPES.index)
 
     @field_validator("sources")
     @classmethod
-    def _source_patterns(cls, sources: list[str]) -> list[str]:
-        bad = [s for s in sources if not valid_source_pattern(s)]
-        if bad:
-            raise ValueError(f"{bad[0]!r} is not a source name, a prefix ending in *, or *")
+    def _unique_sources(cls, sources: list[str]) -> list[str]:
         return list(dict.fromkeys(sources))

@@ -424,11 +424,11 @@ def _row_values(escape: Callable[[Any], str], r: LogRecord) -> str:
 
 def max_statement_bytes(conn: Connection) -> int:
     """The largest statement this server takes: its max_allowed_packet, less room for the protocol."""
-    with conn.cursor() as cur:
-        cur.execute("SELECT @@max_allowed_packet AS packet")
-        row = _one(cur)
+    with conn.cursor(pymysql.cursors.Cursor) as cur:  # a tuple, whatever the connection's cursor class
+        cur.execute("SELECT @@max_allowed_packet")
+        row = cur.fetchone()
     assert row is not None
-    return int(row["packet"]) - _PACKET_MARGIN_BYTES
+    return int(row[0]) - _PACKET_MARGIN_BYTES
 
 
 def _datetime_literal(value: datetime) -> str:

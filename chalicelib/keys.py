@@ -1,8 +1,9 @@
 """Key management (admin only): make a key and show its token once, list keys, revoke one."""
 
+import re
 from typing import Any
 
-from chalicelib.apikeys import ApiKey, KeyIn, new_key_id, new_token, token_hash
+from chalicelib.apikeys import KEY_ID_PATTERN, ApiKey, KeyIn, new_key_id, new_token, token_hash
 from chalicelib.auth import Gate
 from chalicelib.config import Settings
 from chalicelib.errors import NotFoundError, ValidationError
@@ -47,7 +48,7 @@ class KeyService:
 
     def revoke(self, key_id: str) -> None:
         """Revoke a key: refused from the next request on (see chalicelib/auth.py for the bound)."""
-        if not key_id.startswith("key_") or len(key_id) != 20:
+        if not re.match(KEY_ID_PATTERN, key_id):
             raise ValidationError("invalid request: id", details=[{"field": "id", "message": "is not a key id"}])
         key = self._store.revoke(key_id)
         if key is None:

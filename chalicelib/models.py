@@ -53,14 +53,19 @@ def utc_now() -> datetime:
 
 
 def _attributes_fit(value: dict[str, Any]) -> dict[str, Any]:
-    if len(compact_json(value).encode()) > ATTRIBUTES_MAX_BYTES:
+    try:
+        encoded = compact_json(value)
+    except ValueError:  # a number beyond a double's range (1e400 parses as infinity)
+        raise ValueError("numbers must be finite: at most about 1.8e308 in size") from None
+    if len(encoded.encode()) > ATTRIBUTES_MAX_BYTES:
         raise ValueError(f"must be at most {ATTRIBUTES_MAX_BYTES} bytes as JSON")
     return value
 
 
 def compact_json(value: Any) -> str:
-    """JSON without spaces; non-ASCII kept as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """JSON without spaces; non-ASCII kept as is. Raises ValueError for an infinite or NaN number
+    (which JSON cannot carry)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _timestamp_input(value: Any) -> datetime:
@@ -154,9 +159,9 @@ class LogBatchIn(_Strict):
 
 
 def parse_json(raw: bytes | str) -> Any:
-    """Parse JSON strictly (valid UTF-8, no lone surrogates); raise InvalidJSONError."""
+    """Parse JSON strictly (valid UTF-8, no lone surrogates, no NaN or Infinity); raise InvalidJSONError."""
     try:
-        return pydantic_core.from_json(raw)
+        return pydantic_core.from_json(raw, allow_inf_nan=False)
     except ValueError as exc:
         raise InvalidJSONError(f"body is not valid JSON: {exc}") from None
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from chalicelib import answers
-from chalicelib.apikeys import KeyIn
+from chalicelib.apikeys import KEY_ID_PATTERN, KeyIn
 from chalicelib.models import ITEM_ID_PATTERN, ItemIn, ItemListQuery, LogEntryIn, LogListQuery
 
 KEY = "apiKey"  # Authorization: Bearer slk_...
@@ -141,7 +141,7 @@ OPERATIONS: tuple[Operation, ...] = (
 
 _PATH_PARAMETERS = {
     "item_id": {"type": "string", "pattern": ITEM_ID_PATTERN},
-    "key_id": {"type": "string", "minLength": 1},
+    "key_id": {"type": "string", "pattern": KEY_ID_PATTERN},
     "log_id": {"type": "string", "format": "uuid"},
 }
 
@@ -193,6 +193,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         schema = op.body if isinstance(op.body, dict) else {"$ref": _REF.format(model=op.body.__name__)}
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     statuses = dict(op.answers)
+    if parameters or op.body is not None:  # any input can be invalid
+        statuses[400] = answers.Error
     if op.security:  # a missing or wrong key or token; failed attempts are limited per address
         statuses.update(dict.fromkeys((401, 403, 429), answers.Error))
     out["responses"] = {

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from faults.harness import STAGE, Reconciliation, Sluice
+from faults.harness import STAGE, Sluice
 from faults.proxy import FaultProxy
+from faults.reconcile import Reconciliation
 from faults.scenarios import SCENARIOS, Outcome, Profile, run_scenario
 from tools.stage import ROOT, stage_settings
 

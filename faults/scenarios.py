@@ -4,31 +4,16 @@ fails fails the run.
 """
 
 import json
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import pymysql
-
 from faults import workload
-from faults.harness import (
-    SHORT_VISIBILITY,
-    STANDARD,
-    BacklogWatch,
-    ConsumerProfile,
-    Reconciliation,
-    Sluice,
-    kill_service,
-    pause_service,
-    queue_depth,
-    reconcile,
-    start_service,
-    wait_until_settled,
-)
+from faults.harness import SHORT_VISIBILITY, STANDARD, ConsumerProfile, Sluice
+from faults.inject import MySQLHog, connections_by_user, kill_service, pause_service, start_service
+from faults.reconcile import BacklogWatch, Reconciliation, queue_depth, reconcile, wait_until_settled
 from faults.workload import Record
 from tools.bootstrap import sqs_client
 from tools.devstack import admin_connect, find_service
@@ -386,64 +371,17 @@ def data_errors(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
     )
 
 
-class _Hog:
-    """A foreign client that takes every connection MySQL has, and each one freed, until released."""
-
-    def __init__(self, port: int) -> None:
-        self._port = port
-        self._release = threading.Event()
-        self.held: list[Any] = []
-        self.peak = 0
-        self.refusals: Counter[int | None] = Counter()
-        self.full = threading.Event()  # MySQL refused it with 1040: every connection is taken
-        self._thread = threading.Thread(target=self._run, name="mysql-hog", daemon=True)
-
-    def __enter__(self) -> "_Hog":
-        with admin_connect() as admin, admin.cursor() as cur:
-            cur.execute("CREATE USER IF NOT EXISTS faults_hog@'%' IDENTIFIED BY 'hog'")
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._release.is_set():
-            try:
-                self.held.append(
-                    pymysql.connect(
-                        host="127.0.0.1", port=self._port, user="faults_hog", password="hog", connect_timeout=2
-                    )
-                )
-                self.peak = max(self.peak, len(self.held))
-            except pymysql.err.MySQLError as exc:
-                errno = exc.args[0] if exc.args else None
-                self.refusals[errno] += 1
-                if errno == 1040:
-                    self.full.set()
-                self._release.wait(0.005)
-
-    def __exit__(self, *exc: object) -> None:
-        self._release.set()
-        self._thread.join()
-        for conn in self.held:
-            conn.close()
-
-
-def _connections_by_user() -> dict[str, int]:
-    with admin_connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST GROUP BY USER")
-        return {row[0]: int(row[1]) for row in cur.fetchall()}
-
-
 def max_connections_taken(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
     record = Record()
     workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
     with _clients(sluice, profile, record):
         time.sleep(profile.lead_s)
         # WHEN a foreign client takes every connection MySQL has left, and each one freed
-        with _Hog(sluice.settings.mysql.port) as hog:
+        with MySQLHog(sluice.settings.mysql.port) as hog:
             if not hog.full.wait(60):
                 raise RuntimeError("the foreign client could not take every connection within 60 s")
             time.sleep(profile.outage_s / 2)
-            outcome.notes.append(f"connections by user at the end of the outage: {_connections_by_user()}")
+            outcome.notes.append(f"connections by user at the end of the outage: {connections_by_user()}")
         recovered_at = _recovered(sluice, record)
         outcome.notes.append(
             f"the foreign client held up to {hog.peak} connections; refusals by error: {dict(hog.refusals)}"

@@ -1,5 +1,5 @@
 """`chalice local` for many concurrent clients: Chalice's own local dev server (LocalDevServer and
-its API Gateway emulation) with two socket settings changed. No auto-reload (Chalice's polls every
+its API Gateway emulation) with two socket settings and one method changed. No auto-reload (Chalice's polls every
 file under the project, `.data/` and the virtual environments included): restart after a change.
 
     python -m tools.chalice_local --stage local [--host 127.0.0.1] [--port 8000] [--env NAME=VALUE ...]
@@ -11,12 +11,15 @@ file under the project, `.data/` and the virtual environments included): restart
   delayed ACK, about 40 ms a request (measured: 48 ms instead of 2.5 ms per POST /logs).
 - A listen backlog of 1024 instead of socketserver's 5, so a burst of new connections is queued,
   not dropped and retried by the clients' TCP a second or more later.
+- Every method goes through Chalice (a 405 in JSON for one the path lacks), where http.server
+  would answer TRACE or QUERY with an HTML 501.
 """
 
 import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
@@ -36,8 +39,18 @@ def create_server(stage: str, host: str, port: int, overrides: dict[str, str] | 
     # factory also makes the app's current_request thread-local, which a threaded server needs.
     ChaliceRequestHandler.disable_nagle_algorithm = True
     ThreadedHTTPServer.request_queue_size = 1024
+    # Methods Chalice's handler leaves to http.server (an HTML 501): through Chalice, as API Gateway
+    # would take them, so a method the path does not have gets the usual JSON 405.
+    ChaliceRequestHandler.__getattr__ = _any_method
     server: LocalDevServer = factory.create_local_server(app, config, host, port)
     return server
+
+
+def _any_method(handler: ChaliceRequestHandler, name: str) -> Any:
+    """`do_<METHOD>` for a method Chalice's handler does not name (TRACE, QUERY, ...)."""
+    if name.startswith("do_"):
+        return handler._generic_handle
+    raise AttributeError(name)
 
 
 def env_pair(text: str) -> tuple[str, str]:
