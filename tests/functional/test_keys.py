@@ -81,10 +81,10 @@ def test_a_key_is_shown_once_listed_without_its_token_and_stored_as_a_hash(clien
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
-        ({"scopes": ["logs:admin"]}, "scopes"),
+        ({"scopes": ["logs:admin"]}, "scopes.0"),
         ({"scopes": []}, "scopes"),
-        ({"sources": ["bad source"]}, "sources"),
-        ({"sources": ["*x"]}, "sources"),
+        ({"sources": ["bad source"]}, "sources.0"),
+        ({"sources": ["*x"]}, "sources.0"),
         ({"rate_per_s": 0}, "rate_per_s"),
         ({"burst": -1}, "burst"),
         ({"name": ""}, "name"),
