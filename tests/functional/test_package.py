@@ -66,7 +66,7 @@ def test_each_function_has_its_own_role_allowing_only_what_it_needs(templates, s
             "sqs:ReceiveMessage": ["LogQueue.Arn"],
             "sqs:DeleteMessage": ["LogQueue.Arn"],
             "sqs:GetQueueAttributes": ["LogQueue.Arn"],
-            "sqs:ChangeMessageVisibility": ["LogQueue.Arn"],  # a given-back batch's short delay
+            "sqs:ChangeMessageVisibility*": ["LogQueue.Arn"],  # a given-back batch's short delay
             "secretsmanager:GetSecretValue": ["WriterDatabaseSecret.Id"],
         },
         "MigrateRole": {
