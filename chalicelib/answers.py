@@ -57,7 +57,7 @@ class LogPage(_Answer):
     next_cursor: str | None
 
 
-class Key(_Answer):
+class _KeyFields(_Answer):
     id: str
     name: str
     scopes: list[str]
@@ -65,19 +65,15 @@ class Key(_Answer):
     rate_per_s: int
     burst: int
     created_at: str
+
+
+class Key(_KeyFields):
     last_used_at: str | None
     revoked_at: str | None
 
 
-class KeyCreated(_Answer):
-    id: str
+class KeyCreated(_KeyFields):
     key: str = Field(description="the token: shown this once, stored only as a hash")
-    name: str
-    scopes: list[str]
-    sources: list[str]
-    rate_per_s: int
-    burst: int
-    created_at: str
 
 
 class KeyList(_Answer):

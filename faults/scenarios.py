@@ -165,18 +165,24 @@ def _stale_check(record: Record, outcome: Outcome, bound_s: float) -> None:
 # --- the scenarios ---------------------------------------------------------------------------
 
 
-def mariadb_killed(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def _service_killed(sluice: Sluice, profile: Profile, outcome: Outcome, name: str, outage_s: float) -> None:
+    """Writers, readers and item writes; the service SIGKILLed, started again after `outage_s`."""
     record = Record()
     workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
     with _clients(sluice, profile, record):
         time.sleep(profile.lead_s)
-        kill_service("mariadb")
-        time.sleep(profile.outage_s)
-        start_service("mariadb")
+        kill_service(name)
+        time.sleep(outage_s)
+        start_service(name)
         recovered_at = _recovered(sluice, record)
         time.sleep(profile.tail_s)
     _settle_and_reconcile(sluice, record, outcome, recovered_at, timeout_s=120)
+    outcome.notes.append(f"{len(record.writes)} item writes, {len(record.reads)} item reads")
     _stale_check(record, outcome, sluice.settings.item_cache_ttl_s)
+
+
+def mariadb_killed(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+    _service_killed(sluice, profile, outcome, "mariadb", profile.outage_s)
 
 
 def mariadb_hung(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
@@ -264,19 +270,7 @@ def _rows(sluice: Sluice) -> int:
 
 
 def redis_killed(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
-    record = Record()
-    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
-    with _clients(sluice, profile, record):
-        time.sleep(profile.lead_s)
-        kill_service("redis")
-        time.sleep(profile.outage_s / 2)
-        start_service("redis")
-        recovered_at = _recovered(sluice, record)
-        time.sleep(profile.tail_s)
-    _settle_and_reconcile(sluice, record, outcome, recovered_at, timeout_s=120)
-    writes = [w for w in record.writes]
-    outcome.notes.append(f"{len(writes)} item writes, {len(record.reads)} item reads")
-    _stale_check(record, outcome, sluice.settings.item_cache_ttl_s)
+    _service_killed(sluice, profile, outcome, "redis", profile.outage_s / 2)
 
 
 def sqs_refused(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
