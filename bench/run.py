@@ -123,13 +123,14 @@ class Progress:
         self.bar.close()
 
 
-def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
+def run(profile: Profile, out: Path, command: str, only: list[str] | None = None) -> dict[str, Any]:
     budget_settings = stage_settings(runners.BENCH_STAGE)
     writers = budget_settings.consumer_max_concurrency
     logs = out / "logs"
     systems = ["direct", "celery", "sluice", "sluice (keys)"] + (
         ["sluice (LocalStack)"] if profile.localstack_clients else []
     )
+    systems = [name for name in systems if only is None or name in only]
     progress = Progress(len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 2)
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -153,7 +154,8 @@ def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
         "cliff": {"systems": {}},
     }
     settings = runners.prepare_databases(writer_cap=writers)
-    previous_max = set_max_connections(MAX_CONNECTIONS)
+    # The cliff's limit, which direct runs into; left alone without direct (a run as background load).
+    previous_max = set_max_connections(MAX_CONNECTIONS) if "direct" in systems else None
     try:
         for name in systems:
             progress.step(f"cliff: {name}")
@@ -165,7 +167,8 @@ def run(profile: Profile, out: Path, command: str) -> dict[str, Any]:
                     system, clients, profile.duration_s, profile.drain_timeout_s, progress.note
                 )
     finally:
-        set_max_connections(previous_max)
+        if previous_max is not None:
+            set_max_connections(previous_max)
 
     progress.step("writer throughput")
     with admin_connect() as admin:
@@ -237,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     parser.add_argument("--out", type=Path, help="default: bench/results/<timestamp>")
+    parser.add_argument(
+        "--systems", help="comma-separated cliff systems (default: all); without direct, max_connections is left alone"
+    )
     args = parser.parse_args(argv)
     profile = PROFILES[args.profile]
     out = args.out or ROOT / "bench" / "results" / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -244,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     command = f"python -m bench.run --profile {profile.name}"
     started = time.monotonic()
     try:
-        results = run(profile, out, command)
+        results = run(profile, out, command, args.systems.split(",") if args.systems else None)
     except Exception:
         traceback.print_exc()
         print(f"\nthe benchmark failed; process logs are in {out / 'logs'}", file=sys.stderr)
