@@ -100,10 +100,16 @@ def valid() -> dict[str, Any]:
     return {"level": "info", "source": "web", "message": "m"}
 
 
-NOW = datetime.now(UTC)
+class SecondsFromNow(float):
+    """A timestamp this many seconds from the moment the request is made (not when tests are collected)."""
+
+    def isoformat(self) -> str:
+        return (datetime.now(UTC) + timedelta(seconds=self)).isoformat()
+
+
 TOO_FAR = [
-    (NOW - timedelta(seconds=SETTINGS.log_timestamp_max_age_s + 60)).isoformat(),
-    (NOW + timedelta(seconds=SETTINGS.log_timestamp_max_ahead_s + 60)).isoformat(),
+    SecondsFromNow(-(SETTINGS.log_timestamp_max_age_s + 60)),
+    SecondsFromNow(SETTINGS.log_timestamp_max_ahead_s + 60),
 ]
 
 
@@ -135,6 +141,7 @@ TOO_FAR = [
     ids=lambda change: next(iter(change)) + "=" + repr(next(iter(change.values())))[:30],
 )
 def test_values_just_past_the_limits_are_400_and_queue_nothing(client, sqs, queue_urls, change):
+    change = {k: v.isoformat() if isinstance(v, SecondsFromNow) else v for k, v in change.items()}
     response = post(client, {**valid(), **change})
     assert response.status_code == 400, body(response)
     assert body(response)["error"]["code"] == "invalid_request"
