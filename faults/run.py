@@ -1,7 +1,7 @@
 """The fault suite: every scenario against the real services, reconciled, with a report.
 
-    python -m faults.run --profile full     about 10 minutes; report in faults/results/<timestamp>/
-    python -m faults.run --profile short    about 3 minutes (part of `make test`)
+    python -m faults.run --profile full     about 5 minutes; report in faults/results/<timestamp>/
+    python -m faults.run --profile short    about 1.5 minutes (part of `make test`)
     python -m faults.run --only mariadb-killed,sqs-slow
 
 MariaDB, Redis and LocalStack must be running (`make faults` starts them). The suite kills and
