@@ -219,6 +219,18 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _settle_within_visibility(
+    sluice: Sluice, record: Record, outcome: Outcome, recovered_at: BacklogWatch, why: str
+) -> None:
+    """Messages left in flight (`why`) come back only when the visibility timeout ends: the
+    bound is that timeout, plus the usual."""
+    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
+    outcome.notes.append(f"{why} come back after the queue's visibility timeout ({visibility} s)")
+    _settle_and_reconcile(
+        sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
+    )
+
+
 def consumer_killed_before_commit(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
     record = Record()
     with admin_connect(sluice.settings.mysql.database) as lock, lock.cursor() as cur:
@@ -234,11 +246,7 @@ def consumer_killed_before_commit(sluice: Sluice, profile: Profile, outcome: Out
             cur.execute("UNLOCK TABLES")
     sluice.start_consumer()
     recovered_at = _recovered(sluice, record, timeout_s=120)
-    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
-    outcome.notes.append(f"batches in flight come back after the queue's visibility timeout ({visibility} s)")
-    _settle_and_reconcile(
-        sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
-    )
+    _settle_within_visibility(sluice, record, outcome, recovered_at, "batches in flight")
 
 
 def consumer_killed_after_commit(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
@@ -254,11 +262,8 @@ def consumer_killed_after_commit(sluice: Sluice, profile: Profile, outcome: Outc
     sluice.proxy.drop_held()
     sluice.start_consumer()
     recovered_at = _recovered(sluice, record, timeout_s=120)
-    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
-    outcome.notes.append(f"{committed} rows were committed when the consumer died; their messages came back")
-    _settle_and_reconcile(
-        sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
-    )
+    outcome.notes.append(f"{committed} rows were committed when the consumer died")
+    _settle_within_visibility(sluice, record, outcome, recovered_at, "their messages")
     outcome.check("some batches were committed before the kill", committed > 0, committed)
 
 
@@ -282,7 +287,9 @@ def sqs_refused(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
         sluice.proxy.restore()
         recovered_at = _recovered(sluice, record)
         time.sleep(profile.tail_s)
-    _settle_after_lost_receives(sluice, record, outcome, recovered_at)
+    _settle_within_visibility(
+        sluice, record, outcome, recovered_at, "messages taken by a receive whose answer was lost"
+    )
     refused = record.answers["POST /logs 503"] + record.answers["POST /logs/batch 503"]
     outcome.check("writes were refused with 503 while SQS was down", refused > 0, refused)
 
@@ -298,23 +305,13 @@ def sqs_slow(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
         sluice.proxy.restore()
         recovered_at = _recovered(sluice, record)
         time.sleep(profile.tail_s)
-    _settle_after_lost_receives(sluice, record, outcome, recovered_at)
+    _settle_within_visibility(
+        sluice, record, outcome, recovered_at, "messages taken by a receive whose answer was lost"
+    )
     refused = record.answers["POST /logs 503"] + record.answers["POST /logs/batch 503"]
     outcome.check("writes got 503 while SQS was slow (retried with the ids they gave)", refused > 0, refused)
     unacked = outcome.reconciliation.unacknowledged_stored if outcome.reconciliation else 0
     outcome.notes.append(f"{unacked} entries stored whose client never got a 202 (a 503 after SQS had taken them)")
-
-
-def _settle_after_lost_receives(sluice: Sluice, record: Record, outcome: Outcome, recovered_at: BacklogWatch) -> None:
-    """A receive whose answer the consumer never got (cut off, or too late) leaves its messages
-    invisible until the visibility timeout ends: the bound is that timeout, plus the usual."""
-    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
-    outcome.notes.append(
-        f"messages taken by a receive whose answer was lost come back after the visibility timeout ({visibility} s)"
-    )
-    _settle_and_reconcile(
-        sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
-    )
 
 
 def duplicate_deliveries(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:

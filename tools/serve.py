@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from types import FrameType
 
 from tools import deploy, devstack
@@ -67,6 +68,15 @@ def _queue_consumed_in_localstack(stage: str) -> bool:
     return bool(lambda_client.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"])
 
 
+def _supervise(started: list[devstack.Service], after_localstack: Callable[[], object]) -> None:
+    """Start again what died (stopped at the end like the rest, since it is added to `started`);
+    LocalStack keeps no state, so after it `after_localstack` makes the stage's resources again."""
+    restarted = devstack.supervise(devstack.wanted())
+    started.extend(s for s in restarted if s not in started)
+    if any(s.name == "localstack" for s in restarted):
+        after_localstack()
+
+
 def serve_localstack(stage: str) -> int:
     """Deploy into LocalStack and wait; Ctrl-C removes the deployment and stops what this started."""
     signal.signal(signal.SIGINT, _raise_interrupt)
@@ -84,10 +94,7 @@ def serve_localstack(stage: str) -> int:
             flush=True,
         )
         while True:
-            restarted = devstack.supervise(devstack.wanted())
-            started += [s for s in restarted if s not in started]
-            if any(s.name == "localstack" for s in restarted):
-                deploy.deploy(stage)  # LocalStack keeps no state: deploy again
+            _supervise(started, lambda: deploy.deploy(stage))
             time.sleep(1)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
@@ -139,10 +146,7 @@ def serve(stage: str, port: int) -> int:
         # Supervise: a service that dies is started again (stopped at the end if this started it),
         # so nothing is left dead or as a zombie; if the API or the consumer exits, everything stops.
         while all(process.poll() is None for _, process in children):
-            restarted = devstack.supervise(devstack.wanted())
-            started += [s for s in restarted if s not in started]
-            if any(s.name == "localstack" for s in restarted):
-                bootstrap(stage)  # LocalStack keeps no state: its queues must be made again
+            _supervise(started, lambda: bootstrap(stage))
             time.sleep(0.5)
         for name, process in children:
             if process.poll() is not None:
