@@ -4,11 +4,13 @@ import base64
 import io
 import json
 import os
+import signal
 import threading
 import uuid
 import zipfile
 from typing import Any
 
+from faults.deployed import handler_processes
 from tests.integration.conftest import aws
 from tests.waiting import wait_for
 
@@ -80,11 +82,37 @@ def test_a_function_that_runs_past_its_timeout_is_reported_as_a_timeout(lambda_c
 
 
 def test_a_crash_and_an_unserialisable_result_are_errors(lambda_client, make_function):
-    crashed, _ = invoke(lambda_client, make_function("probe.crash"))
+    name = make_function("probe.crash")
+    crashed, _ = invoke(lambda_client, name)
     assert crashed["Payload"]["errorType"] == "Runtime.ExitError"
     assert "exit status 3" in crashed["Payload"]["errorMessage"]
+    # AND the environment initialises again: the next invocations run normally, on one new worker
+    # (which outlives the invocation that started it)
+    pids = {invoke(lambda_client, name, {"crash": False})[0]["Payload"]["pid"] for _ in range(3)}
+    assert len(pids) == 1
     marshal, _ = invoke(lambda_client, make_function("probe.not_json"))
     assert marshal["Payload"]["errorType"] == "Runtime.MarshalError"
+
+
+def test_a_handler_killed_from_outside_is_a_crash_and_the_next_invocation_runs(lambda_client, make_function):
+    # GIVEN an invocation in the middle of its handler
+    name = make_function("probe.sleep", timeout=30)
+    results: list[dict[str, Any]] = []
+    slow = threading.Thread(target=lambda: results.append(invoke(lambda_client, name, {"seconds": 25})[0]))
+    slow.start()
+    workers = wait_for(lambda: handler_processes(name), timeout_s=30)
+    # WHEN its process is SIGKILLed (as the fault suite kills a consumer mid-batch)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    slow.join(timeout=30)
+    # THEN the invocation ends at once as Lambda reports a runtime that exited
+    assert not slow.is_alive()
+    assert results[0]["Payload"]["errorType"] == "Runtime.ExitError"
+    # AND the next invocations get one new worker and run normally
+    answers = [invoke(lambda_client, name, {"seconds": 0})[0]["Payload"] for _ in range(3)]
+    assert [a["slept"] for a in answers] == [0, 0, 0]
+    assert len({a["pid"] for a in answers}) == 1
+    assert answers[0]["pid"] not in workers
 
 
 def test_concurrent_invocations_get_separate_environments_that_stop_with_the_function(

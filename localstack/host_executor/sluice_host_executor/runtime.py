@@ -12,7 +12,6 @@ again, as Lambda does. stdout and stderr of the worker are the invocation's logs
 """
 
 import contextlib
-import ctypes
 import http.server
 import importlib
 import json
@@ -29,13 +28,16 @@ from typing import Any
 
 END_MARK = "\x1esluice-invocation-end\x1e"
 INIT_TIMEOUT_S = 60.0
-PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent(expected_parent: int) -> None:
-    """Exit when the process that started us is gone (LocalStack killed, environment killed)."""
-    with contextlib.suppress(AttributeError, OSError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """Exit when the process that started us is gone (LocalStack killed, environment killed).
+
+    A check of the parent every second, not the kernel's parent-death signal: that signal fires
+    when the *thread* that started the process ends, and environments are started from
+    LocalStack's request threads and workers re-initialised from invocation threads, so it killed
+    healthy processes once the thread that started them was done.
+    """
 
     def watch() -> None:
         while True:
@@ -288,7 +290,14 @@ class Environment:
 
     def invoke(self, request: dict[str, Any]) -> None:
         with self.lock:
-            self._invoke(request)
+            try:
+                self._invoke(request)
+            except Exception as exc:  # never leave LocalStack waiting for an answer that cannot come
+                traceback.print_exc()
+                body = error_body(exc, "Runtime.Unknown")
+                body["requestId"] = request["invoke-id"]
+                with contextlib.suppress(OSError):
+                    self.post(f"/invocations/{request['invoke-id']}/error", json.dumps(body).encode())
 
     def _invoke(self, request: dict[str, Any]) -> None:
         invoke_id = request["invoke-id"]
@@ -304,8 +313,12 @@ class Environment:
             assert self.init_error is not None
             kind, body = "error", json.dumps(self.init_error)
         else:
-            self.worker.send({**request, "deadline-ms": deadline_ms})
-            result = self.worker.next_result(self.timeout_s)
+            try:
+                self.worker.send({**request, "deadline-ms": deadline_ms})
+            except OSError:  # the worker died while idle: its end of the pipe is closed
+                result: dict[str, Any] | None = {"kind": "exit", "code": self.worker.process.wait()}
+            else:
+                result = self.worker.next_result(self.timeout_s)
             if result is None:
                 self.worker.kill()
                 logs += self.worker.take_output(wait_s=0.2)
