@@ -31,7 +31,7 @@ help:
 	@echo "make undeploy-stack       remove it"
 	@echo "make migrate STAGE=...    run the migrations (local stage, or a deployed stack's migrate function)"
 	@echo "make key NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write] [STAGE=local]   make an API key (printed once)"
-	@echo "make faults    the fault suite (about 5 min): outages injected, every acknowledged entry reconciled"
+	@echo "make faults    the fault suite (about 7 min): outages injected into chalice local and the LocalStack deployment, every acknowledged entry reconciled"
 	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
 	@echo "make bench-quick  the same, smaller (under 2 min)"
 	@echo "make lint      ruff and mypy"

@@ -1,10 +1,13 @@
-"""The system under test for one fault scenario: the `faults` stage served as `make up` serves it
-(chalice local and the local SQS event source), with SQS behind the fault proxy."""
+"""The system under test for one fault scenario: what every target offers the scenarios
+(`Target`), and the `faults` stage served as `make up` serves it (chalice local and the local SQS
+event source), with SQS behind the fault proxy. The same app deployed into LocalStack is
+faults/deployed.py."""
 
 import dataclasses
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import redis
 
@@ -42,8 +45,54 @@ SHORT_VISIBILITY = ConsumerProfile(
 )
 
 
+class Target(Protocol):
+    """What a scenario drives: the API at `base_url`, its consumers, its stage's settings."""
+
+    name: str
+    settings: Settings
+    key: str
+    admin_token: str
+    base_url: str
+    proxy: FaultProxy | None
+
+    def prepare(self, consumer: ConsumerProfile) -> None: ...
+    def start(self, consumers: int = 1) -> None: ...
+    def start_consumer(self) -> None: ...
+    def kill_consumers(self) -> None: ...
+    def stop(self) -> None: ...
+    def queue_urls(self) -> tuple[str, str]: ...
+
+
+def reset(settings: Settings, key: str) -> None:
+    """Schema, users and key; queues (with the settings' visibility timeout); everything empty."""
+    bootstrap_mysql(settings, key)
+    urls = bootstrap_queues(settings)
+    with admin_connect(settings.mysql.database) as conn, conn.cursor() as cur:
+        for table in ("logs", "log_rejects", "items"):
+            cur.execute(f"TRUNCATE TABLE {table}")
+        cur.execute("DROP TRIGGER IF EXISTS faults_reject")
+    sqs = sqs_client(settings)
+    for url in (urls.queue_url, urls.dlq_url):
+        sqs.purge_queue(QueueUrl=url)
+    r = redis.Redis.from_url(settings.redis_url)
+    keys = list(r.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000))
+    if keys:
+        r.delete(*keys)
+
+
+def queue_urls(settings: Settings) -> tuple[str, str]:
+    """The log queue's URL and its dead-letter queue's."""
+    sqs = sqs_client(settings)
+    return (
+        sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"],
+        sqs.get_queue_url(QueueName=settings.log_dlq_name)["QueueUrl"],
+    )
+
+
 class Sluice:
     """The faults stage's API and consumer processes; the proxy in front of LocalStack's SQS."""
+
+    name = "chalice local"
 
     def __init__(self, log_dir: Path, proxy: FaultProxy) -> None:
         # The app reaches SQS through the proxy; the suite itself talks to LocalStack directly.
@@ -53,39 +102,27 @@ class Sluice:
         env = stage_environment(STAGE)
         self.key = env["DEV_API_KEY"]
         self.admin_token = env["ADMIN_TOKEN"]
-        self.port = API_PORT
-        self.proxy = proxy
+        self.base_url = f"http://127.0.0.1:{API_PORT}"
+        self.proxy: FaultProxy | None = proxy
+        self._proxy = proxy
         self._processes = Processes(log_dir)
         self._consumers: list[subprocess.Popen[bytes]] = []
         self._consumer_profile = STANDARD
 
     def prepare(self, consumer: ConsumerProfile) -> None:
-        """Schema, users and key; queues with the profile's visibility timeout; everything empty."""
+        """Everything empty; queues with the profile's visibility timeout."""
         self._consumer_profile = consumer
-        settings = self.settings
-        if consumer.visibility_timeout_s:
-            settings = dataclasses.replace(settings, queue_visibility_timeout_s=consumer.visibility_timeout_s)
-        bootstrap_mysql(settings, self.key)
-        urls = bootstrap_queues(settings)
-        with admin_connect(settings.mysql.database) as conn, conn.cursor() as cur:
-            for table in ("logs", "log_rejects", "items"):
-                cur.execute(f"TRUNCATE TABLE {table}")
-            cur.execute("DROP TRIGGER IF EXISTS faults_reject")
-        sqs = sqs_client(settings)
-        for url in (urls.queue_url, urls.dlq_url):
-            sqs.purge_queue(QueueUrl=url)
-        r = redis.Redis.from_url(settings.redis_url)
-        keys = list(r.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000))
-        if keys:
-            r.delete(*keys)
+        visibility = consumer.visibility_timeout_s or stage_settings(STAGE).queue_visibility_timeout_s
+        self.settings = dataclasses.replace(self.settings, queue_visibility_timeout_s=visibility)
+        reset(self.settings, self.key)
 
     def start(self, consumers: int = 1) -> None:
         """The API, and `consumers` local event sources (each with the stage's W workers)."""
-        cmd = [str(VENV / "python"), "-m", "tools.chalice_local", "--stage", STAGE, "--port", str(self.port)]
+        cmd = [str(VENV / "python"), "-m", "tools.chalice_local", "--stage", STAGE, "--port", str(API_PORT)]
         self._processes.start("api", cmd)
         for _ in range(consumers):
             self.start_consumer()
-        wait_http(f"http://127.0.0.1:{self.port}/health")
+        wait_http(f"{self.base_url}/health")
 
     def start_consumer(self) -> None:
         """One more local event source process."""
@@ -103,12 +140,10 @@ class Sluice:
         self._consumers.clear()
 
     def stop(self) -> None:
+        """The app's processes; the proxy passes everything again."""
         self._processes.stop()
         self._consumers.clear()
+        self._proxy.restore()
 
     def queue_urls(self) -> tuple[str, str]:
-        sqs = sqs_client(self.settings)
-        return (
-            sqs.get_queue_url(QueueName=self.settings.log_queue_name)["QueueUrl"],
-            sqs.get_queue_url(QueueName=self.settings.log_dlq_name)["QueueUrl"],
-        )
+        return queue_urls(self.settings)

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faults import workload
-from faults.harness import SHORT_VISIBILITY, STANDARD, ConsumerProfile, Sluice
+from faults.harness import SHORT_VISIBILITY, STANDARD, ConsumerProfile, Target
 from faults.inject import MySQLHog, connections_by_user, kill_service, pause_service, start_service
+from faults.proxy import FaultProxy
 from faults.reconcile import BacklogWatch, Reconciliation, queue_depth, reconcile, wait_until_settled
 from faults.workload import Record
 from tools.bootstrap import sqs_client
@@ -31,7 +32,8 @@ class Profile:
     tail_s: float  # workload after recovery
     writers: int
     readers: int
-    scenarios: tuple[str, ...]
+    scenarios: tuple[str, ...]  # against chalice local
+    deployed: tuple[str, ...] = ()  # against the LocalStack deployment
 
 
 @dataclass
@@ -44,6 +46,7 @@ class Check:
 @dataclass
 class Outcome:
     name: str
+    target: str
     fault: str
     workload: str
     expected: str
@@ -62,7 +65,7 @@ class Outcome:
         self.checks.append(Check(what, bool(passed), str(detail)))
 
 
-Runner = Callable[[Sluice, Profile, Outcome], None]
+Runner = Callable[[Target, Profile, Outcome], None]
 
 
 @dataclass(frozen=True)
@@ -85,16 +88,16 @@ ALLOWED = {
 
 
 def _workload_text(profile: Profile, readers: bool = True) -> str:
-    text = f"{profile.writers} writers (single and batch posts, half with their own ids, 503s retried)"
+    text = f"{profile.writers} writers (single and batch posts, half with their own ids, 503s and 429s retried)"
     if readers:
         text += f", {profile.readers} readers of hot and absent items, an admin writing the hot items"
     return text
 
 
 @contextmanager
-def _clients(sluice: Sluice, profile: Profile, record: Record, *, readers: bool = True, **kw: Any) -> Iterator[None]:
+def _clients(sluice: Target, profile: Profile, record: Record, *, readers: bool = True, **kw: Any) -> Iterator[None]:
     with workload.running(
-        sluice.port,
+        sluice.base_url,
         sluice.key,
         sluice.admin_token,
         record,
@@ -103,10 +106,13 @@ def _clients(sluice: Sluice, profile: Profile, record: Record, *, readers: bool 
         item_write_interval_s=0.5 if readers else 0.0,
         **kw,
     ):
+        # The fault comes once the app is in use (its key cached, the deployed path's environments
+        # started): a key first seen during a MySQL outage is refused with 503, as documented.
+        _wait(lambda: bool(record.acked), 120, "the first acknowledged write")
         yield
 
 
-def _recovered(sluice: Sluice, record: Record, timeout_s: float = 120) -> BacklogWatch:
+def _recovered(sluice: Target, record: Record, timeout_s: float = 120) -> BacklogWatch:
     """The dependency is back: start timing how long its backlog takes to be stored."""
     with record.lock:
         backlog = set(record.acked)
@@ -114,7 +120,7 @@ def _recovered(sluice: Sluice, record: Record, timeout_s: float = 120) -> Backlo
 
 
 def _settle_and_reconcile(
-    sluice: Sluice,
+    sluice: Target,
     record: Record,
     outcome: Outcome,
     recovery: BacklogWatch | None,
@@ -165,10 +171,10 @@ def _stale_check(record: Record, outcome: Outcome, bound_s: float) -> None:
 # --- the scenarios ---------------------------------------------------------------------------
 
 
-def _service_killed(sluice: Sluice, profile: Profile, outcome: Outcome, name: str, outage_s: float) -> None:
+def _service_killed(sluice: Target, profile: Profile, outcome: Outcome, name: str, outage_s: float) -> None:
     """Writers, readers and item writes; the service SIGKILLed, started again after `outage_s`."""
     record = Record()
-    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
+    workload.seed_items(sluice.base_url, sluice.key, sluice.admin_token)
     with _clients(sluice, profile, record):
         time.sleep(profile.lead_s)
         kill_service(name)
@@ -181,13 +187,13 @@ def _service_killed(sluice: Sluice, profile: Profile, outcome: Outcome, name: st
     _stale_check(record, outcome, sluice.settings.item_cache_ttl_s)
 
 
-def mariadb_killed(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def mariadb_killed(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     _service_killed(sluice, profile, outcome, "mariadb", profile.outage_s)
 
 
-def mariadb_hung(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def mariadb_hung(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     record = Record()
-    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
+    workload.seed_items(sluice.base_url, sluice.key, sluice.admin_token)
     with _clients(sluice, profile, record):
         time.sleep(profile.lead_s)
         pause_service("mariadb", True)
@@ -201,7 +207,7 @@ def mariadb_hung(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
     _stale_check(record, outcome, sluice.settings.item_cache_ttl_s)
 
 
-def _writer_inserts_waiting(sluice: Sluice) -> bool:
+def _writer_inserts_waiting(sluice: Target) -> bool:
     with admin_connect() as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s AND INFO LIKE 'INSERT INTO logs%%'",
@@ -220,18 +226,18 @@ def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 def _settle_within_visibility(
-    sluice: Sluice, record: Record, outcome: Outcome, recovered_at: BacklogWatch, why: str
+    sluice: Target, record: Record, outcome: Outcome, recovered_at: BacklogWatch, why: str
 ) -> None:
     """Messages left in flight (`why`) come back only when the visibility timeout ends: the
     bound is that timeout, plus the usual."""
-    visibility = SHORT_VISIBILITY.visibility_timeout_s or 0
+    visibility = sluice.settings.queue_visibility_timeout_s
     outcome.notes.append(f"{why} come back after the queue's visibility timeout ({visibility} s)")
     _settle_and_reconcile(
         sluice, record, outcome, recovered_at, timeout_s=visibility + 60, bound_s=visibility + RECOVERY_BOUND_S
     )
 
 
-def consumer_killed_before_commit(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def consumer_killed_before_commit(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     record = Record()
     with admin_connect(sluice.settings.mysql.database) as lock, lock.cursor() as cur:
         # GIVEN the logs table locked by another session: the consumer's inserts wait, uncommitted
@@ -249,17 +255,17 @@ def consumer_killed_before_commit(sluice: Sluice, profile: Profile, outcome: Out
     _settle_within_visibility(sluice, record, outcome, recovered_at, "batches in flight")
 
 
-def consumer_killed_after_commit(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def consumer_killed_after_commit(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     record = Record()
     # GIVEN the consumer's deletes held at the proxy: a batch is committed, its messages not yet deleted
-    sluice.proxy.hold("DeleteMessageBatch")
+    _proxy(sluice).hold("DeleteMessageBatch")
     with _clients(sluice, profile, record, readers=False):
         time.sleep(profile.lead_s)
-        _wait(lambda: sluice.proxy.held() > 0, 30, "a committed batch's delete")
+        _wait(lambda: _proxy(sluice).held() > 0, 30, "a committed batch's delete")
     committed = _rows(sluice)
     # WHEN the consumer is killed before SQS deletes the batch
     sluice.kill_consumers()
-    sluice.proxy.drop_held()
+    _proxy(sluice).drop_held()
     sluice.start_consumer()
     recovered_at = _recovered(sluice, record, timeout_s=120)
     outcome.notes.append(f"{committed} rows were committed when the consumer died")
@@ -267,24 +273,30 @@ def consumer_killed_after_commit(sluice: Sluice, profile: Profile, outcome: Outc
     outcome.check("some batches were committed before the kill", committed > 0, committed)
 
 
-def _rows(sluice: Sluice) -> int:
+def _proxy(sluice: Target) -> FaultProxy:
+    if sluice.proxy is None:
+        raise RuntimeError(f"this scenario needs the fault proxy, which the {sluice.name} target does not have")
+    return sluice.proxy
+
+
+def _rows(sluice: Target) -> int:
     with admin_connect(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM logs")
         row = cur.fetchone()
         return int(row[0]) if row else 0
 
 
-def redis_killed(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def redis_killed(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     _service_killed(sluice, profile, outcome, "redis", profile.outage_s / 2)
 
 
-def sqs_refused(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def sqs_refused(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     record = Record()
     with _clients(sluice, profile, record, readers=False):
         time.sleep(profile.lead_s)
-        sluice.proxy.refuse()
+        _proxy(sluice).refuse()
         time.sleep(profile.outage_s / 2)
-        sluice.proxy.restore()
+        _proxy(sluice).restore()
         recovered_at = _recovered(sluice, record)
         time.sleep(profile.tail_s)
     _settle_within_visibility(
@@ -294,15 +306,15 @@ def sqs_refused(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
     outcome.check("writes were refused with 503 while SQS was down", refused > 0, refused)
 
 
-def sqs_slow(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def sqs_slow(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     record = Record()
     with _clients(sluice, profile, record, readers=False):
         time.sleep(profile.lead_s)
         # Calls reach SQS, but answers come after the app's read timeout (5 s): sent, yet failed.
         # At least 15 s, so that the app's two tries of a call (and its 15 s wait) run out.
-        sluice.proxy.delay_responses(6.0)
+        _proxy(sluice).delay_responses(6.0)
         time.sleep(max(profile.outage_s, 15))
-        sluice.proxy.restore()
+        _proxy(sluice).restore()
         recovered_at = _recovered(sluice, record)
         time.sleep(profile.tail_s)
     _settle_within_visibility(
@@ -314,7 +326,7 @@ def sqs_slow(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
     outcome.notes.append(f"{unacked} entries stored whose client never got a 202 (a 503 after SQS had taken them)")
 
 
-def duplicate_deliveries(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def duplicate_deliveries(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     # GIVEN 300 messages each sent twice (as SQS's at-least-once delivery may), read by two consumers
     record = Record()
     queue_url, _ = sluice.queue_urls()
@@ -340,7 +352,7 @@ def duplicate_deliveries(sluice: Sluice, profile: Profile, outcome: Outcome) -> 
     outcome.answers = {"SendMessageBatch (the suite)": 2 * ((len(bodies) + 9) // 10)}
 
 
-def data_errors(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def data_errors(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     # GIVEN MySQL refusing every row of one source (a trigger's SIGNAL: a data error, not an outage)
     with admin_connect(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
         cur.execute(
@@ -362,9 +374,9 @@ def data_errors(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
     )
 
 
-def max_connections_taken(sluice: Sluice, profile: Profile, outcome: Outcome) -> None:
+def max_connections_taken(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     record = Record()
-    workload.seed_items(sluice.port, sluice.key, sluice.admin_token)
+    workload.seed_items(sluice.base_url, sluice.key, sluice.admin_token)
     with _clients(sluice, profile, record):
         time.sleep(profile.lead_s)
         # WHEN a foreign client takes every connection MySQL has left, and each one freed
@@ -462,9 +474,9 @@ SCENARIOS = {
 }
 
 
-def run_scenario(scenario: Scenario, sluice: Sluice, profile: Profile) -> Outcome:
+def run_scenario(scenario: Scenario, sluice: Target, profile: Profile) -> Outcome:
     """Prepare, start the app, run the scenario, stop the app; errors become a failed check."""
-    outcome = Outcome(scenario.name, scenario.fault, "", scenario.expected)
+    outcome = Outcome(scenario.name, sluice.name, scenario.fault, "", scenario.expected)
     outcome.workload = _workload_text(profile, readers=scenario.name not in {"sqs-refused", "sqs-slow"})
     started = time.monotonic()
     try:
@@ -474,7 +486,6 @@ def run_scenario(scenario: Scenario, sluice: Sluice, profile: Profile) -> Outcom
     except Exception as exc:  # the scenario could not run: that fails it, with why
         outcome.check("the scenario ran", False, f"{type(exc).__name__}: {exc}")
     finally:
-        sluice.proxy.restore()
         sluice.stop()
         for name in ("mariadb", "redis"):
             service = find_service(name)

@@ -2,7 +2,7 @@
 recording every answer, and every entry acknowledged with 202.
 
 Writers post single entries and batches; half the entries carry their own id. A writer that gets
-a 503 retries (after Retry-After) with the ids the answer gives, or its own, as a careful client
+a 503 (or a 429) retries (after Retry-After) with the ids the answer gives, or its own, as a careful client
 does, so a 503 for an entry that was queued after all must not make it stored twice. Every entry
 carries a unique marker in its message, so an entry stored under two ids is found.
 
@@ -15,6 +15,7 @@ import json
 import random
 import threading
 import time
+import urllib.parse
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -58,10 +59,12 @@ class Record:
 
 
 class Api:
-    """One client's keep-alive connection to the API."""
+    """One client's keep-alive connection to the API at `base_url` (chalice local's
+    http://127.0.0.1:<port>, or a LocalStack API Gateway URL with its path)."""
 
-    def __init__(self, port: int, key: str, admin_token: str) -> None:
-        self._port = port
+    def __init__(self, base_url: str, key: str, admin_token: str) -> None:
+        url = urllib.parse.urlsplit(base_url)
+        self._host, self._port, self._prefix = url.hostname or "127.0.0.1", url.port or 80, url.path.rstrip("/")
         self._headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
         self._admin = {"Authorization": f"Bearer {admin_token}", "Content-Type": "application/json"}
         self._conn: http.client.HTTPConnection | None = None
@@ -72,9 +75,9 @@ class Api:
         headers = self._admin if admin else self._headers
         for _ in range(2):  # a kept-alive connection the server closed: once more on a new one
             if self._conn is None:
-                self._conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=CLIENT_TIMEOUT_S)
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=CLIENT_TIMEOUT_S)
             try:
-                self._conn.request(method, path, body=data, headers=headers)
+                self._conn.request(method, self._prefix + path, body=data, headers=headers)
                 response = self._conn.getresponse()
                 raw = response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
@@ -147,7 +150,7 @@ def _post_until_answered(api: Api, record: Record, entries: list[dict[str, Any]]
             ids = [details["id"]] if "id" in details else details.get("ids", [])
             for e, log_id in zip(entries, ids, strict=False):
                 e["id"] = log_id
-        if status not in (0, 503):
+        if status not in (0, 429, 503):
             return  # not worth retrying (recorded; the scenario judges it)
         time.sleep(float(headers.get("Retry-After", 1)))
 
@@ -173,9 +176,9 @@ def _item_writer(api: Api, record: Record, stop: threading.Event, rng: random.Ra
                 record.writes.append(Write(item, time.monotonic(), int(body["version"])))
 
 
-def seed_items(port: int, key: str, admin_token: str) -> None:
+def seed_items(base_url: str, key: str, admin_token: str) -> None:
     """Create the hot items."""
-    api = Api(port, key, admin_token)
+    api = Api(base_url, key, admin_token)
     for i in range(HOT_ITEMS):
         status, _, _ = api.call("PUT", f"/items/hot-{i}", {"name": f"hot {i}"}, admin=True)
         if status not in (200, 201):
@@ -185,7 +188,7 @@ def seed_items(port: int, key: str, admin_token: str) -> None:
 
 @contextmanager
 def running(
-    port: int,
+    base_url: str,
     key: str,
     admin_token: str,
     record: Record,
@@ -199,22 +202,26 @@ def running(
     """Run the clients while the block runs; stop and join them after it."""
     stop = threading.Event()
     rng = random.Random(seed)
+
+    def client() -> Api:
+        return Api(base_url, key, admin_token)
+
     threads = [
         threading.Thread(
             target=_writer,
-            args=(Api(port, key, admin_token), record, f"w{seed}.{i}", stop, random.Random(rng.random()), rejects),
+            args=(client(), record, f"w{seed}.{i}", stop, random.Random(rng.random()), rejects),
         )
         for i in range(writers)
     ]
     threads += [
-        threading.Thread(target=_reader, args=(Api(port, key, admin_token), record, stop, random.Random(rng.random())))
+        threading.Thread(target=_reader, args=(client(), record, stop, random.Random(rng.random())))
         for _ in range(readers)
     ]
     if item_write_interval_s:
         threads.append(
             threading.Thread(
                 target=_item_writer,
-                args=(Api(port, key, admin_token), record, stop, random.Random(rng.random()), item_write_interval_s),
+                args=(client(), record, stop, random.Random(rng.random()), item_write_interval_s),
             )
         )
     for t in threads:

@@ -6,7 +6,7 @@ from chalicelib.config import load_settings
 from chalicelib.errors import ConfigError
 from tools.stage import stage_environment
 
-LOCAL_STAGES = ["local", "test", "integration", "bench", "faults"]
+LOCAL_STAGES = ["local", "test", "integration", "bench", "faults", "faults-deployed"]
 PACKAGED_STAGES = ["stack", "prod"]
 
 
