@@ -4,6 +4,7 @@ Wiring only: each route parses, calls chalicelib, returns. Clients are built laz
 get_*() functions, so a warm Lambda environment reuses them.
 """
 
+import dataclasses
 import functools
 from typing import Any
 
@@ -12,13 +13,14 @@ import botocore.config
 import redis
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from chalice.app import Chalice, Response, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, Response, SQSEvent
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from chalicelib import custom_resource, http, openapi
 from chalicelib.apikeys import SCOPE_READ, SCOPE_WRITE
 from chalicelib.auth import Admission, Gate
+from chalicelib.budget import READ_TIMEOUT_MARGIN_S
 from chalicelib.cache import Cache, RedisCircuit
 from chalicelib.config import Settings, load_settings
 from chalicelib.consumer import LogConsumer, RetryPolicy
@@ -29,6 +31,7 @@ from chalicelib.keys import KeyService
 from chalicelib.keystore import KeyStore
 from chalicelib.lazy import once
 from chalicelib.logs import LogService
+from chalicelib.partitions import PartitionMaintainer
 from chalicelib.provision import provision_database
 from chalicelib.queue import LogQueue
 from chalicelib.secrets import SecretStore
@@ -173,6 +176,14 @@ def get_writer() -> LogWriter:
 
 
 @once
+def get_maintainer() -> PartitionMaintainer:
+    # Its own limits: a partition split may take longer than any request's query.
+    limit = SETTINGS.partition_statement_timeout_s
+    mysql = dataclasses.replace(SETTINGS.mysql, statement_timeout_s=limit, read_timeout_s=limit + READ_TIMEOUT_MARGIN_S)
+    return PartitionMaintainer(MySQLConnector(mysql, get_secrets().source("mysql_maintainer")), SETTINGS)
+
+
+@once
 def get_consumer() -> LogConsumer:
     policy = RetryPolicy(
         first_delay_s=SETTINGS.consumer_retry_first_ms / 1000,
@@ -198,6 +209,7 @@ GETTERS = (
     get_gate,
     get_keys,
     get_writer,
+    get_maintainer,
     get_consumer,
 )
 
@@ -377,3 +389,9 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if custom_resource.is_request(event):
         return custom_resource.handle(event, f"{SETTINGS.mysql.database}-schema", run)
     return run()
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="maintain_partitions")
+def maintain_partitions(event: CloudWatchEvent) -> dict[str, Any]:
+    """Every hour: create the coming days' partitions, drop those past retention, forget old ids."""
+    return get_maintainer().run()

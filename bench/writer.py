@@ -142,7 +142,8 @@ def run(
         rates = []
         for _ in range(repeats):
             with admin.cursor() as cur:
-                cur.execute(f"TRUNCATE TABLE {DATABASE}.logs")
+                for table in ("logs", "log_ids"):
+                    cur.execute(f"TRUNCATE TABLE {DATABASE}.{table}")
             conn = connect_writer()
             try:
                 started = time.perf_counter()

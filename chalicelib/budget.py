@@ -14,6 +14,8 @@ MAX_BATCH_SIZE = 10_000  # standard queues
 MAX_BATCHING_WINDOW_S = 300
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout at least 6x the function timeout
 MAX_VISIBILITY_TIMEOUT_S = 43_200  # AWS: 12 hours
+MAINTENANCE_PERIOD_S = 3600  # the partition maintenance schedule (app.py)
+READ_TIMEOUT_MARGIN_S = 5  # the maintainer's client waits this much longer than the server's limit
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,13 @@ class BudgetInputs:
     consumer_retry_max_ms: int
     redelivery_delay_base_s: int
     redelivery_delay_max_s: int
+    maintenance_timeout_s: int
+    partition_statement_timeout_s: int
+    partition_lock_wait_s: int
+    retention_days: int
+    partitions_ahead_days: int
+    timestamp_max_age_s: int
+    timestamp_max_ahead_s: int
 
     @property
     def total(self) -> int:
@@ -102,6 +111,35 @@ def budget_problems(b: BudgetInputs) -> list[str]:
             f"REDELIVERY_DELAY_BASE_S {b.redelivery_delay_base_s} <= REDELIVERY_DELAY_MAX_S {b.redelivery_delay_max_s}"
             f" <= QUEUE_VISIBILITY_TIMEOUT_S {b.visibility_timeout_s} must hold: the delay of a batch given back"
             " shortens the visibility timeout, never lengthens it"
+        )
+    problems += retention_problems(b)
+    return problems
+
+
+def retention_problems(b: BudgetInputs) -> list[str]:
+    """The partition maintenance's timeouts and days against what they run in and must cover."""
+    problems: list[str] = []
+    if b.admin_reserve < 1:
+        problems.append("ADMIN_RESERVE_CONNECTIONS is 0: the partition maintenance's one connection comes out of it")
+    if b.partition_lock_wait_s >= b.partition_statement_timeout_s:
+        problems.append(
+            f"PARTITION_LOCK_WAIT_S {b.partition_lock_wait_s}s is not shorter than PARTITION_STATEMENT_TIMEOUT_S"
+            f" {b.partition_statement_timeout_s}s: the statement would be stopped while it waits for the lock"
+        )
+    if b.partition_statement_timeout_s + READ_TIMEOUT_MARGIN_S >= b.maintenance_timeout_s:
+        problems.append(
+            f"PARTITION_STATEMENT_TIMEOUT_S {b.partition_statement_timeout_s}s (+{READ_TIMEOUT_MARGIN_S}s for the"
+            f" client) is not shorter than the maintenance function's timeout {b.maintenance_timeout_s}s"
+        )
+    if b.retention_days * 86400 <= b.timestamp_max_age_s:
+        problems.append(
+            f"LOG_RETENTION_DAYS {b.retention_days} is not longer than LOG_TIMESTAMP_MAX_AGE_S"
+            f" {b.timestamp_max_age_s}s: an entry accepted with an old timestamp would land in a day already dropped"
+        )
+    if b.partitions_ahead_days * 86400 <= b.timestamp_max_ahead_s + MAINTENANCE_PERIOD_S:
+        problems.append(
+            f"LOG_PARTITIONS_AHEAD_DAYS {b.partitions_ahead_days} does not cover LOG_TIMESTAMP_MAX_AHEAD_S"
+            f" {b.timestamp_max_ahead_s}s plus an hour between maintenance runs"
         )
     return problems
 

@@ -21,6 +21,7 @@ SECRET_FIELDS: dict[str, dict[str, str]] = {
     "mysql_api": {"username": "MYSQL_API_USER", "password": "MYSQL_API_PASSWORD"},
     "mysql_writer": {"username": "MYSQL_WRITER_USER", "password": "MYSQL_WRITER_PASSWORD"},
     "mysql_admin": {"username": "MYSQL_ADMIN_USER", "password": "MYSQL_ADMIN_PASSWORD"},
+    "mysql_maintainer": {"username": "MYSQL_MAINTAINER_USER", "password": "MYSQL_MAINTAINER_PASSWORD"},
     "admin_token": {"token": "ADMIN_TOKEN"},
     "redis": {"username": "REDIS_USERNAME", "password": "REDIS_PASSWORD"},
 }
@@ -107,6 +108,11 @@ class Settings:
     log_timestamp_max_ahead_s: int
     logs_page_max_bytes: int
     log_absent_ttl_s: int
+    log_retention_days: int  # partitions older than this are dropped (chalicelib/partitions.py)
+    log_partitions_ahead_days: int  # days created ahead of today
+    log_id_window_days: int  # how long a stored id is remembered (longer than SQS keeps a message)
+    partition_lock_wait_s: int  # how long maintenance waits for the logs table's lock
+    partition_statement_timeout_s: int  # the longest one maintenance statement may run
 
 
 class _Reader:
@@ -221,6 +227,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_timestamp_max_ahead_s=env.integer("LOG_TIMESTAMP_MAX_AHEAD_S"),
         logs_page_max_bytes=env.integer("LOGS_PAGE_MAX_BYTES", minimum=65536),
         log_absent_ttl_s=env.integer("LOG_ABSENT_TTL_S", minimum=1),
+        log_retention_days=env.integer("LOG_RETENTION_DAYS", minimum=1),
+        log_partitions_ahead_days=env.integer("LOG_PARTITIONS_AHEAD_DAYS", minimum=1),
+        log_id_window_days=env.integer("LOG_ID_WINDOW_DAYS", minimum=15),
+        partition_lock_wait_s=env.integer("PARTITION_LOCK_WAIT_S", minimum=1),
+        partition_statement_timeout_s=env.integer("PARTITION_STATEMENT_TIMEOUT_S", minimum=1),
     )
 
 

@@ -23,6 +23,7 @@ from chalicelib.errors import (
     QueryTimeoutError,
     SluiceError,
 )
+from chalicelib.logids import claim_ids, release_ids
 from chalicelib.models import LogRecord, format_rfc3339
 from chalicelib.secrets import Credentials, CredentialSource
 from chalicelib.slots import SlotPool
@@ -362,14 +363,21 @@ def insert_log_rows(
 ) -> InsertOutcome:
     """Insert records as multi-row statements of up to `chunk_rows` rows and `max_statement_bytes`.
 
-    A statement that fails for one row's sake is split in halves until the bad rows are alone;
-    InnoDB rolls back only the failed statement, so the transaction stays usable. A row-level
+    Only the records whose ids this transaction claims (chalicelib/logids.py) are inserted: an id
+    stored before, or twice in the batch, is a duplicate (the first occurrence wins); the ids of
+    rows not stored are given back. A statement that fails for one row's sake is split in halves
+    until the bad rows are alone; InnoDB rolls back only the failed statement, so the transaction
+    stays usable. A row-level
     error (ROW_REJECTED_ERRNOS) rejects the row; another error that is not an outage fails the row
     alone. An outage, a deadlock or a timeout (is_transient) propagates: the caller rolls back
     and tries the whole batch again.
     """
+    first: dict[str, LogRecord] = {}
+    for record in records:
+        first.setdefault(str(record.id), record)
+    claim = claim_ids(conn, list(first))
     escape = conn.escape
-    rows = [(r, _row_values(escape, r)) for r in records]
+    rows = [(r, _row_values(escape, r)) for log_id, r in first.items() if log_id in claim.fresh]
     outcome = InsertOutcome(0, [], [])
     limit = max_statement_bytes - len(_LOG_INSERT_PREFIX) - len(_LOG_INSERT_SUFFIX)
     chunk: list[tuple[LogRecord, str]] = []
@@ -386,6 +394,9 @@ def insert_log_rows(
         size += row_bytes
     if chunk:
         _insert_splitting(conn, chunk, outcome)
+    not_stored = [str(r.id) for r, _ in outcome.rejected + outcome.failed]
+    if not_stored:
+        release_ids(conn, claim, not_stored)
     return outcome
 
 

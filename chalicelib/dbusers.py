@@ -24,7 +24,15 @@ WRITER_GRANTS = (
     # the UPDATE clause reads); table-wide, so the grants hold on MariaDB and MySQL 8 alike.
     ("SELECT, INSERT, UPDATE", "logs"),
     ("SELECT, INSERT, UPDATE", "log_rejects"),
+    ("SELECT, INSERT, UPDATE, DELETE", "log_ids"),  # claim ids; give back those not stored
 )
+MAINTAINER_GRANTS = (
+    # Partition maintenance (chalicelib/partitions.py): REORGANIZE PARTITION is an ALTER TABLE,
+    # which needs ALTER, CREATE and INSERT; DROP PARTITION needs DROP besides.
+    ("SELECT, INSERT, CREATE, DROP, ALTER", "logs"),  # in the order SHOW GRANTS lists them
+    ("SELECT, DELETE", "log_ids"),  # forget ids older than LOG_ID_WINDOW_DAYS
+)
+MAINTAINER_CONNECTIONS = 1  # one run at a time; taken from the administrators' reserve
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,14 @@ from pymysql.connections import Connection
 from chalicelib.budget import fit_problem
 from chalicelib.config import Settings
 from chalicelib.db import MySQLConnector
-from chalicelib.dbusers import API_GRANTS, WRITER_GRANTS, DatabaseUser, ensure_user
+from chalicelib.dbusers import (
+    API_GRANTS,
+    MAINTAINER_CONNECTIONS,
+    MAINTAINER_GRANTS,
+    WRITER_GRANTS,
+    DatabaseUser,
+    ensure_user,
+)
 from chalicelib.errors import ConfigError
 from chalicelib.schema import Migration, load_migrations, migrate
 from chalicelib.secrets import Credentials, SecretStore
@@ -43,6 +50,7 @@ def provision(
     settings: Settings,
     api: Credentials,
     writer: Credentials,
+    maintainer: Credentials,
     migrations: list[Migration] | None = None,
 ) -> ProvisionResult:
     """Database, migrations, accounts. Raises ConfigError when the budget does not fit the server,
@@ -61,6 +69,7 @@ def provision(
     require_tls = settings.mysql.tls
     ensure_user(admin, database, DatabaseUser(api, settings.api_read_slots, API_GRANTS), require_tls)
     ensure_user(admin, database, DatabaseUser(writer, settings.consumer_max_concurrency, WRITER_GRANTS), require_tls)
+    ensure_user(admin, database, DatabaseUser(maintainer, MAINTAINER_CONNECTIONS, MAINTAINER_GRANTS), require_tls)
     budget = settings.consumer_max_concurrency + settings.api_read_slots + settings.admin_reserve_connections
     return ProvisionResult(database, result.version_after, result.applied, max_connections, budget)
 
@@ -69,13 +78,17 @@ def provision_database(settings: Settings, secrets: SecretStore) -> dict[str, An
     """provision() with the stage's administrator account (the mysql_admin secret), over the
     stage's connection settings (TLS and CA bundle included). Each run reads the secrets afresh:
     it sets the accounts' passwords, so it must use the current values."""
-    for name in ("mysql_admin", "mysql_api", "mysql_writer"):
+    for name in ("mysql_admin", "mysql_api", "mysql_writer", "mysql_maintainer"):
         secrets.forget(name)
     admin = MySQLConnector(settings.mysql, secrets.source("mysql_admin"), use_database=False)
     conn = admin.connect()
     try:
         return provision(
-            conn, settings, secrets.credentials("mysql_api"), secrets.credentials("mysql_writer")
+            conn,
+            settings,
+            secrets.credentials("mysql_api"),
+            secrets.credentials("mysql_writer"),
+            secrets.credentials("mysql_maintainer"),
         ).to_dict()
     finally:
         conn.close()

@@ -68,7 +68,7 @@ def reset(settings: Settings, key: str) -> None:
     bootstrap_mysql(settings, key)
     urls = bootstrap_queues(settings)
     with admin_connect(settings.mysql.database) as conn, conn.cursor() as cur:
-        for table in ("logs", "log_rejects", "items"):
+        for table in ("logs", "log_ids", "log_rejects", "items"):
             cur.execute(f"TRUNCATE TABLE {table}")
         cur.execute("DROP TRIGGER IF EXISTS faults_reject")
     sqs = sqs_client(settings)

@@ -56,7 +56,13 @@ def bootstrap_mysql(settings: Settings, dev_key: str | None = None) -> Provision
     the stage's development key, when it has one (DEV_API_KEY)."""
     secrets = SecretStore(settings.secrets, lambda: aws_client("secretsmanager", settings))
     with admin_connection(settings) as conn:
-        result = provision(conn, settings, secrets.credentials("mysql_api"), secrets.credentials("mysql_writer"))
+        result = provision(
+            conn,
+            settings,
+            secrets.credentials("mysql_api"),
+            secrets.credentials("mysql_writer"),
+            secrets.credentials("mysql_maintainer"),
+        )
         if dev_key:
             insert_key(conn, development_key(dev_key, settings), if_new=True)
         return result

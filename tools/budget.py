@@ -16,7 +16,14 @@ import sys
 from chalicelib.budget import BudgetInputs, budget_problems, budget_summary
 from chalicelib.config import Settings
 from tools.bootstrap import admin_connection
-from tools.stage import API_FUNCTION, CONSUMER_FUNCTION, function_settings, is_packaged, stage_settings
+from tools.stage import (
+    API_FUNCTION,
+    CONSUMER_FUNCTION,
+    MAINTENANCE_FUNCTION,
+    function_settings,
+    is_packaged,
+    stage_settings,
+)
 
 
 def server_max_connections(settings: Settings) -> int:
@@ -48,6 +55,13 @@ def budget_inputs(stage: str, max_connections: int | None) -> BudgetInputs:
         consumer_retry_max_ms=settings.consumer_retry_max_ms,
         redelivery_delay_base_s=settings.redelivery_delay_base_s,
         redelivery_delay_max_s=settings.redelivery_delay_max_s,
+        maintenance_timeout_s=function_settings(stage, MAINTENANCE_FUNCTION).timeout_s,
+        partition_statement_timeout_s=settings.partition_statement_timeout_s,
+        partition_lock_wait_s=settings.partition_lock_wait_s,
+        retention_days=settings.log_retention_days,
+        partitions_ahead_days=settings.log_partitions_ahead_days,
+        timestamp_max_age_s=settings.log_timestamp_max_age_s,
+        timestamp_max_ahead_s=settings.log_timestamp_max_ahead_s,
     )
 
 

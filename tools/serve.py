@@ -1,7 +1,7 @@
 """`make up`: start the services, bootstrap the stage, check its budget, then serve the API.
 Ctrl-C stops everything it started.
 
-    python -m tools.serve --stage local [--port 8000]     chalice local + the local SQS event source
+    python -m tools.serve --stage local [--port 8000]     chalice local + the local SQS event source and schedule
     python -m tools.serve --stage local --via localstack  deployed into LocalStack (API Gateway, Lambda, ESM)
 """
 
@@ -130,7 +130,8 @@ def serve(stage: str, port: int) -> int:
         env = {**os.environ, **LOCAL_AWS_ENV}
         api_cmd = [str(BIN / "python"), "-m", "tools.chalice_local", "--stage", stage, "--port", str(port)]
         consumer_cmd = [str(BIN / "python"), "-m", "tools.local_consumer", "--stage", stage]
-        for name, cmd in (("api", api_cmd), ("consumer", consumer_cmd)):
+        schedule_cmd = [str(BIN / "python"), "-m", "tools.local_schedule", "--stage", stage]
+        for name, cmd in (("api", api_cmd), ("consumer", consumer_cmd), ("schedule", schedule_cmd)):
             children.append((name, subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)))
         url = f"http://127.0.0.1:{port}"
         _wait_for_api(url, children[0][1])
@@ -144,7 +145,7 @@ def serve(stage: str, port: int) -> int:
             flush=True,
         )
         # Supervise: a service that dies is started again (stopped at the end if this started it),
-        # so nothing is left dead or as a zombie; if the API or the consumer exits, everything stops.
+        # so nothing is left dead or as a zombie; if the API, the consumer or the schedule exits, everything stops.
         while all(process.poll() is None for _, process in children):
             _supervise(started, lambda: bootstrap(stage))
             time.sleep(0.5)

@@ -15,6 +15,7 @@ from chalicelib.secrets import SecretStore
 ROOT = Path(__file__).resolve().parent.parent
 API_FUNCTION = "api_handler"
 CONSUMER_FUNCTION = "consume_logs"
+MAINTENANCE_FUNCTION = "maintain_partitions"
 
 # LocalStack accepts any credentials; "test" maps to its default account 000000000000.
 LOCAL_AWS_ENV = {

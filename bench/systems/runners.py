@@ -80,7 +80,7 @@ def empty_everything(settings: Settings) -> None:
     with admin_connect() as conn, conn.cursor() as cur:
         for table in TABLES:
             cur.execute(f"TRUNCATE TABLE {DATABASE}.{table}")
-        for table in ("logs", "log_rejects", "items", "api_keys"):
+        for table in ("logs", "log_ids", "log_rejects", "items", "api_keys"):
             cur.execute(f"TRUNCATE TABLE {settings.mysql.database}.{table}")
     sqs = sqs_client(settings)
     for name in (settings.log_queue_name, settings.log_dlq_name):

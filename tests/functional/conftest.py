@@ -55,7 +55,7 @@ def admin_db() -> Iterator[pymysql.connections.Connection]:
 
 def _clean(queue_urls: Any, sqs: Any, redis_client: redis.Redis) -> None:
     with admin_connection(SETTINGS, SETTINGS.mysql.database) as conn, conn.cursor() as cur:
-        for table in ("items", "logs", "log_rejects"):
+        for table in ("items", "logs", "log_ids", "log_rejects"):
             cur.execute(f"DELETE FROM {table}")
     keys = list(redis_client.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
     if keys:

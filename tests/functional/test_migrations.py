@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from chalicelib.dbusers import API_GRANTS, WRITER_GRANTS
+from chalicelib.dbusers import API_GRANTS, MAINTAINER_CONNECTIONS, MAINTAINER_GRANTS, WRITER_GRANTS
 from chalicelib.errors import ConfigError, MigrationError
 from chalicelib.provision import provision
 from chalicelib.schema import Migration, latest_version, load_migrations, migrate, run_statements
@@ -19,6 +19,7 @@ from tools.devstack import admin_connect
 DATABASE = "sluice_migration_test"
 API = Credentials("sluice_mt_api", "mt-api-password")
 WRITER = Credentials("sluice_mt_writer", "mt-writer-password")
+MAINTAINER = Credentials("sluice_mt_maintainer", "mt-maintainer-password")
 
 
 def tables(conn: pymysql.connections.Connection) -> dict[str, str]:
@@ -46,7 +47,7 @@ def scratch() -> Iterator[pymysql.connections.Connection]:
     conn.close()
     with admin_connect() as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        for account in (API, WRITER):
+        for account in (API, WRITER, MAINTAINER):
             cur.execute("DROP USER IF EXISTS %s@'%%'", (account.username,))
 
 
@@ -56,7 +57,7 @@ def test_a_new_database_gets_every_migration_once_and_a_second_run_changes_nothi
     assert (first.version_before, first.version_after) == (0, latest_version(migrations))
     assert first.applied == [m.version for m in migrations]
     schema = tables(scratch)
-    assert {"items", "logs", "log_rejects", "schema_migrations"} <= set(schema)
+    assert {"items", "logs", "log_ids", "log_rejects", "schema_migrations"} <= set(schema)
     second = migrate(scratch, migrations)
     assert (second.applied, second.version_after) == ([], latest_version(migrations))
     assert tables(scratch) == schema
@@ -126,23 +127,29 @@ def grants(user: str) -> set[str]:
 
 def test_provision_makes_the_accounts_with_exactly_their_grants_and_caps(scratch):
     settings = dataclasses.replace(SETTINGS, mysql=dataclasses.replace(SETTINGS.mysql, database=DATABASE))
-    provision(scratch, settings, API, WRITER)
+    provision(scratch, settings, API, WRITER, MAINTAINER)
     expected = {
         API.username: {f"GRANT {p} ON `{DATABASE}`.`{t}`" for p, t in API_GRANTS},
         WRITER.username: {f"GRANT {p} ON `{DATABASE}`.`{t}`" for p, t in WRITER_GRANTS},
+        MAINTAINER.username: {f"GRANT {p} ON `{DATABASE}`.`{t}`" for p, t in MAINTAINER_GRANTS},
     }
     assert {user: grants(user) for user in expected} == expected
     # AND a privilege granted by hand is gone after the next run
     with scratch.cursor() as cur:
         cur.execute(f"GRANT DELETE ON `{DATABASE}`.`logs` TO %s@'%%'", (API.username,))
-    provision(scratch, settings, API, WRITER)
+    provision(scratch, settings, API, WRITER, MAINTAINER)
     assert grants(API.username) == expected[API.username]
     with scratch.cursor() as cur:
         cur.execute(
-            "SELECT user, max_user_connections FROM mysql.user WHERE user IN (%s, %s)", (API.username, WRITER.username)
+            "SELECT user, max_user_connections FROM mysql.user WHERE user IN (%s, %s, %s)",
+            (API.username, WRITER.username, MAINTAINER.username),
         )
         caps = dict(cur.fetchall())
-    assert caps == {API.username: settings.api_read_slots, WRITER.username: settings.consumer_max_concurrency}
+    assert caps == {
+        API.username: settings.api_read_slots,
+        WRITER.username: settings.consumer_max_concurrency,
+        MAINTAINER.username: MAINTAINER_CONNECTIONS,
+    }
 
 
 def test_provision_refuses_a_budget_that_does_not_fit_before_changing_anything(scratch, server_max_connections):
@@ -150,5 +157,5 @@ def test_provision_refuses_a_budget_that_does_not_fit_before_changing_anything(s
     budget = settings.consumer_max_concurrency + settings.api_read_slots + settings.admin_reserve_connections
     server_max_connections(budget)
     with pytest.raises(ConfigError, match=f"= {budget}, which must stay below the server's max_connections {budget}"):
-        provision(scratch, settings, API, WRITER)
+        provision(scratch, settings, API, WRITER, MAINTAINER)
     assert tables(scratch) == {}

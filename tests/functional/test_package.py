@@ -13,7 +13,7 @@ from tools.package import Package, package
 from tools.stage import DEPLOY_TIME_STAND_INS, function_settings, stage_settings
 
 STAGES = ("stack", "prod")
-ROLES = ("ApiHandlerRole", "ConsumeLogsRole", "MigrateRole")
+ROLES = ("ApiHandlerRole", "ConsumeLogsRole", "MigrateRole", "MaintainPartitionsRole")
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +70,21 @@ def test_each_function_has_its_own_role_allowing_only_what_it_needs(templates, s
             "secretsmanager:GetSecretValue": ["WriterDatabaseSecret.Id"],
         },
         "MigrateRole": {
-            "secretsmanager:GetSecretValue": ["MySQLAdminSecretArn", "ApiDatabaseSecret.Id", "WriterDatabaseSecret.Id"],
+            "secretsmanager:GetSecretValue": [
+                "MySQLAdminSecretArn",
+                "ApiDatabaseSecret.Id",
+                "WriterDatabaseSecret.Id",
+                "MaintainerDatabaseSecret.Id",
+            ],
         },
+        "MaintainPartitionsRole": {"secretsmanager:GetSecretValue": ["MaintainerDatabaseSecret.Id"]},
     }
-    logs = {"ApiHandlerRole": "api", "ConsumeLogsRole": "consumer", "MigrateRole": "migrate"}
+    logs = {
+        "ApiHandlerRole": "api",
+        "ConsumeLogsRole": "consumer",
+        "MigrateRole": "migrate",
+        "MaintainPartitionsRole": "maintain",
+    }
     for role in ROLES:
         allowed = allowed_statements(template, role)
         own_group = (
@@ -100,6 +111,9 @@ def test_the_queues_follow_the_stage_and_awss_rules(templates, stage):
     event = resources["ConsumeLogs"]["Properties"]["Events"]["ConsumeLogsSqsEventSource"]["Properties"]
     assert event["ScalingConfig"]["MaximumConcurrency"] == settings.consumer_max_concurrency
     assert resources["ConsumeLogs"]["Properties"]["ReservedConcurrentExecutions"] >= settings.consumer_max_concurrency
+    # AND partition maintenance runs every hour, on EventBridge
+    schedule = resources["MaintainPartitions"]["Properties"]["Events"]["MaintainPartitionsEvent"]
+    assert (schedule["Type"], schedule["Properties"]["Schedule"]) == ("Schedule", "rate(1 hour)")
 
 
 def test_prod_and_stack_are_one_template_with_different_values(templates):

@@ -60,7 +60,7 @@ def live_api() -> Iterator[None]:
     """The stage's API and consumer as `make up` runs them, on empty tables."""
     bootstrap(STAGE)
     with admin_connect(_SETTINGS.mysql.database) as conn, conn.cursor() as cur:
-        for table in ("logs", "log_rejects", "items"):
+        for table in ("logs", "log_ids", "log_rejects", "items"):
             cur.execute(f"TRUNCATE TABLE {table}")
     processes = Processes(ROOT / ".data" / "fuzz")
     python = str(ROOT / ".venv" / "bin" / "python")

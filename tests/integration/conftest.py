@@ -135,7 +135,7 @@ def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) ->
 
     def clean() -> None:
         with admin_connection(SETTINGS, SETTINGS.mysql.database) as conn, conn.cursor() as cur:
-            for table in ("items", "logs", "log_rejects"):
+            for table in ("items", "logs", "log_ids", "log_rejects"):
                 cur.execute(f"DELETE FROM {table}")
         r = redis.Redis.from_url(SETTINGS.redis_url)
         keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))

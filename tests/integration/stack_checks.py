@@ -58,7 +58,7 @@ def count(sql: str, args: Any = None) -> int:
 def clean(deployment: StackDeployment) -> None:
     """Empty the stack's tables, Redis keys and queues."""
     with database() as conn, conn.cursor() as cur:
-        for table in ("items", "logs", "log_rejects"):
+        for table in ("items", "logs", "log_ids", "log_rejects"):
             cur.execute(f"DELETE FROM {table}")
     r = redis.Redis.from_url(stage_settings("local").redis_url)
     keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))

@@ -7,9 +7,12 @@ bundle, with credentials from the emulator's Secrets Manager; its migration runs
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.dbusers import MAINTAINER_CONNECTIONS
+from chalicelib.partitions import FUTURE, day_name, read_partitions
 from chalicelib.schema import latest_version, load_migrations
 from tests.integration.conftest import API
 from tests.integration.stack_checks import (
@@ -23,6 +26,7 @@ from tests.integration.stack_checks import (
     logs_locked,
 )
 from tests.waiting import wait_for
+from tools.local_schedule import scheduled_event
 from tools.stack import StackDeployment, admin_token
 
 
@@ -63,14 +67,30 @@ def test_the_deploy_ran_the_migrations_and_made_the_accounts(stack):
     # AND the accounts exist with their connection caps and TLS required
     with database() as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT user, max_user_connections, ssl_type FROM mysql.user WHERE user IN (%s, %s)",
-            (f"{SETTINGS.mysql.database}_api", f"{SETTINGS.mysql.database}_writer"),
+            "SELECT user, max_user_connections, ssl_type FROM mysql.user WHERE user IN (%s, %s, %s)",
+            tuple(f"{SETTINGS.mysql.database}_{role}" for role in ("api", "writer", "maintainer")),
         )
         accounts = {row[0]: (int(row[1]), row[2]) for row in cur.fetchall()}
     assert accounts == {
         f"{SETTINGS.mysql.database}_api": (SETTINGS.api_read_slots, "ANY"),
         f"{SETTINGS.mysql.database}_writer": (SETTINGS.consumer_max_concurrency, "ANY"),
+        f"{SETTINGS.mysql.database}_maintainer": (MAINTAINER_CONNECTIONS, "ANY"),
     }
+
+
+def test_the_scheduled_maintenance_keeps_the_log_partitions_with_its_own_account(stack):
+    # GIVEN the stack's hourly maintenance function (its schedule is EventBridge's; here it is invoked)
+    # WHEN it runs THEN it creates today's partition and the days ahead, over TLS, as the maintainer
+    answer = emulator(stack, "lambda").invoke(
+        FunctionName=stack.outputs["MaintainFunctionName"], Payload=json.dumps(scheduled_event()).encode()
+    )
+    result = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, result
+    today = datetime.now(UTC).date()
+    with database() as conn:
+        names = [p.name for p in read_partitions(conn)]
+    assert day_name(today) in names and day_name(today + timedelta(SETTINGS.log_partitions_ahead_days)) in names
+    assert names[-1] == FUTURE
 
 
 def test_an_entry_is_stored_exactly_once(api):

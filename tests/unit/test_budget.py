@@ -23,6 +23,13 @@ FITS = BudgetInputs(
     consumer_retry_max_ms=2000,
     redelivery_delay_base_s=5,
     redelivery_delay_max_s=300,
+    maintenance_timeout_s=120,
+    partition_statement_timeout_s=60,
+    partition_lock_wait_s=10,
+    retention_days=30,
+    partitions_ahead_days=7,
+    timestamp_max_age_s=604_800,
+    timestamp_max_ahead_s=300,
 )
 
 
@@ -37,6 +44,11 @@ def test_a_budget_below_max_connections_with_aws_rules_kept_has_no_problems():
         ({"max_connections": 16}, "does not fit"),
         ({"read_slots": 22}, "does not fit"),
         ({"writer_concurrency": 1}, "2..1000"),
+        ({"admin_reserve": 0}, "partition maintenance's one connection"),
+        ({"partition_lock_wait_s": 60}, "stopped while it waits for the lock"),
+        ({"partition_statement_timeout_s": 115}, "maintenance function's timeout"),
+        ({"retention_days": 7}, "a day already dropped"),
+        ({"partitions_ahead_days": 0, "timestamp_max_ahead_s": 0}, "an hour between maintenance runs"),
         ({"writer_concurrency": 1001, "max_connections": 2000}, "2..1000"),
         ({"visibility_timeout_s": 359}, "6 x"),
         ({"consumer_retry_max_ms": 60_000}, "CONSUMER_RETRY_MAX_MS 60000 is not shorter"),

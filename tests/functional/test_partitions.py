@@ -1,0 +1,251 @@
+"""The partitioned logs table against the real MariaDB: the migration on a table that holds rows,
+maintenance with the maintainer's account, retention by dropped days, and an id stored once
+whatever partition its entries fall in."""
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pymysql
+import pytest
+
+import app as sluice_app
+from chalicelib.db import MySQLConnector, insert_log_rows
+from chalicelib.models import LogRecord
+from chalicelib.partitions import BEFORE, FUTURE, day_name, maintain, read_partitions
+from chalicelib.schema import load_migrations, migrate
+from tests.functional.conftest import SETTINGS
+from tests.waiting import wait_for
+from tools.devstack import admin_connect
+from tools.local_schedule import run_once, scheduled_handlers
+
+SCRATCH = "sluice_partitions_scratch"
+TODAY = datetime.now(UTC).date()
+
+
+def record(ts: datetime, log_id: uuid.UUID | None = None, source: str = "web") -> LogRecord:
+    return LogRecord.model_validate(
+        {
+            "id": str(log_id or uuid.uuid4()),
+            "level": "info",
+            "source": source,
+            "message": f"at {ts.isoformat()}",
+            "timestamp": ts,
+            "attributes": {},
+            "received_at": ts,
+        }
+    )
+
+
+def at(day: date, hour: int = 12) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def connect(role: str) -> pymysql.connections.Connection:
+    """The stage's `mysql_writer` or `mysql_maintainer` account, as the functions connect."""
+    return MySQLConnector(SETTINGS.mysql, sluice_app.get_secrets().source(role)).connect()
+
+
+def store(conn: pymysql.connections.Connection, *records: LogRecord) -> int:
+    outcome = insert_log_rows(conn, records, 500, 1 << 20)
+    conn.commit()
+    return outcome.inserted
+
+
+def logs_count(admin_db, where: str = "1") -> int:
+    with admin_db.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM logs WHERE {where}")
+        return int(cur.fetchone()[0])
+
+
+@pytest.fixture
+def scratch() -> Iterator[pymysql.connections.Connection]:
+    """Root in an empty scratch database, dropped afterwards."""
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+        cur.execute(f"CREATE DATABASE {SCRATCH}")
+    conn = admin_connect(SCRATCH)
+    conn.autocommit(False)
+    yield conn
+    conn.close()
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {SCRATCH}")
+
+
+def run(conn: pymysql.connections.Connection, today: date) -> dict[str, Any]:
+    return maintain(conn, today, retention_days=30, ahead_days=7, id_window_days=15, lock_wait_s=10).to_dict()
+
+
+def test_the_migration_keeps_every_row_of_an_existing_table_and_remembers_their_ids(scratch):
+    # GIVEN a logs table from before partitioning, holding rows of several days
+    migrations = load_migrations()
+    migrate(scratch, [m for m in migrations if m.version < 3])
+    rows = [record(at(TODAY - timedelta(days)), source=f"s{days}") for days in (40, 10, 0)]
+    with scratch.cursor() as cur:
+        for r in rows:
+            cur.execute(
+                "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at)"
+                " VALUES (%s, 'info', %s, 'm', %s, '{}', %s, UTC_TIMESTAMP(6))",
+                (str(r.id), r.source, r.timestamp.replace(tzinfo=None), r.received_at.replace(tzinfo=None)),
+            )
+    scratch.commit()
+    # WHEN the partitioning migration runs
+    migrate(scratch, migrations)
+    # THEN every row is there, in the one catch-all partition, and every id is remembered
+    assert [p.name for p in read_partitions(scratch)] == [FUTURE]
+    with scratch.cursor() as cur:
+        cur.execute("SELECT id FROM logs")
+        assert {row[0] for row in cur.fetchall()} == {str(r.id) for r in rows}
+        cur.execute("SELECT id FROM log_ids")
+        assert {row[0] for row in cur.fetchall()} == {str(r.id) for r in rows}
+    # AND the first maintenance run splits them off without losing any: older days in p_before
+    result = run(scratch, TODAY)
+    assert result["created"][0] == day_name(TODAY) and result["dropped"] == []
+    with scratch.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM logs PARTITION ({BEFORE})")
+        assert cur.fetchone()[0] == 2
+        cur.execute(f"SELECT COUNT(*) FROM logs PARTITION ({day_name(TODAY)})")
+        assert cur.fetchone()[0] == 1
+
+
+def test_retention_drops_whole_days_and_keeps_the_rest_and_rows_beyond_the_last_day(scratch):
+    # GIVEN a partitioned table first maintained 45 days ago, with rows from 40 days ago to 20 days ahead
+    migrate(scratch, load_migrations())
+    run(scratch, TODAY - timedelta(45))
+    offsets = {-40: 2, -31: 1, -30: 1, -29: 1, 0: 3, 3: 1, 20: 1}
+    with scratch.cursor() as cur:
+        for offset, n in offsets.items():
+            for _ in range(n):
+                ts = at(TODAY + timedelta(offset)).replace(tzinfo=None)
+                cur.execute(
+                    "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at)"
+                    " VALUES (UUID(), 'info', 'web', 'm', %s, '{}', %s, UTC_TIMESTAMP(6))",
+                    (ts, ts),
+                )
+    scratch.commit()
+    # WHEN maintenance runs today
+    result = run(scratch, TODAY)
+    # THEN the days that ended 30 days ago or earlier are dropped, with their rows, and nothing else
+    assert day_name(TODAY - timedelta(31)) in result["dropped"]
+    assert day_name(TODAY - timedelta(30)) not in result["dropped"]
+    with scratch.cursor() as cur:
+        cur.execute("SELECT DATEDIFF(ts, %s), COUNT(*) FROM logs GROUP BY 1", (TODAY,))
+        remaining = {int(d): int(n) for d, n in cur.fetchall()}
+    assert remaining == {-30: 1, -29: 1, 0: 3, 3: 1, 20: 1}
+    # AND the days ahead exist; the row 20 days ahead waits in p_future until its day is made
+    names = [p.name for p in read_partitions(scratch)]
+    assert names[-2:] == [day_name(TODAY + timedelta(7)), FUTURE]
+    # AND a second run the same day changes nothing
+    assert run(scratch, TODAY) == {"created": [], "dropped": [], "ids_forgotten": 0}
+
+
+def test_ids_are_forgotten_after_their_window_only(scratch):
+    migrate(scratch, load_migrations())
+    with scratch.cursor() as cur:
+        for days_ago in (16, 15, 14, 0):
+            cur.execute(
+                "INSERT INTO log_ids (id, claim, seen_on) VALUES (UUID(), 1, %s)", (TODAY - timedelta(days_ago),)
+            )
+    scratch.commit()
+    result = run(scratch, TODAY)
+    assert result["ids_forgotten"] == 1
+    with scratch.cursor() as cur:
+        cur.execute("SELECT DATEDIFF(%s, seen_on) FROM log_ids ORDER BY 1", (TODAY,))
+        assert [int(row[0]) for row in cur.fetchall()] == [0, 14, 15]
+
+
+def test_the_maintainer_account_can_maintain_the_stages_table(admin_db):
+    # GIVEN the test stage's table, and the account the scheduled function uses
+    conn = connect("mysql_maintainer")
+    try:
+        # WHEN it runs maintenance THEN today and the days ahead exist, and the account needed nothing more
+        maintain(
+            conn,
+            TODAY,
+            retention_days=SETTINGS.log_retention_days,
+            ahead_days=SETTINGS.log_partitions_ahead_days,
+            id_window_days=SETTINGS.log_id_window_days,
+            lock_wait_s=SETTINGS.partition_lock_wait_s,
+        )
+    finally:
+        conn.close()
+    names = [p.name for p in read_partitions(admin_db)]
+    assert day_name(TODAY) in names
+    assert day_name(TODAY + timedelta(SETTINGS.log_partitions_ahead_days)) in names
+
+
+def test_an_id_retried_with_another_timestamp_is_stored_once(admin_db):
+    # GIVEN an entry stored, and the same id again with a timestamp in another day's partition
+    log_id = uuid.uuid4()
+    writer = connect("mysql_writer")
+    try:
+        assert store(writer, record(at(TODAY), log_id)) == 1
+        # WHEN it is written again (a client's retry without a timestamp gets a new one)
+        assert store(writer, record(at(TODAY - timedelta(2)), log_id)) == 0
+    finally:
+        writer.close()
+    # THEN it is stored once, as first written
+    assert logs_count(admin_db, f"id = '{log_id}'") == 1
+    assert logs_count(admin_db, f"id = '{log_id}' AND DATE(ts) = '{TODAY}'") == 1
+
+
+@pytest.mark.parametrize("first_ends_with", ["commit", "rollback"])
+def test_two_writers_with_one_id_store_it_once(admin_db, first_ends_with):
+    # GIVEN a writer that has claimed an id and inserted its row, not yet committed
+    log_id = uuid.uuid4()
+    first, second = connect("mysql_writer"), connect("mysql_writer")
+    try:
+        assert insert_log_rows(first, [record(at(TODAY), log_id)], 500, 1 << 20).inserted == 1
+        # WHEN a second writer stores the same id under another timestamp
+        inserted: list[int] = []
+        other = threading.Thread(target=lambda: inserted.append(store(second, record(at(TODAY, 13), log_id))))
+        other.start()
+        # THEN it waits for the first writer's claim
+        wait_for(lambda: _waiting_for_a_row_lock(admin_db), timeout_s=10, interval_s=0.05)
+        # AND once the first one ends, exactly one of them has stored it
+        getattr(first, first_ends_with)()
+        other.join(timeout=30)
+    finally:
+        first.close()
+        second.close()
+    assert inserted == [0 if first_ends_with == "commit" else 1]
+    assert logs_count(admin_db, f"id = '{log_id}'") == 1
+
+
+def _waiting_for_a_row_lock(admin_db) -> bool:
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'")
+        return bool(cur.fetchone()[0])
+
+
+def test_a_row_mysql_rejects_gives_its_id_back(admin_db):
+    # GIVEN MySQL refusing rows of one source (a data error: the row is set aside, not stored)
+    with admin_db.cursor() as cur:
+        cur.execute(
+            "CREATE TRIGGER test_reject_row BEFORE INSERT ON logs FOR EACH ROW"
+            " IF NEW.source = 'reject.me' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused'; END IF"
+        )
+    writer = connect("mysql_writer")
+    try:
+        refused, good = record(at(TODAY), source="reject.me"), record(at(TODAY))
+        outcome = insert_log_rows(writer, [refused, good], 500, 1 << 20)
+        writer.commit()
+    finally:
+        writer.close()
+        with admin_db.cursor() as cur:
+            cur.execute("DROP TRIGGER IF EXISTS test_reject_row")
+    # THEN the good one is stored and claimed; the refused one's id is free for a replay
+    assert [r.id for r, _ in outcome.rejected] == [refused.id] and outcome.inserted == 1
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT id FROM log_ids WHERE id IN (%s, %s)", (str(refused.id), str(good.id)))
+        assert {row[0] for row in cur.fetchall()} == {str(good.id)}
+
+
+def test_make_up_runs_the_apps_schedule_as_eventbridge_would():
+    # GIVEN the app's scheduled functions as tools/local_schedule.py finds them
+    jobs = scheduled_handlers(sluice_app)
+    assert [(job.name, job.period_s) for job in jobs] == [("maintain_partitions", 3600)]
+    # WHEN one runs with a scheduled event THEN the handler accepts it and succeeds
+    assert run_once(jobs[0])
