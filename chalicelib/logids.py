@@ -5,7 +5,8 @@ The logs table is partitioned by day of `ts`, so its primary key is (id, ts) and
 id from being stored twice under two timestamps (a client's retry without a timestamp gets a new
 one). `log_ids` can: its key is the id alone. A writer claims a batch's ids with one
 INSERT ... ON DUPLICATE KEY UPDATE that marks the rows it adds with a random claim number; the
-ids that then carry its number are the ones it stores. A second writer claiming the same id
+ids that then carry its number are the ones it stores (when the statement added a row for every
+id, as it does unless a delivery repeats, they all are, and nothing is read back). A second writer claiming the same id
 waits on the first one's row lock: it finds the id taken once the first commits, or takes it if
 the first rolled back. Ids are claimed in sorted order, so two claims cannot deadlock each other.
 An id is remembered for LOG_ID_WINDOW_DAYS (chalicelib/partitions.py forgets older ones).
@@ -38,7 +39,12 @@ def claim_ids(conn: Connection, ids: Sequence[str]) -> Claim:
         for start in range(0, len(ordered), CLAIM_CHUNK):
             chunk = ordered[start : start + CLAIM_CHUNK]
             values = ",".join(f"({conn.escape(i)},{number},UTC_DATE())" for i in chunk)
-            cur.execute(f"INSERT INTO log_ids (id, claim, seen_on) VALUES {values} ON DUPLICATE KEY UPDATE id = id")
+            added = cur.execute(
+                f"INSERT INTO log_ids (id, claim, seen_on) VALUES {values} ON DUPLICATE KEY UPDATE id = id"
+            )
+            if added == len(chunk):  # every id was new (a duplicate counts 0): all ours
+                fresh.update(chunk)
+                continue
             marks = ",".join(["%s"] * len(chunk))
             cur.execute(f"SELECT id FROM log_ids WHERE claim = %s AND id IN ({marks})", (number, *chunk))
             fresh.update(str(row[0]) for row in cur.fetchall())

@@ -249,3 +249,19 @@ def test_make_up_runs_the_apps_schedule_as_eventbridge_would():
     assert [(job.name, job.period_s) for job in jobs] == [("maintain_partitions", 3600)]
     # WHEN one runs with a scheduled event THEN the handler accepts it and succeeds
     assert run_once(jobs[0])
+
+
+def test_a_batch_mixing_stored_and_new_ids_stores_only_the_new_ones(admin_db):
+    # GIVEN one entry stored before
+    old = record(at(TODAY))
+    writer = connect("mysql_writer")
+    try:
+        assert store(writer, old) == 1
+        # WHEN a batch carries it again among two new ones (and one of those twice)
+        fresh = [record(at(TODAY)), record(at(TODAY))]
+        inserted = store(writer, old, fresh[0], fresh[1], fresh[1])
+    finally:
+        writer.close()
+    # THEN only the two new ones are stored, once each
+    assert inserted == 2
+    assert logs_count(admin_db, f"id IN ('{old.id}', '{fresh[0].id}', '{fresh[1].id}')") == 3
