@@ -16,7 +16,7 @@ TARGET  ?= localstack
 given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$(1))
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
-	package deploy-stack undeploy-stack migrate key \
+	package deploy-stack undeploy-stack migrate key redrive replay-rejects \
 	test test-suite unit functional fuzz integration bench bench-quick bench-smoke faults faults-short lint format clean
 
 help:
@@ -25,12 +25,15 @@ help:
 	@echo "make deploy    deploy (or update) the stage into the running LocalStack and print its URL"
 	@echo "make test      the same setup, then lint and every test"
 	@echo "make down      stop services left running"
+	@echo "make status    what runs, and the pipeline: queue, dead letters, stored/s, lag, connections, partitions"
 	@echo "make budget    check the stage's MySQL connection budget (STAGE=local)"
 	@echo "make package STAGE=prod   the stage's whole stack as one CloudFormation template in dist/<stage>/"
 	@echo "make deploy-stack [STAGE=stack] [TARGET=localstack|ministack]   that template, deployed into an emulator"
 	@echo "make undeploy-stack       remove it"
 	@echo "make migrate STAGE=...    run the migrations (local stage, or a deployed stack's migrate function)"
 	@echo "make key NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write] [STAGE=local]   make an API key (printed once)"
+	@echo "make redrive [STAGE=local] [DRY_RUN=1]          dead letters back to the log queue (SQS's move task)"
+	@echo "make replay-rejects [STAGE=local] [DRY_RUN=1]   set-aside entries back to the log queue, once fixed"
 	@echo "make faults    the fault suite (about 7 min): outages injected into chalice local and the LocalStack deployment, every acknowledged entry reconciled"
 	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
 	@echo "make bench-quick  the same, smaller (under 2 min)"
@@ -82,6 +85,7 @@ down:
 
 status: venvs
 	$(PY) -m tools.devstack status
+	$(PY) -m tools.status --stage $(STAGE)
 
 bootstrap: setup
 	$(PY) -m tools.devstack up
@@ -112,6 +116,15 @@ key: setup
 migrate: setup
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
 	$(PY) -m tools.migrate --stage $(STAGE) --target $(TARGET)
+
+# What failed, back into the pipeline (DRY_RUN=1: show what would move, move nothing).
+redrive: setup
+	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
+	$(PY) -m tools.redrive dead-letters --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
+
+replay-rejects: setup
+	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
+	$(PY) -m tools.redrive rejects --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
 
 test: setup $(BENCH_VENV)/.installed
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite

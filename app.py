@@ -31,6 +31,7 @@ from chalicelib.keys import KeyService
 from chalicelib.keystore import KeyStore
 from chalicelib.lazy import once
 from chalicelib.logs import LogService
+from chalicelib.metrics import PipelineMetrics
 from chalicelib.partitions import PartitionMaintainer
 from chalicelib.provision import provision_database
 from chalicelib.queue import LogQueue
@@ -149,7 +150,7 @@ def get_items() -> ItemService:
 
 @once
 def get_logs() -> LogService:
-    return LogService(get_queue(), get_database(), get_cache(), SETTINGS)
+    return LogService(get_queue(), get_database(), get_cache(), SETTINGS, get_metrics())
 
 
 @once
@@ -176,6 +177,11 @@ def get_writer() -> LogWriter:
 
 
 @once
+def get_metrics() -> PipelineMetrics:
+    return PipelineMetrics(SETTINGS.stage)
+
+
+@once
 def get_maintainer() -> PartitionMaintainer:
     # Its own limits: a partition split may take longer than any request's query.
     limit = SETTINGS.partition_statement_timeout_s
@@ -192,7 +198,7 @@ def get_consumer() -> LogConsumer:
         redelivery_base_s=SETTINGS.redelivery_delay_base_s,
         redelivery_max_s=SETTINGS.redelivery_delay_max_s,
     )
-    return LogConsumer(get_writer(), get_queue(), policy)
+    return LogConsumer(get_writer(), get_queue(), policy, get_metrics())
 
 
 GETTERS = (
@@ -209,6 +215,7 @@ GETTERS = (
     get_gate,
     get_keys,
     get_writer,
+    get_metrics,
     get_maintainer,
     get_consumer,
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.loadgen import Sample, run_load, summarize
 from bench.sampler import Sampler, flush_status, mysql_status
-from bench.systems.runners import System, row_count, stored_ids
+from bench.systems.runners import System, lag_ms, row_count, stored_ids
 
 Progress = Callable[[str], None]
 
@@ -43,6 +43,7 @@ def measure(
             "duplicated": sum(1 for n in stored.values() if n > 1),
             "stored_not_acknowledged": len(stored.keys() - acked),
             "drain_s": None if drained_at is None else round(max(0.0, drained_at - burst_ended), 2),
+            "lag_ms": lag_ms(system.table),
         }
     )
     return {

@@ -28,6 +28,20 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def lag_table(results: dict[str, Any]) -> str:
+    """End-to-end lag in the cliff run (stored minus received, per entry), where the system records both."""
+    rows = [
+        [name, lag["p50"], lag["p90"], lag["p99"], lag["max"]]
+        for name, run in results["cliff"]["systems"].items()
+        if (lag := run["summary"].get("lag_ms"))
+    ]
+    if not rows:
+        return "Lag: no system of this run records when it received each entry."
+    return "End-to-end lag, stored minus received, per entry (ms):\n\n" + _table(
+        ["system", "p50", "p90", "p99", "max"], rows
+    )
+
+
 def cliff_table(results: dict[str, Any]) -> str:
     rows = []
     for name, run in results["cliff"]["systems"].items():
@@ -389,6 +403,8 @@ def write(results: dict[str, Any], out: Path) -> Path:
         " acknowledged entry was stored.",
         "",
         cliff_table(results),
+        "",
+        lag_table(results),
         "",
         *[
             f"Errors of {name}: {run['summary']['errors'] or 'none'}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import DependencyUnavailableError
+from chalicelib.metrics import PipelineMetrics
 from chalicelib.queue import LogQueue
 from chalicelib.writer import LogWriter, WriteResult
 
@@ -42,12 +43,14 @@ class LogConsumer:
         writer: LogWriter,
         queue: LogQueue,
         policy: RetryPolicy,
+        metrics: PipelineMetrics | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._writer = writer
         self._queue = queue
         self._policy = policy
+        self._metrics = metrics
         self._sleep = sleep
         self._clock = clock
 
@@ -57,6 +60,8 @@ class LogConsumer:
         failed = set(result.failed_messages)
         if failed:
             self._delay([r for r in records if r.get("messageId") in failed])
+        if self._metrics is not None:
+            self._metrics.batch(len(records), result)
         return {
             "batchItemFailures": [{"itemIdentifier": message_id} for message_id in sorted(failed)],
             **result.to_dict(),

@@ -16,6 +16,7 @@ from chalicelib.cache import Cache
 from chalicelib.config import Settings
 from chalicelib.db import Database
 from chalicelib.errors import ForbiddenError, NotFoundError, QueueUnavailableError, ValidationError
+from chalicelib.metrics import PipelineMetrics
 from chalicelib.models import (
     LogEntryIn,
     LogListQuery,
@@ -46,11 +47,14 @@ def check_log_id(log_id: str) -> str:
 
 
 class LogService:
-    def __init__(self, queue: LogQueue, db: Database, cache: Cache, settings: Settings) -> None:
+    def __init__(
+        self, queue: LogQueue, db: Database, cache: Cache, settings: Settings, metrics: PipelineMetrics | None = None
+    ) -> None:
         self._queue = queue
         self._db = db
         self._cache = cache
         self._settings = settings
+        self._metrics = metrics
 
     def ingest(self, body: Any, admit: Admit) -> tuple[dict[str, Any], Admission]:
         """Queue one entry; return its id once SQS has it."""
@@ -67,6 +71,7 @@ class LogService:
                 f"{exc.message}. The entry may have been queued: retry it with this id (an id is stored once)",
                 details={"id": str(record.id)},
             ) from exc
+        self._count_accepted(1)
         return {"id": str(record.id), "status": "queued"}, admission
 
     def ingest_batch(self, body: Any, admit: Admit) -> tuple[dict[str, Any], Admission]:
@@ -86,7 +91,12 @@ class LogService:
                 " (each id is stored once)",
                 details={"ids": ids},
             ) from exc
+        self._count_accepted(len(ids))
         return {"ids": ids, "status": "queued"}, admission
+
+    def _count_accepted(self, entries: int) -> None:
+        if self._metrics is not None:
+            self._metrics.accepted(entries)
 
     def _check_times(self, entries: list[LogEntryIn], received_at: datetime, *, batch: bool) -> None:
         """Refuse timestamps outside [received - LOG_TIMESTAMP_MAX_AGE_S, received + LOG_TIMESTAMP_MAX_AHEAD_S]."""

@@ -189,6 +189,11 @@ class LogQueue:
             self._send_batch(group)
         return len(groups)
 
+    def send_bodies(self, bodies: Sequence[str]) -> None:
+        """Queue message bodies as they are (a replayed message); raises QueueUnavailableError."""
+        for group in group_for_batches(bodies, self._batch_max_bytes):
+            self._send_batch(group)
+
     def _send_batch(self, bodies: list[str]) -> None:
         pending = {str(i): body for i, body in enumerate(bodies)}
         for _ in range(_SEND_ATTEMPTS):

@@ -5,6 +5,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic
@@ -34,6 +35,8 @@ class WriteResult:
     duplicates: int
     rejected: int
     failed_messages: tuple[str, ...] = ()
+    insert_ms: float = 0.0  # the transaction, from connect to commit
+    lag_ms: float | None = None  # at commit, since the oldest stored entry was received
 
     def to_dict(self) -> dict[str, int]:
         return {"stored": self.stored, "duplicates": self.duplicates, "rejected": self.rejected}
@@ -104,6 +107,8 @@ class LogWriter:
         rejects = list(decoded.rejects)
         inserted = 0
         failed: list[tuple[LogRecord, str]] = []
+        started = time.monotonic()
+        lag_ms: float | None = None
         if decoded.records or rejects:
             conn = connect_within(self._connector.connect, time.monotonic() + self._connect_wait_s)
             try:
@@ -116,6 +121,8 @@ class LogWriter:
                     )
                 insert_rejects(conn, rejects)
                 conn.commit()
+                if outcome.inserted:
+                    lag_ms = _lag_ms(decoded.records)
             except pymysql.err.MySQLError as exc:
                 _rollback_quietly(conn)
                 raise mysql_error(exc) from exc
@@ -136,7 +143,14 @@ class LogWriter:
             )
         refused_count = len(rejects) - len(decoded.rejects)
         duplicates = len(decoded.records) - refused_count - len(failed) - inserted
-        return WriteResult(inserted, duplicates, len(rejects), tuple(failed_messages))
+        insert_ms = (time.monotonic() - started) * 1000
+        return WriteResult(inserted, duplicates, len(rejects), tuple(failed_messages), insert_ms, lag_ms)
+
+
+def _lag_ms(records: Sequence[LogRecord]) -> float:
+    """Now minus when the batch's oldest entry was received."""
+    oldest = min(r.received_at for r in records)
+    return (datetime.now(UTC) - oldest).total_seconds() * 1000
 
 
 def _rollback_quietly(conn: Any) -> None:

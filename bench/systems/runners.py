@@ -233,6 +233,30 @@ def stored_ids(table: str) -> dict[str, int]:
         return {row[0]: int(row[1]) for row in cur.fetchall()}
 
 
+def lag_ms(table: str) -> dict[str, float] | None:
+    """Stored minus received per entry (p50, p90, p99, max, in ms), for a table that records when
+    each entry was received (sluice's); None for one that does not (direct, celery)."""
+    schema, _, name = table.rpartition(".")
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
+            " AND COLUMN_NAME = 'received_at'",
+            (schema or DATABASE, name),
+        )
+        row = cur.fetchone()
+        if not row or not row[0]:
+            return None
+        cur.execute(f"SELECT TIMESTAMPDIFF(MICROSECOND, received_at, stored_at) / 1000 FROM {table}")
+        lags = sorted(float(r[0]) for r in cur.fetchall())
+    if not lags:
+        return None
+
+    def at(q: float) -> float:
+        return round(lags[min(len(lags) - 1, int(q * len(lags)))], 1)
+
+    return {"p50": at(0.50), "p90": at(0.90), "p99": at(0.99), "max": round(lags[-1], 1)}
+
+
 def row_count(table: str) -> int:
     with admin_connect() as conn, conn.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {table}")

@@ -1,0 +1,82 @@
+"""`make redrive` and `make replay-rejects`: what failed, back into the pipeline once fixed.
+
+    python -m tools.redrive dead-letters --stage local [--dry-run] [--method task|copy] [--max N]
+    python -m tools.redrive rejects --stage local [--dry-run] [--since 2026-11-27T00:00:00] [--max N]
+
+dead-letters: the DLQ's messages back to the log queue (chalicelib/redrive.py): SQS's message move
+task by default, or receive-send-delete (`--method copy`, also what `--max` uses).
+rejects: `log_rejects` rows not replayed yet back to the log queue (chalicelib/replay.py).
+
+A local stage uses LocalStack and the local MariaDB. A packaged stage uses its stack's queues
+(`--target localstack|ministack` for a stack `make deploy-stack` made, `--target aws` with your
+usual AWS credentials, the stack named by `--stack-name`, default sluice-<stage>), and for
+`rejects` the database as an administrator (MYSQL_ADMIN_HOST and the other MYSQL_ADMIN_*
+variables on AWS; the local MariaDB for an emulator's stack).
+"""
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import boto3
+
+from chalicelib.queue import LogQueue
+from chalicelib.redrive import DeadLetters
+from chalicelib.replay import RejectReplay
+from tools.bootstrap import admin_connection, sqs_client
+from tools.stack import client, stack_name, targets
+from tools.stage import is_packaged, stage_settings
+
+
+def queues(stage: str, target: str, name: str | None) -> tuple[Any, str, str]:
+    """(SQS client, log queue URL, DLQ URL) for the stage where it runs."""
+    if not is_packaged(stage):
+        settings = stage_settings(stage)
+        sqs = sqs_client(settings)
+        return (
+            sqs,
+            sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"],
+            sqs.get_queue_url(QueueName=settings.log_dlq_name)["QueueUrl"],
+        )
+    cfn = boto3.client("cloudformation") if target == "aws" else client(targets()[target], "cloudformation")
+    stack = cfn.describe_stacks(StackName=name or stack_name(stage))["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    sqs = boto3.client("sqs") if target == "aws" else client(targets()[target], "sqs")
+    return sqs, outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["dead-letters", "rejects"])
+    parser.add_argument("--stage", default="local")
+    parser.add_argument("--target", choices=[*sorted(targets()), "aws"], default="localstack")
+    parser.add_argument("--stack-name", help="default: sluice-<stage>")
+    parser.add_argument("--dry-run", action="store_true", help="show what would move; move nothing")
+    parser.add_argument("--method", choices=["task", "copy"], default="task", help="dead-letters: how")
+    parser.add_argument("--max", type=int, help="at most this many messages (dead-letters: copy) or rows")
+    parser.add_argument("--since", type=datetime.fromisoformat, help="rejects: set aside at or after (UTC)")
+    args = parser.parse_args(argv)
+    sqs, queue_url, dlq_url = queues(args.stage, args.target, args.stack_name)
+    if args.what == "dead-letters":
+        dead = DeadLetters(sqs, queue_url, dlq_url)
+        if args.dry_run:
+            report = dead.dry_run().to_dict()
+        elif args.method == "copy" or args.max is not None:
+            report = dead.move_by_copy(args.max).to_dict()
+        else:
+            report = dead.move_with_task().to_dict()
+    else:
+        settings = stage_settings(args.stage)
+        queue = LogQueue(
+            sqs, settings.log_queue_name, settings.sqs_message_max_bytes, settings.sqs_batch_max_bytes, queue_url
+        )
+        with admin_connection(settings, settings.mysql.database) as conn:
+            report = RejectReplay(conn, queue).run(dry_run=args.dry_run, since=args.since, limit=args.max).to_dict()
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
