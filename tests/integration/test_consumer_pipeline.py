@@ -8,6 +8,7 @@ import pytest
 
 from tests.integration.conftest import SETTINGS, STAGE, aws, rows
 from tests.waiting import wait_for
+from tools.local_schedule import scheduled_event
 from tools.stage import stage_secrets
 
 pytestmark = pytest.mark.usefixtures("clean_state")
@@ -109,3 +110,16 @@ def test_the_functions_logs_reach_cloudwatch_logs(api, deployment):
     lines = messages()
     assert any(m.startswith("START RequestId:") for m in lines)
     assert any(m.startswith("END RequestId:") for m in lines)
+
+
+def test_partition_maintenance_is_an_hourly_eventbridge_rule_that_runs_the_function(deployment):
+    # GIVEN the deployment's schedule, as chalice deploy made it in LocalStack's EventBridge
+    events = aws("events")
+    rules = [r for r in events.list_rules()["Rules"] if r.get("ScheduleExpression") == "rate(1 hour)"]
+    targets = [t["Arn"] for rule in rules for t in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]]
+    function = next(arn for arn in targets if arn.endswith(f"sluice-{STAGE}-maintain_partitions"))
+    # WHEN its target is invoked with a scheduled event THEN it maintains the partitions
+    answer = aws("lambda").invoke(FunctionName=function, Payload=json.dumps(scheduled_event()).encode())
+    result = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, result
+    assert set(result) == {"created", "dropped", "ids_forgotten"}
