@@ -17,7 +17,7 @@ given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
 	package deploy-stack undeploy-stack migrate key redrive replay-rejects \
-	test test-suite unit functional fuzz integration bench bench-quick bench-smoke faults faults-short lint format clean
+	test test-suite unit functional fuzz integration bench bench-quick bench-scale bench-smoke faults faults-short lint format clean
 
 help:
 	@echo "make up        start MariaDB, Redis, LocalStack; serve the API on :8000 with chalice local (Ctrl-C stops)"
@@ -37,6 +37,7 @@ help:
 	@echo "make faults    the fault suite (about 7 min): outages injected into chalice local and the LocalStack deployment, every acknowledged entry reconciled"
 	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
 	@echo "make bench-quick  the same, smaller (under 2 min)"
+	@echo "make bench-scale  GET /logs and the writer at 1M and 10M rows (SIZES=...; the last part of make bench)"
 	@echo "make lint      ruff and mypy"
 
 setup: system-packages venvs
@@ -150,6 +151,10 @@ bench: setup $(BENCH_VENV)/.installed
 
 bench-quick: setup $(BENCH_VENV)/.installed
 	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.run --profile quick
+
+# The scale scenario alone (make bench runs it last): GET /logs and the writer at 1M and 10M rows.
+bench-scale: setup $(BENCH_VENV)/.installed
+	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.scale --sizes $(or $(SIZES),1000000,10000000)
 
 # A few seconds of every scenario, to keep the harness working (part of make test; no timing checks).
 bench-smoke: $(BENCH_VENV)/.installed

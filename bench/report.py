@@ -338,6 +338,68 @@ def plot_writer(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def plot_scale(results: dict[str, Any], path: Path) -> None:
+    """p99 of each GET /logs combination against the table's size."""
+    sizes = sorted(int(n) for n in results["scale"]["sizes"])
+    combos = list(results["scale"]["sizes"][str(sizes[0])]["queries"])
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for combo in combos:
+        ax.plot(
+            sizes,
+            [results["scale"]["sizes"][str(n)]["queries"][combo]["p99_ms"] for n in sizes],
+            marker="o",
+            label=combo,
+        )
+    ax.axhline(50, color="#d62728", ls="--", label="target: p99 50 ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("rows in logs")
+    ax.set_ylabel("p99 ms")
+    ax.set_title("GET /logs p99 by filter combination against table size")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def scale_section(results: dict[str, Any]) -> list[str]:
+    """The scale scenario: GET /logs and the writer at each table size, with each query's plan."""
+    scale = results["scale"]
+    sizes = sorted(int(n) for n in scale["sizes"])
+    first = scale["sizes"][str(sizes[0])]
+    rows = []
+    for combo in first["queries"]:
+        row: list[Any] = [combo]
+        for n in sizes:
+            q = scale["sizes"][str(n)]["queries"][combo]
+            row += [q["p50_ms"], q["p99_ms"]]
+        plan = scale["sizes"][str(sizes[-1])]["explain"][combo][0]
+        row.append(
+            f"{plan['type']} on {plan['key']}, ~{plan['rows']} rows{'; ' + plan['Extra'] if plan['Extra'] else ''}"
+        )
+        rows.append(row)
+    headers = ["combination", *[f"{label} at {n:,}" for n in sizes for label in ("p50 ms", "p99 ms")], "plan (largest)"]
+    ingest = [
+        [f"{n:,}", scale["sizes"][str(n)]["ingest_rows_per_s"], scale["sizes"][str(n)]["load_rows_per_s"]]
+        for n in sizes
+    ]
+    return [
+        f"## 6. Scale: GET /logs and the writer at {', '.join(f'{n:,}' for n in sizes)} rows",
+        "",
+        "Entries over 30 days, 1,000 sources, every level, loaded with LOAD DATA into the partitioned table;"
+        " each combination timed through the GET /logs handler (no network), random sources, levels and days;"
+        " a deep page is the 20th through the cursor. Plans: MariaDB's EXPLAIN of the same SELECT.",
+        "",
+        _table(headers, rows),
+        "",
+        "The writer's path (claim ids, insert; 20,000 rows in batches of 1,000):"
+        f" {scale['ingest_empty_rows_per_s']:,} rows/s on an empty table, and at each size:",
+        "",
+        _table(["rows", "writer rows/s", "LOAD DATA rows/s (to reach it)"], ingest),
+        "",
+    ]
+
+
 def _keys_section(results: dict[str, Any]) -> list[str]:
     cost_table, limits_table = keys_tables(results)
     cliff = results["cliff"]["systems"]
@@ -380,6 +442,9 @@ def write(results: dict[str, Any], out: Path) -> Path:
         plots.append(("sluice_spread.png", "(b) sluice: requests, inserts and queue depth over time"))
     plot_writer(results, out / "writer.png")
     plots.append(("writer.png", "(c) writer rows/s by batch size"))
+    if results.get("scale"):
+        plot_scale(results, out / "scale.png")
+        plots.append(("scale.png", "(d) GET /logs p99 against table size"))
     checks = targets(results, budget)
     machine = results["machine"]
     lines = [
@@ -441,6 +506,7 @@ def write(results: dict[str, Any], out: Path) -> Path:
         f" {results['reads']['slots_exhausted']['no_copy']['responses']}.",
         "",
         *(_keys_section(results) if "keys" in results else []),
+        *(scale_section(results) if results.get("scale") else []),
         "## Plots",
         "",
         *[f"![{caption}]({name})\n" for name, caption in plots],

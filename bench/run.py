@@ -52,13 +52,29 @@ class Profile:
     key_cost_s: float  # one client, without keys and with a key, this long each
     limit_clients: int  # per key, in the limits run
     limit_s: float
+    scale_sizes: tuple[int, ...] = ()  # GET /logs and the writer at these table sizes (bench/scale.py)
 
 
 PROFILES = {
     "full": Profile(
-        "full", 200, 60, 32, 240, 20_000, 3, (1, 2, 4, 8), {1: 50_000, 100: 200_000}, 50, 10, 200, 30, 10, 20
+        "full",
+        200,
+        60,
+        32,
+        240,
+        20_000,
+        3,
+        (1, 2, 4, 8),
+        {1: 50_000, 100: 200_000},
+        50,
+        10,
+        200,
+        30,
+        10,
+        20,
+        (1_000_000, 10_000_000),
     ),
-    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 3, (1, 2, 4, 8), {100: 50_000}, 30, 3, 200, 9, 10, 5),
+    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 3, (1, 2, 4, 8), {100: 50_000}, 30, 3, 200, 9, 10, 5, (100_000,)),
     "smoke": Profile("smoke", 10, 2, 0, 60, 300, 1, (1, 2), {1: 300}, 4, 1, 20, 1.5, 2, 1),
 }
 LIMITED_RATE = 100  # entries/s of key A in the limits run
@@ -131,7 +147,9 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
         ["sluice (LocalStack)"] if profile.localstack_clients else []
     )
     systems = [name for name in systems if only is None or name in only]
-    progress = Progress(len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 2)
+    progress = Progress(
+        len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 2 + bool(profile.scale_sizes)
+    )
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -199,6 +217,17 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
         "limits": keys.limits(logs, profile.limit_clients, profile.limit_s, LIMITED_RATE, progress.note),
     }
     runners.prepare_databases(writer_cap=writers)  # leave the bench stage as configured
+
+    if profile.scale_sizes:
+        progress.step(f"scale: GET /logs at {', '.join(f'{n:,}' for n in profile.scale_sizes)} rows")
+        sizes = ",".join(str(n) for n in profile.scale_sizes)
+        subprocess.run(
+            [sys.executable, "-m", "bench.scale", "--sizes", sizes, "--out", str(out / "scale")],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        results["scale"] = json.loads((out / "scale" / "scale.json").read_text())
     progress.close()
     return results
 

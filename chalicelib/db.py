@@ -301,40 +301,57 @@ class Database:
     ) -> tuple[list[dict[str, Any]], bool]:
         """Log entries newest first (by timestamp, then id), before the keyset position `before`;
         `sources` (a key's patterns: names, prefixes ending in *) limits them to those sources."""
-        where: list[str] = []
-        args: list[Any] = []
-        if source is not None:
-            where.append("source = %s")
-            args.append(source)
-        if sources is not None and "*" not in sources:
-            exact = [p for p in sources if not p.endswith("*")]
-            prefixes = [p[:-1] for p in sources if p.endswith("*")]
-            alternatives = ["source IN (" + ", ".join(["%s"] * len(exact)) + ")"] if exact else []
-            alternatives += ["source LIKE %s"] * len(prefixes)
-            where.append("(" + " OR ".join(alternatives) + ")")
-            args.extend(exact)
-            args.extend(_like_prefix(p) for p in prefixes)
-        if level is not None:
-            where.append("level = %s")
-            args.append(level)
-        if since is not None:
-            where.append("ts >= %s")
-            args.append(since)
-        if until is not None:
-            where.append("ts < %s")
-            args.append(until)
-        if before is not None:
-            where.append("(ts < %s OR (ts = %s AND id < %s))")
-            args.extend([before[0], before[0], before[1]])
-        sql = f"SELECT {_LOG_COLUMNS} FROM logs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY ts DESC, id DESC LIMIT %s"
-        args.append(limit + 1)
+        sql, args = logs_query(
+            source=source, level=level, since=since, until=until, before=before, limit=limit, sources=sources
+        )
         with self.connection() as conn, conn.cursor() as cur:
             cur.execute(sql, args)
             rows = _all(cur)
         return [_log_from_row(r) for r in rows[:limit]], len(rows) > limit
+
+
+def logs_query(
+    *,
+    source: str | None,
+    level: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    before: tuple[datetime, str] | None,
+    limit: int,
+    sources: list[str] | None = None,
+) -> tuple[str, list[Any]]:
+    """The SELECT of GET /logs and its arguments (one more row than `limit`, to tell if there are more)."""
+    where: list[str] = []
+    args: list[Any] = []
+    if source is not None:
+        where.append("source = %s")
+        args.append(source)
+    if sources is not None and "*" not in sources:
+        exact = [p for p in sources if not p.endswith("*")]
+        prefixes = [p[:-1] for p in sources if p.endswith("*")]
+        alternatives = ["source IN (" + ", ".join(["%s"] * len(exact)) + ")"] if exact else []
+        alternatives += ["source LIKE %s"] * len(prefixes)
+        where.append("(" + " OR ".join(alternatives) + ")")
+        args.extend(exact)
+        args.extend(_like_prefix(p) for p in prefixes)
+    if level is not None:
+        where.append("level = %s")
+        args.append(level)
+    if since is not None:
+        where.append("ts >= %s")
+        args.append(since)
+    if until is not None:
+        where.append("ts < %s")
+        args.append(until)
+    if before is not None:
+        where.append("(ts < %s OR (ts = %s AND id < %s))")
+        args.extend([before[0], before[0], before[1]])
+    sql = f"SELECT {_LOG_COLUMNS} FROM logs"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY ts DESC, id DESC LIMIT %s"
+    args.append(limit + 1)
+    return sql, args
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,302 @@
+"""Scenario: GET /logs and the writer as the logs table grows (issue: a log store you can run for a year).
+
+    python -m bench.scale --sizes 1000000,10000000      # make bench-scale; report in bench/results/<timestamp>-scale/
+
+Loads entries into a database of its own (`sluice_bench_scale`, partitioned by day as the app's
+migrations make it, maintained as the hourly function does) with LOAD DATA: spread over 30 days,
+1,000 sources and every level. At each size it measures, through the app's GET /logs handler
+(chalice.test.Client, no network; no key, so no source filter), every filter combination: none,
+source, level, source+level; without and with a one-day time range; the first page and a page
+20 deep through the cursor. `REQUESTS` requests each, with random sources, levels and days:
+p50 and p99, and the EXPLAIN of each combination. Then the writer's path (claim ids, insert) for
+`INGEST_ROWS` new rows in batches of 1,000, against the rate on an empty table.
+"""
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+BENCH_DB = "sluice_bench_scale"
+DAYS = 30
+SOURCES = 1000
+LEVELS = ["debug", "info", "info", "info", "info", "warning", "error", "critical"]
+REQUESTS = 40  # per combination and size
+DEEP_PAGE = 20  # the deep page's number (limit 100 each)
+INGEST_ROWS = 20_000
+LOAD_CHUNK = 250_000
+# InnoDB's buffer pool for this scenario: 10M rows with their indexes take about 6 GiB; a server
+# holding them would cache most (RDS gives InnoDB 3/4 of the memory). The local MariaDB's 256 MiB
+# is put back afterwards.
+BUFFER_POOL_BYTES = 8 << 30
+COMBINATIONS = [
+    (filters, ranged, deep)
+    for filters in ("none", "source", "level", "source+level")
+    for ranged in (False, True)
+    for deep in (False, True)
+]
+
+
+def configure() -> None:
+    """The bench stage's settings on a database and accounts of this scenario's own."""
+    from tools.stage import apply_stage_environment
+
+    apply_stage_environment("bench")
+    os.environ.update(
+        {
+            "MYSQL_DATABASE": BENCH_DB,
+            "MYSQL_API_USER": "sluice_scale_api",
+            "MYSQL_API_PASSWORD": "scale-api-password",
+            "MYSQL_WRITER_USER": "sluice_scale_writer",
+            "MYSQL_WRITER_PASSWORD": "scale-writer-password",
+            "MYSQL_MAINTAINER_USER": "sluice_scale_maintainer",
+            "MYSQL_MAINTAINER_PASSWORD": "scale-maintainer-password",
+            "REDIS_KEY_PREFIX": "sluice:bench-scale:",
+            "API_KEYS_REQUIRED": "false",
+            "LOG_RETENTION_DAYS": "60",
+            "MYSQL_READ_TIMEOUT_S": "20",
+            "MYSQL_STATEMENT_TIMEOUT_S": "15",
+        }
+    )
+
+
+def prepare(settings: Any) -> None:
+    """An empty scale database: migrated, accounts made, days partitioned 35 back to 7 ahead."""
+    from chalicelib.partitions import maintain
+    from tools.bootstrap import bootstrap_mysql
+    from tools.devstack import admin_connect
+
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
+    bootstrap_mysql(settings)
+    today = datetime.now(UTC).date()
+    with admin_connect(BENCH_DB) as conn:
+        for day in (today - timedelta(days=DAYS + 5), today):
+            maintain(conn, day, retention_days=60, ahead_days=7, id_window_days=15, lock_wait_s=10)
+
+
+def load(rows: int, rng: random.Random) -> float:
+    """LOAD DATA `rows` entries (and their ids into log_ids); rows/s."""
+    import pymysql
+
+    from bench.writer import connect
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    conn = connect("127.0.0.1", 3307, "root", "")
+    conn.select_db(BENCH_DB)
+    started = time.perf_counter()
+    try:
+        for start in range(0, rows, LOAD_CHUNK):
+            count = min(LOAD_CHUNK, rows - start)
+            with (
+                tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as logs,
+                tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as ids,
+            ):
+                for _ in range(count):
+                    log_id = str(uuid.uuid4())
+                    ts = now - timedelta(seconds=rng.random() * DAYS * 86400)
+                    source = f"svc-{rng.randrange(SOURCES):03d}"
+                    stamp = ts.strftime("%Y-%m-%d %H:%M:%S.%f")
+                    message = f"GET /items/{rng.randrange(10_000)} 200 in {rng.randrange(500)} ms; " + "x" * 80
+                    logs.write(
+                        f"{log_id}\t{rng.choice(LEVELS)}\t{source}\t{message}\t{stamp}\t{{}}\t{stamp}\t{stamp}\n"
+                    )
+                    ids.write(f"{log_id}\t0\t{now:%Y-%m-%d}\n")
+            with conn.cursor() as cur:
+                cur.execute(
+                    f"LOAD DATA LOCAL INFILE '{logs.name}' INTO TABLE logs"
+                    " (id, level, source, message, ts, attributes, received_at, stored_at)"
+                )
+                cur.execute(f"LOAD DATA LOCAL INFILE '{ids.name}' INTO TABLE log_ids (id, claim, seen_on)")
+            conn.commit()
+            os.unlink(logs.name)
+            os.unlink(ids.name)
+    except pymysql.err.MySQLError:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+    return rows / (time.perf_counter() - started)
+
+
+def params_for(filters: str, ranged: bool, rng: random.Random) -> dict[str, str]:
+    params: dict[str, str] = {"limit": "100"}
+    if "source" in filters:
+        params["source"] = f"svc-{rng.randrange(SOURCES):03d}"
+    if "level" in filters:
+        params["level"] = rng.choice(["warning", "error", "info"])
+    if ranged:
+        day = datetime.now(UTC).date() - timedelta(days=rng.randrange(1, DAYS))
+        params["since"] = f"{day:%Y-%m-%d}T00:00:00Z"
+        params["until"] = f"{day + timedelta(days=1):%Y-%m-%d}T00:00:00Z"
+    return params
+
+
+def measure_queries(client: Any, rng: random.Random) -> dict[str, Any]:
+    """p50/p99 per combination, through the GET /logs handler."""
+    from urllib.parse import urlencode
+
+    results = {}
+    for filters, ranged, deep in COMBINATIONS:
+        timings = []
+        for _ in range(REQUESTS):
+            params = params_for(filters, ranged, rng)
+            if deep:  # walk the cursor to the deep page, then time that one
+                for _ in range(DEEP_PAGE - 1):
+                    page = json.loads(client.http.get(f"/logs?{urlencode(params)}").body)
+                    if not page["next_cursor"]:
+                        break
+                    params["cursor"] = page["next_cursor"]
+            started = time.perf_counter()
+            response = client.http.get(f"/logs?{urlencode(params)}")
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.body
+        timings.sort()
+        results[name(filters, ranged, deep)] = {
+            "p50_ms": round(statistics.median(timings), 2),
+            "p99_ms": round(timings[min(len(timings) - 1, int(0.99 * len(timings)))], 2),
+        }
+    return results
+
+
+def name(filters: str, ranged: bool, deep: bool) -> str:
+    return f"{filters}{' +range' if ranged else ''}{' deep' if deep else ''}"
+
+
+def explain_all(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    """EXPLAIN of each combination's SELECT (a deep page: with a cursor position)."""
+    from chalicelib.db import logs_query
+    from tools.devstack import admin_connect
+
+    plans = {}
+    with admin_connect(BENCH_DB) as conn, conn.cursor() as cur:
+        for filters, ranged, deep in COMBINATIONS:
+            p = params_for(filters, ranged, rng)
+            since = datetime.fromisoformat(p["since"]) if "since" in p else None
+            until = datetime.fromisoformat(p["until"]) if "until" in p else None
+            before = (datetime.now(UTC) - timedelta(days=3), "8" + "0" * 35) if deep else None
+            sql, args = logs_query(
+                source=p.get("source"), level=p.get("level"), since=since, until=until, before=before, limit=100
+            )
+            cur.execute("EXPLAIN " + sql, args)
+            columns = [d[0] for d in cur.description]
+            plans[name(filters, ranged, deep)] = [
+                {k: v for k, v in zip(columns, row, strict=True) if k in ("table", "type", "key", "rows", "Extra")}
+                for row in cur.fetchall()
+            ]
+    return plans
+
+
+def ingest_rate(rng: random.Random) -> float:
+    """rows/s of the writer's path (claim ids, insert, commit) for INGEST_ROWS in batches of 1,000."""
+    from bench.writer import connect, make_records
+    from chalicelib.db import insert_log_rows
+
+    records = make_records(INGEST_ROWS)
+    conn = connect("127.0.0.1", 3307, "root", "")
+    conn.select_db(BENCH_DB)
+    started = time.perf_counter()
+    try:
+        for start in range(0, INGEST_ROWS, 1000):
+            insert_log_rows(conn, records[start : start + 1000], 1000, 1 << 22)
+            conn.commit()
+    finally:
+        conn.close()
+    return INGEST_ROWS / (time.perf_counter() - started)
+
+
+def run(sizes: list[int], out: Path) -> dict[str, Any]:
+    configure()
+    from chalice.test import Client
+
+    import app as sluice_app
+
+    rng = random.Random(7)
+    with buffer_pool(BUFFER_POOL_BYTES):
+        return _run(sizes, out, sluice_app, Client, rng)
+
+
+@contextmanager
+def buffer_pool(size: int) -> Iterator[None]:
+    """InnoDB's buffer pool at `size` bytes while the block runs (resized online), then as it was."""
+    from tools.devstack import admin_connect
+
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @@GLOBAL.innodb_buffer_pool_size")
+        row = cur.fetchone()
+        assert row is not None
+        before = int(row[0])
+        cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {int(size)}")
+    try:
+        yield
+    finally:
+        with admin_connect() as conn, conn.cursor() as cur:
+            cur.execute(f"SET GLOBAL innodb_buffer_pool_size = {before}")
+
+
+def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.Random) -> dict[str, Any]:
+    prepare(sluice_app.SETTINGS)
+    results: dict[str, Any] = {"sizes": {}, "ingest_empty_rows_per_s": round(ingest_rate(rng))}
+    loaded = INGEST_ROWS
+    with Client(sluice_app.app, stage_name="bench") as client:
+        for size in sizes:
+            print(f"scale: loading to {size:,} rows", flush=True)
+            load_rate = load(size - loaded, rng) if size > loaded else None
+            loaded = max(size, loaded)
+            print(f"scale: {size:,} rows: queries", flush=True)
+            queries = measure_queries(client, rng)
+            results["sizes"][str(size)] = {
+                "load_rows_per_s": None if load_rate is None else round(load_rate),
+                "queries": queries,
+                "explain": explain_all(rng),
+                "ingest_rows_per_s": round(ingest_rate(rng)),
+            }
+            loaded += INGEST_ROWS
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "scale.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--out", type=Path, help="default: bench/results/<timestamp>-scale")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        from tools.stage import ROOT
+
+        args.out = ROOT / "bench" / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-scale"
+    started = time.monotonic()
+    results = run([int(s) for s in args.sizes.split(",")], args.out)
+    write_report(results, args.out, time.monotonic() - started)
+    print(f"scale: report in {args.out / 'report.md'}")
+    return 0
+
+
+def write_report(results: dict[str, Any], out: Path, elapsed_s: float) -> None:
+    """report.md and scale.png in `out`, as bench.report writes the scenario in the full report."""
+    from bench import report
+
+    report.plot_scale({"scale": results}, out / "scale.png")
+    lines = [
+        f"# sluice benchmark: scale ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed_s / 60:.0f} min)",
+        "",
+        *report.scale_section({"scale": results}),
+        "![GET /logs p99 against table size](scale.png)",
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
