@@ -197,6 +197,8 @@ def _operation(op: Operation) -> dict[str, Any]:
         statuses[400] = answers.Error
     if op.security:  # a missing or wrong key or token; failed attempts are limited per address
         statuses.update(dict.fromkeys((401, 403, 429), answers.Error))
+    # A declared Content-Type other than JSON, on any route (GET too): Chalice refuses it before the route runs.
+    statuses[415] = answers.Error
     out["responses"] = {
         str(status): {
             "description": _DESCRIPTIONS.get(status, "answer"),
@@ -229,7 +231,7 @@ _DESCRIPTIONS = {
     403: "not allowed for this key or token",
     404: "not found",
     413: "body too large (or a batch above the key's burst)",
-    415: "not JSON",
+    415: "a Content-Type other than application/json was declared (checked on every route, GET included)",
     429: "over the key's rate limit (Retry-After, RateLimit headers)",
     503: "a dependency is unavailable (Retry-After); write errors carry the ids to retry with",
 }
