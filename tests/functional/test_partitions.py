@@ -157,20 +157,9 @@ def test_ids_are_forgotten_after_their_window_only(scratch):
 
 
 def test_the_maintainer_account_can_maintain_the_stages_table(admin_db):
-    # GIVEN the test stage's table, and the account the scheduled function uses
-    conn = connect("mysql_maintainer")
-    try:
-        # WHEN it runs maintenance THEN today and the days ahead exist, and the account needed nothing more
-        maintain(
-            conn,
-            TODAY,
-            retention_days=SETTINGS.log_retention_days,
-            ahead_days=SETTINGS.log_partitions_ahead_days,
-            id_window_days=SETTINGS.log_id_window_days,
-            lock_wait_s=SETTINGS.partition_lock_wait_s,
-        )
-    finally:
-        conn.close()
+    # GIVEN the test stage's table, and the scheduled function's maintainer (its own account)
+    # WHEN it runs THEN today and the days ahead exist, and the account needed nothing more
+    sluice_app.get_maintainer().run()
     names = [p.name for p in read_partitions(admin_db)]
     assert day_name(TODAY) in names
     assert day_name(TODAY + timedelta(SETTINGS.log_partitions_ahead_days)) in names
