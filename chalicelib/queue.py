@@ -238,6 +238,29 @@ class LogQueue:
             raise sqs_error(exc, "read the log queue's depth") from exc
 
 
+def queue_counts(sqs: Any, queue_url: str) -> dict[str, int]:
+    """A queue's messages by state (SQS's approximate counts): waiting, in flight, delayed."""
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        ],
+    )["Attributes"]
+    return {
+        "waiting": int(attributes["ApproximateNumberOfMessages"]),
+        "in flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+        "delayed": int(attributes["ApproximateNumberOfMessagesDelayed"]),
+    }
+
+
+def queue_depth(sqs: Any, queue_url: str) -> int:
+    """Messages waiting or in flight."""
+    counts = queue_counts(sqs, queue_url)
+    return counts["waiting"] + counts["in flight"]
+
+
 def sqs_error(exc: Exception, doing: str) -> SluiceError:
     """An SQS failure as a domain error: unavailable (503), or a deployment mistake such as a
     missing permission or queue (500). The details go to the log, not into the answer."""

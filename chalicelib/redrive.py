@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.queue import SQS_MAX_BATCH_ENTRIES, unpack_message
+from chalicelib.queue import SQS_MAX_BATCH_ENTRIES, queue_depth, unpack_message
 
 COPY_VISIBILITY_S = 60  # a received dead letter stays hidden this long while it is copied
 TASK_POLL_S = 1.0
@@ -52,11 +52,7 @@ class DeadLetters:
 
     def waiting(self) -> int:
         """How many messages the DLQ holds (SQS's approximate count, in flight included)."""
-        attributes = self._sqs.get_queue_attributes(
-            QueueUrl=self._dlq_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return queue_depth(self._sqs, self._dlq_url)
 
     def dry_run(self, sample_size: int = 10) -> RedriveReport:
         """What a redrive would move, without moving it."""

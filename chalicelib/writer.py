@@ -36,7 +36,7 @@ class WriteResult:
     rejected: int
     failed_messages: tuple[str, ...] = ()
     insert_ms: float = 0.0  # the transaction, from connect to commit
-    lag_ms: float | None = None  # at commit, since the oldest stored entry was received
+    lag_ms: float | None = None  # at commit, since the batch's oldest entry was received (when it stored any)
 
     def to_dict(self) -> dict[str, int]:
         return {"stored": self.stored, "duplicates": self.duplicates, "rejected": self.rejected}

@@ -1,6 +1,7 @@
 """Reconciliation: what the clients were told against what MySQL, the rejects table and the
 dead-letter queue hold; and how long a dependency's backlog took to be stored once it returned."""
 
+import functools
 import json
 import threading
 import time
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.config import Settings
+from chalicelib.queue import queue_depth as messages_in_queue
 from faults.workload import Record
 from tools.bootstrap import sqs_client
 from tools.devstack import admin_connect
@@ -119,11 +121,4 @@ def queue_depth(settings: Settings, queue_url: str) -> Callable[[], int]:
     """Messages waiting or in flight in the log queue."""
     sqs = sqs_client(settings)
 
-    def depth() -> int:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    return depth
+    return functools.partial(messages_in_queue, sqs, queue_url)

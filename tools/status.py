@@ -23,23 +23,9 @@ import pymysql.cursors
 
 from chalicelib.dbusers import MAINTAINER_CONNECTIONS
 from chalicelib.partitions import read_partitions
+from chalicelib.queue import queue_counts
 from tools.bootstrap import admin_connection, sqs_client
 from tools.stage import is_packaged, stage_settings
-
-QUEUE_ATTRIBUTES = [
-    "ApproximateNumberOfMessages",
-    "ApproximateNumberOfMessagesNotVisible",
-    "ApproximateNumberOfMessagesDelayed",
-]
-
-
-def queue_depths(sqs: Any, url: str) -> dict[str, int]:
-    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=QUEUE_ATTRIBUTES)["Attributes"]
-    return {
-        "waiting": int(attributes["ApproximateNumberOfMessages"]),
-        "in flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        "delayed": int(attributes["ApproximateNumberOfMessagesDelayed"]),
-    }
 
 
 def ids_today(cur: Any) -> int:
@@ -81,7 +67,7 @@ def sample(stage: str, seconds: float) -> list[str]:
         lag = newest_lag_s(cur)
         in_use = connections(cur, caps)
         partitions = [p for p in read_partitions(conn) if p.below is not None]
-    queue, dlq = queue_depths(sqs, queue_url), queue_depths(sqs, dlq_url)
+    queue, dlq = queue_counts(sqs, queue_url), queue_counts(sqs, dlq_url)
     days = f"{len(partitions)} ({partitions[0].name} .. {partitions[-1].name})" if partitions else "none yet"
     return [
         f"{datetime.now(UTC):%H:%M:%S} stage {stage}",

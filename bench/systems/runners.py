@@ -1,6 +1,7 @@
 """Start and stop the systems under test as processes on 127.0.0.1 (bench-only code)."""
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from chalicelib.apikeys import SCOPES, ApiKey, new_key_id, new_token, token_hash
 from chalicelib.config import Settings
 from chalicelib.keystore import insert_key
 from chalicelib.models import utc_now
+from chalicelib.queue import queue_depth
 from tools.bootstrap import bootstrap_mysql, bootstrap_queues, sqs_client
 from tools.devstack import admin_connect
 from tools.processes import Processes, wait_http
@@ -96,13 +98,7 @@ def sqs_depth(settings: Settings) -> Callable[[], int]:
     sqs = sqs_client(settings)
     url = sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"]
 
-    def depth() -> int:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-    return depth
+    return functools.partial(queue_depth, sqs, url)
 
 
 def gunicorn(processes: Processes, name: str, app: str, port: int) -> None:

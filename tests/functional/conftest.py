@@ -8,6 +8,7 @@ import dataclasses
 import json
 import socket
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pymysql
@@ -15,7 +16,9 @@ import pytest
 import redis
 from chalice.test import Client
 
+from chalicelib.queue import queue_depth as log_queue_depth
 from tools.bootstrap import admin_connection, bootstrap
+from tools.devstack import admin_connect
 from tools.sqs_events import delete, lambda_event, receive, succeeded
 from tools.stage import apply_stage_environment, aws_client, stage_environment
 
@@ -108,6 +111,21 @@ def override_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...,
     sluice_app.reset_clients()
 
 
+@contextmanager
+def scratch_database(name: str) -> Iterator[pymysql.connections.Connection]:
+    """A root connection in an empty database `name`, dropped afterwards."""
+    with admin_connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {name}")
+        cur.execute(f"CREATE DATABASE {name}")
+    conn = admin_connect(name)
+    try:
+        yield conn
+    finally:
+        conn.close()
+        with admin_connect() as admin, admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name}")
+
+
 def body(response: Any) -> Any:
     return json.loads(response.body) if response.body else None
 
@@ -162,8 +180,4 @@ def server_max_connections(admin_db):
 
 
 def queue_depth(sqs, queue_urls) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_urls.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    return log_queue_depth(sqs, queue_urls.queue_url)

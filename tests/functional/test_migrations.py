@@ -12,7 +12,7 @@ from chalicelib.errors import ConfigError, MigrationError
 from chalicelib.provision import provision
 from chalicelib.schema import Migration, latest_version, load_migrations, migrate, run_statements
 from chalicelib.secrets import Credentials
-from tests.functional.conftest import SETTINGS
+from tests.functional.conftest import SETTINGS, scratch_database
 from tests.waiting import wait_for
 from tools.devstack import admin_connect
 
@@ -39,14 +39,9 @@ def tables(conn: pymysql.connections.Connection) -> dict[str, str]:
 @pytest.fixture
 def scratch() -> Iterator[pymysql.connections.Connection]:
     """A root connection in an empty scratch database, dropped (with the test's accounts) afterwards."""
+    with scratch_database(DATABASE) as conn:
+        yield conn
     with admin_connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
-        cur.execute(f"CREATE DATABASE {DATABASE}")
-    conn = admin_connect(DATABASE)
-    yield conn
-    conn.close()
-    with admin_connect() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
         for account in (API, WRITER, MAINTAINER):
             cur.execute("DROP USER IF EXISTS %s@'%%'", (account.username,))
 

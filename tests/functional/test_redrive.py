@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import app as sluice_app
+from chalicelib.queue import queue_depth
 from chalicelib.redrive import DeadLetters
 from chalicelib.replay import RejectReplay
 from tests.functional.conftest import JSON, body
@@ -38,13 +39,6 @@ def put_dead_letters(sqs: Any, dlq_url: str, count: int) -> list[str]:
     return [e["id"] for e in entries]
 
 
-def depth(sqs: Any, url: str) -> int:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
-
-
 def stored(admin_db, ids: list[str]) -> list[str]:
     with admin_db.cursor() as cur:
         cur.execute(f"SELECT id FROM logs WHERE id IN ({','.join(['%s'] * len(ids))})", ids)
@@ -57,8 +51,8 @@ def test_a_dry_run_shows_the_dead_letters_and_moves_nothing(sqs, queue_urls):
     assert (report.method, report.waiting, report.moved) == ("dry run", 3, 0)
     assert sorted(i for message in report.sample for i in message["ids"]) == sorted(ids)
     # THEN they are all still in the DLQ, and none reached the log queue
-    assert depth(sqs, queue_urls.dlq_url) == 3
-    assert depth(sqs, queue_urls.queue_url) == 0
+    assert queue_depth(sqs, queue_urls.dlq_url) == 3
+    assert queue_depth(sqs, queue_urls.queue_url) == 0
 
 
 @pytest.mark.parametrize("method", ["task", "copy"])
@@ -70,7 +64,7 @@ def test_redrive_moves_every_dead_letter_back_and_each_is_stored_once(method, co
     report = dead.move_with_task() if method == "task" else dead.move_by_copy()
     # THEN all five are in the log queue, none in the DLQ, and the consumer stores them
     assert (report.moved, report.status) == (5, "completed" if method == "task" else "done")
-    wait_for(lambda: depth(sqs, queue_urls.dlq_url) == 0, timeout_s=30)
+    wait_for(lambda: queue_depth(sqs, queue_urls.dlq_url) == 0, timeout_s=30)
     assert consume()["stored"] == 5
     assert stored(admin_db, ids) == sorted(ids)
 
@@ -181,7 +175,7 @@ def test_an_entry_this_code_still_refuses_is_counted_with_its_reason_and_not_sen
     assert (report["candidates"], report["sent"], report["still_invalid"]) == (1, 0, 1)
     assert list(report["reasons"]) == ["level: Input should be 'debug', 'info', 'warning', 'error' or 'critical'"]
     assert replayed_at(admin_db) == [None]
-    assert depth(sqs, queue_urls.queue_url) == 0
+    assert queue_depth(sqs, queue_urls.queue_url) == 0
 
 
 def test_a_whole_message_set_aside_is_replayed_as_it_came(admin_db, sqs, queue_urls):
