@@ -13,6 +13,7 @@ STAGE   ?= local
 # The stages that deploy as a packaged CloudFormation stack (make package), and where a stack goes.
 PACKAGED_STAGES := stack prod
 TARGET  ?= localstack
+PORT    ?= 8000
 given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$(1))
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
@@ -68,11 +69,12 @@ $(MS_VENV)/.installed: ministack/requirements.txt ministack/constraints.txt scri
 $(BENCH_VENV)/.installed: bench/requirements.txt requirements-dev.txt requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(BENCH_VENV) bench/requirements.txt
 
+# exec: tools.serve is make's own child, so it dies with make (see tools/serve.py).
 up: setup
-	$(PY) -m tools.serve --stage $(STAGE)
+	exec $(PY) -m tools.serve --stage $(STAGE) --port $(PORT)
 
 up-localstack: setup
-	$(PY) -m tools.serve --stage $(STAGE) --via localstack
+	exec $(PY) -m tools.serve --stage $(STAGE) --via localstack
 
 deploy: setup
 	$(PY) -m tools.devstack up
@@ -82,7 +84,7 @@ undeploy: venvs
 	$(PY) -m tools.deploy --stage $(STAGE) --delete
 
 down:
-	@if [ -x $(PY) ]; then $(PY) -m tools.devstack down; fi
+	@if [ -x $(PY) ]; then $(PY) -m tools.serve --stop && $(PY) -m tools.devstack down; fi
 
 status: venvs
 	$(PY) -m tools.devstack status

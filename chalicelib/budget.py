@@ -156,14 +156,24 @@ def fit_problem(writers: int, read_slots: int, reserve: int, max_connections: in
     )
 
 
-def budget_summary(b: BudgetInputs) -> str:
-    """The formula with the stage's numbers filled in."""
+def budget_lines(b: BudgetInputs) -> list[str]:
+    """What each number of the budget is, one line each, and how it fits the server."""
+    lines = [
+        f"  W        {b.writer_concurrency:>4}  consumer invocations at once, one connection each"
+        " (CONSUMER_MAX_CONCURRENCY)",
+        f"  R        {b.read_slots:>4}  API read slots: API instances doing MySQL work at once (API_READ_SLOTS)",
+        f"  reserve  {b.admin_reserve:>4}  administrators, migrations, monitoring (ADMIN_RESERVE_CONNECTIONS)",
+        f"  total    {b.total:>4}  W + R + reserve (MySQL caps the writer's account at W and the API's at R)",
+    ]
     if b.max_connections is None:
-        return (
-            f"W {b.writer_concurrency} (consumer) + R {b.read_slots} (API read slots) + reserve {b.admin_reserve}"
-            f" = {b.total}, to fit below the server's max_connections (checked against the server at migration)"
-        )
-    return (
-        f"W {b.writer_concurrency} (consumer) + R {b.read_slots} (API read slots) + reserve {b.admin_reserve}"
-        f" = {b.total} < max_connections {b.max_connections}: {b.max_connections - b.total - 1} to spare"
-    )
+        return [
+            *lines,
+            "  the fit below the server's max_connections is checked against the server at migration, at every"
+            " deploy (or here, given MYSQL_ADMIN_HOST=... or --max-connections N)",
+        ]
+    return [
+        *lines,
+        f"  the total must stay below max_connections {b.max_connections}: the one connection kept between them"
+        " is the hourly partition maintenance's (its account is capped at 1)",
+        f"  spare    {b.max_connections - b.total - 1:>4}  connections W, R or reserve could still grow by",
+    ]

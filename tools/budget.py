@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 
-from chalicelib.budget import BudgetInputs, budget_problems, budget_summary
+from chalicelib.budget import BudgetInputs, budget_lines, budget_problems
 from chalicelib.config import Settings
 from tools.bootstrap import admin_connection
 from tools.stage import (
@@ -79,18 +79,31 @@ def check(stage: str, max_connections: int | None = None) -> tuple[BudgetInputs,
     return inputs, budget_problems(inputs)
 
 
+def server_named(stage: str) -> str:
+    """Which server the check measured, in words."""
+    if "MYSQL_ADMIN_HOST" in os.environ:
+        settings = stage_settings(stage)
+        port = os.environ.get("MYSQL_ADMIN_PORT", str(settings.mysql.port))
+        return f"the server MYSQL_ADMIN_HOST names ({os.environ['MYSQL_ADMIN_HOST']}:{port})"
+    if server_known(stage):
+        return "this machine's MariaDB (make up's, port 3307, data in .data/mariadb)"
+    return "no server: a packaged stage's is known at deploy time"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", default="local")
     parser.add_argument("--max-connections", type=int, help="use this instead of asking the server")
     args = parser.parse_args(argv)
     inputs, problems = check(args.stage, args.max_connections)
+    print(f"stage {args.stage}, checked against {server_named(args.stage)}:")
+    print("\n".join(budget_lines(inputs)))
     if problems:
         print(f"budget check FAILED for stage {args.stage}:", file=sys.stderr)
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
-    print(f"budget check ok for stage {args.stage}: {budget_summary(inputs)}")
+    print(f"budget check ok for stage {args.stage}")
     return 0
 
 

@@ -13,18 +13,29 @@ file under the project, `.data/` and the virtual environments included): restart
   not dropped and retried by the clients' TCP a second or more later.
 - Every method goes through Chalice (a 405 in JSON for one the path lacks), where http.server
   would answer TRACE or QUERY with an HTML 501.
+- A path without a route answers 404 in the error shape, as the deployed API Gateway does
+  (tools/gateway_responses.py), not Chalice's copy of API Gateway's default 403.
 """
 
 import argparse
 import logging
 import os
 import sys
+import uuid
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
-from chalice.local import ChaliceRequestHandler, LocalDevServer, ThreadedHTTPServer
+from chalice.local import (
+    ChaliceRequestHandler,
+    ForbiddenError,
+    LocalDevServer,
+    LocalGatewayException,
+    ThreadedHTTPServer,
+)
 
+from tools import gateway_responses
+from tools.processes import PARENT_ENV, die_with_parent
 from tools.stage import ROOT
 
 
@@ -42,6 +53,9 @@ def create_server(stage: str, host: str, port: int, overrides: dict[str, str] | 
     # Methods Chalice's handler leaves to http.server (an HTML 501): through Chalice, as API Gateway
     # would take them, so a method the path does not have gets the usual JSON 405.
     ChaliceRequestHandler.__getattr__ = _any_method
+    # A path without a route: the 404 the deployed API Gateway gives (tools/gateway_responses.py),
+    # not Chalice's imitation of API Gateway's default 403.
+    ChaliceRequestHandler._send_error_response = _send_gateway_answer  # type: ignore[method-assign,assignment]
     server: LocalDevServer = factory.create_local_server(app, config, host, port)
     return server
 
@@ -51,6 +65,18 @@ def _any_method(handler: ChaliceRequestHandler, name: str) -> Any:
     if name.startswith("do_"):
         return handler._generic_handle
     raise AttributeError(name)
+
+
+def _send_gateway_answer(handler: ChaliceRequestHandler, error: LocalGatewayException) -> None:
+    """Chalice's local gateway refuses with ForbiddenError only for a path without a route (the
+    app registers no Chalice authorizer): answer as the deployed gateway does, else as Chalice does."""
+    if not isinstance(error, ForbiddenError):
+        handler._send_http_response(error.CODE, error.headers, error.body)
+        return
+    answer = gateway_responses.ANSWERS["MISSING_AUTHENTICATION_TOKEN"]
+    assert answer.status is not None
+    headers = {"Content-Type": "application/json", **dict(answer.headers)}
+    handler._send_http_response(answer.status, headers, gateway_responses.body(answer, str(uuid.uuid4())))
 
 
 def env_pair(text: str) -> tuple[str, str]:
@@ -68,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--env", action="append", default=[], type=env_pair, metavar="NAME=VALUE")
     args = parser.parse_args(argv)
+    if PARENT_ENV in os.environ:  # started by make up (tools.serve): end with it
+        die_with_parent()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")  # as chalice local does
     create_server(args.stage, args.host, args.port, dict(args.env)).serve_forever()
     return 0

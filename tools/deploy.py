@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import gateway_responses
 from tools.bootstrap import bootstrap
 from tools.budget import check
 from tools.stage import LOCAL_AWS_ENV, ROOT, aws_client, chalice_config, stage_settings
@@ -26,6 +27,7 @@ CHALICE = ROOT / ".venv" / "bin" / "chalice"
 @dataclass(frozen=True)
 class Deployment:
     stage: str
+    rest_api_id: str
     api_url: str
     api_function: str
     consumer_function: str
@@ -59,6 +61,7 @@ def read_deployment(stage: str) -> Deployment | None:
     api_id = resources["rest_api"]["rest_api_id"]
     return Deployment(
         stage=stage,
+        rest_api_id=api_id,
         api_url=f"{localstack_endpoint(stage)}/_aws/execute-api/{api_id}/{api_stage}/",
         api_function=resources["api_handler"]["lambda_arn"].rsplit(":", 1)[-1],
         consumer_function=resources["consume_logs"]["lambda_arn"].rsplit(":", 1)[-1],
@@ -72,12 +75,28 @@ def deploy(stage: str) -> Deployment:
     _, problems = check(stage)
     if problems:
         raise SystemExit("budget check FAILED:\n  - " + "\n  - ".join(problems))
-    subprocess.run([str(CHALICE), "deploy", "--stage", stage], cwd=ROOT, env=chalice_env(stage), check=True)
+    _chalice_deploy(stage)
     deployment = read_deployment(stage)
     if deployment is None:
         raise SystemExit(f"chalice deploy recorded no REST API for stage {stage}")
     report_batch_item_failures(stage, deployment.event_source_uuid)
+    gateway_responses.put_all(
+        aws_client("apigateway", stage_settings(stage)), deployment.rest_api_id, chalice_config(stage).api_gateway_stage
+    )
     return deployment
+
+
+def _chalice_deploy(stage: str) -> None:
+    """`chalice deploy`, its output passed on but for the AWS URL it prints, which does not work
+    here (the LocalStack URL is printed after)."""
+    cmd = [str(CHALICE), "deploy", "--stage", stage]
+    with subprocess.Popen(cmd, cwd=ROOT, env=chalice_env(stage), stdout=subprocess.PIPE, text=True) as chalice:
+        assert chalice.stdout is not None
+        for line in chalice.stdout:
+            if "Rest API URL:" not in line:
+                print(line, end="", flush=True)
+    if chalice.returncode != 0:
+        raise subprocess.CalledProcessError(chalice.returncode, cmd)
 
 
 def report_batch_item_failures(stage: str, event_source_uuid: str, timeout_s: float = 60) -> None:

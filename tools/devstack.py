@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from urllib.parse import urlparse
 import pymysql
 
 from tools import devcerts
-from tools.processes import signal_group
+from tools.processes import port_holder, port_in_use, signal_group
 from tools.stage import ROOT, stage_environment
 
 DATA = ROOT / ".data"
@@ -90,12 +89,6 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
-def _port_in_use(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
 @dataclass
 class Service:
     name: str
@@ -131,11 +124,9 @@ class Service:
         if self.pid() is not None:
             self._wait_ready()
             return False
-        if _port_in_use(self.port()):
-            raise SystemExit(
-                f"{self.name}: port {self.port()} is already in use by a process this checkout did not start;"
-                " stop it (`make down` in the checkout that started it) and try again"
-            )
+        problem = self.foreign_port()
+        if problem:
+            raise SystemExit(problem)
         RUN.mkdir(parents=True, exist_ok=True)
         LOGS.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -155,6 +146,16 @@ class Service:
         print(f"{self.name}: starting (pid {process.pid}, log {self.log_file.relative_to(ROOT)})", flush=True)
         self._wait_ready(process)
         return True
+
+    def foreign_port(self) -> str | None:
+        """One line naming the program that holds this service's port, when this checkout did not start it."""
+        if self.pid() is not None or not port_in_use(self.port()):
+            return None
+        holder = port_holder(self.port())
+        return (
+            f"{self.name}: port {self.port()} is held by {holder or 'a process this checkout did not start'};"
+            " stop it (`make down` in the checkout that started it) and try again"
+        )
 
     def _wait_ready(self, process: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + self.start_timeout_s
@@ -387,9 +388,23 @@ def wanted(extra: tuple[str, ...] = ()) -> list[Service]:
     return [s for s in SERVICES if not s.on_demand or s.name in extra]
 
 
-def up(extra: tuple[str, ...] = ()) -> list[Service]:
-    """Start every service that is not running (and the on-demand ones named); return those this call started."""
-    return [s for s in wanted(extra) if s.start()]
+def preflight(extra: tuple[str, ...] = ()) -> list[str]:
+    """Why `up` would fail on a port, one line per service port held by a program this checkout did not start."""
+    return [problem for s in wanted(extra) if (problem := s.foreign_port())]
+
+
+def up(extra: tuple[str, ...] = (), started: list[Service] | None = None) -> list[Service]:
+    """Start every service that is not running (and the on-demand ones named); return those this call
+    started, also appended to `started` one by one (so a caller interrupted midway stops them).
+    Nothing starts when a port is held by someone else."""
+    problems = preflight(extra)
+    if problems:
+        raise SystemExit("\n".join(problems))
+    started = [] if started is None else started
+    for service in wanted(extra):
+        if service.start():
+            started.append(service)
+    return started
 
 
 def supervise(services: list[Service]) -> list[Service]:
@@ -427,7 +442,7 @@ def run(command: list[str], extra: tuple[str, ...] = ()) -> int:
     """Run a command with the services up; stop afterwards only what this started."""
     started: list[Service] = []
     try:
-        started = up(extra)
+        up(extra, started)
         return subprocess.call(command)
     finally:
         down(started)

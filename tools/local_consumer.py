@@ -24,6 +24,7 @@ from typing import Any
 from chalice.local import LambdaContext
 
 from tools.chalice_local import env_pair
+from tools.processes import PARENT_ENV, die_with_parent
 from tools.sqs_events import delete, lambda_event, receive, succeeded
 from tools.stage import CONSUMER_FUNCTION, apply_stage_environment, function_settings
 
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], type=env_pair, metavar="NAME=VALUE")
     parser.add_argument("--timeout-s", type=int, help="the function timeout to give each invocation")
     args = parser.parse_args(argv)
+    if PARENT_ENV in os.environ:  # started by make up (tools.serve): end with it
+        die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     source = build(args.stage, dict(args.env), args.timeout_s)
     signal.signal(signal.SIGTERM, lambda *_: source.stopping.set())

@@ -12,6 +12,7 @@ runs each handler once and exits with 1 if any failed.
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ from typing import Any
 from chalice.app import Rate, ScheduledEventConfig
 from chalice.local import LambdaContext
 
+from tools.processes import PARENT_ENV, die_with_parent
 from tools.stage import apply_stage_environment
 
 logger = logging.getLogger("sluice.local_schedule")
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="local")
     parser.add_argument("--once", action="store_true", help="run each handler once and exit")
     args = parser.parse_args(argv)
+    if PARENT_ENV in os.environ:  # started by make up (tools.serve): end with it
+        die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     apply_stage_environment(args.stage)
     import app as sluice_app  # imported after the stage's environment is in place, as in Lambda

@@ -15,6 +15,7 @@
 
 import argparse
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.schema import MIGRATIONS_DIR
+from tools import gateway_responses
 from tools.budget import check
 from tools.stage import DEPLOY_TIME_STAND_INS, LOCAL_AWS_ENV, ROOT, is_packaged, stage_environment
 
@@ -34,6 +36,7 @@ TEMPLATE_NAME = "sam.yaml"
 CA_BUNDLE_SETTINGS = ("MYSQL_CA_BUNDLE", "REDIS_CA_BUNDLE")
 _MARKER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/-]*$")
+CODE_VALUES = ("GATEWAY_RESPONSES",)  # made by this code, not by a stage's settings: not checked as one
 # What the migrate function does, besides the stage's settings: a change here means a new revision.
 PROVISION_SOURCES = (ROOT / "chalicelib" / "provision.py", ROOT / "chalicelib" / "dbusers.py")
 PROVISION_SETTINGS = ("MYSQL_DATABASE", "MYSQL_TLS", "CONSUMER_MAX_CONCURRENCY", "API_READ_SLOTS")
@@ -48,9 +51,14 @@ class Package:
 
 
 def stage_values(stage: str) -> dict[str, str]:
-    """The stage's environment (shared values included), as {{NAME}} markers see it."""
+    """The stage's environment (shared values included), as {{NAME}} markers see it, and the values
+    this code computes (CODE_VALUES)."""
     env = stage_environment(stage)
-    return {**env, "PROVISION_REVISION": provision_revision(env)}
+    return {
+        **env,
+        "PROVISION_REVISION": provision_revision(env),
+        "GATEWAY_RESPONSES": json.dumps(gateway_responses.definition_extension()),  # JSON is YAML
+    }
 
 
 def provision_revision(env: dict[str, str]) -> str:
@@ -70,7 +78,7 @@ def render_merge_template(text: str, values: dict[str, str]) -> str:
         name = match.group(1)
         if name not in values:
             raise SystemExit(f"{MERGE_TEMPLATE.relative_to(ROOT)} uses {{{{{name}}}}}, which the stage does not set")
-        if not _SAFE_VALUE.match(values[name]):
+        if name not in CODE_VALUES and not _SAFE_VALUE.match(values[name]):
             raise SystemExit(f"{name}={values[name]!r} cannot go into the template (letters, digits and _.:/- only)")
         return values[name]
 

@@ -1,7 +1,9 @@
-"""tools/chalice_local: Chalice's local server with TCP_NODELAY and a deep listen backlog."""
+"""tools/chalice_local: Chalice's local server with TCP_NODELAY, a deep listen backlog, and API
+Gateway's own answers in the error shape."""
 
 import json
 import threading
+import urllib.error
 import urllib.request
 import uuid
 
@@ -12,7 +14,7 @@ from tests.functional.conftest import JSON, STAGE
 from tools.chalice_local import create_server
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")  # Chalice makes the app a LocalChalice once per process
 def server():
     local = create_server(STAGE, "127.0.0.1", 0)
     thread = threading.Thread(target=local.server.serve_forever, daemon=True)
@@ -47,3 +49,41 @@ def test_each_concurrent_request_is_answered_with_its_own_data(server):
         t.join()
     # THEN every answer carries the id its request sent
     assert answers == {log_id: log_id for log_id in ids}
+
+
+def answer(url: str, method: str = "GET") -> tuple[int, dict[str, str], dict[str, object]]:
+    """Status, headers and JSON body of one request, whatever its status."""
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read() or b"{}")
+
+
+@pytest.mark.parametrize("path", ["/nope", "/logs/a/b/c", "/", "/items/x/y"])
+def test_a_path_without_a_route_answers_404_in_the_error_shape(server, path):
+    # WHEN a path no route has is asked for (Chalice's gateway answers 403 "Missing Authentication Token")
+    status, headers, body = answer(f"{server}{path}")
+    # THEN it is the 404 the deployed API Gateway gives (tools/gateway_responses.py)
+    assert status == 404
+    assert headers["Content-Type"] == "application/json"
+    assert body["error"]["code"] == "not_found"
+    assert body["error"]["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/logs", "POST, GET"),
+        ("DELETE", "/health", "GET"),
+        ("PATCH", "/items/x", "GET, PUT, DELETE"),
+        ("OPTIONS", "/keys", "POST, GET"),
+        ("TRACE", "/logs/batch", "POST"),  # not one of API Gateway's: Chalice's own 405, reshaped
+    ],
+)
+def test_a_method_the_path_lacks_answers_405_with_allow(server, method, path, allow):
+    status, headers, body = answer(f"{server}{path}", method)
+    assert status == 405
+    assert sorted(headers["Allow"].split(", ")) == sorted(allow.split(", "))
+    assert body["error"]["code"] == "method_not_allowed"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tools.gateway_responses import definition_extension
 from tools.iam_usage import allowed_statements
 from tools.package import Package, package
 from tools.stage import DEPLOY_TIME_STAND_INS, function_settings, stage_settings
@@ -97,6 +98,20 @@ def test_each_function_has_its_own_role_allowing_only_what_it_needs(templates, s
         }
         assert {a for a in allowed if a.startswith("ec2:")} == vpc
         assert {a: r for a, r in allowed.items() if a.split(":")[0] in ("sqs", "secretsmanager")} == expected[role]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_api_gateways_own_answers_are_in_the_error_shape(templates, stage):
+    # GIVEN the REST API's definition in the packaged template
+    definition = templates[stage]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    # THEN it carries every gateway answer of tools/gateway_responses.py (merged into Chalice's own)
+    responses = definition["x-amazon-apigateway-gateway-responses"]
+    assert responses == definition_extension()
+    assert "/logs" in definition["paths"]
+    # AND a path without a route is a 404 in the error shape, with API Gateway's request id
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    body = json.loads(missing["responseTemplates"]["application/json"].replace("$context.requestId", "r-1"))
+    assert (missing["statusCode"], body["error"]["code"], body["error"]["request_id"]) == ("404", "not_found", "r-1")
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.budget import BudgetInputs, budget_problems, budget_summary
+from chalicelib.budget import BudgetInputs, budget_lines, budget_problems
 
 FITS = BudgetInputs(
     max_connections=30,
@@ -35,7 +35,8 @@ FITS = BudgetInputs(
 
 def test_a_budget_below_max_connections_with_aws_rules_kept_has_no_problems():
     assert budget_problems(FITS) == []
-    assert "16 < max_connections 30" in budget_summary(FITS)
+    lines = "\n".join(budget_lines(FITS))
+    assert "total      16" in lines and "below max_connections 30" in lines and "spare      13" in lines
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,7 @@ def test_a_read_timeout_as_long_as_a_function_timeout_is_a_problem():
 def test_without_a_known_server_the_rules_are_checked_but_not_the_fit():
     unknown = replace(FITS, max_connections=None, read_slots=1000)
     assert budget_problems(unknown) == []
-    assert "checked against the server at migration" in budget_summary(unknown)
+    assert "checked against the server at migration" in "\n".join(budget_lines(unknown))
 
 
 def test_a_statement_timeout_as_long_as_the_read_timeout_is_a_problem():
