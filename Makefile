@@ -20,34 +20,18 @@ given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$
 	package deploy-stack undeploy-stack migrate key redrive replay-rejects \
 	test test-suite unit functional fuzz integration bench bench-quick bench-scale bench-smoke faults faults-short lint format clean
 
-help:
-	@echo "make up        start MariaDB, Redis, LocalStack; serve the API on :8000 with chalice local (Ctrl-C stops)"
-	@echo "make up-localstack  the same, but deployed into LocalStack: API Gateway, Lambda, SQS event source"
-	@echo "make deploy    deploy (or update) the stage into the running LocalStack and print its URL"
-	@echo "make test      the same setup, then lint and every test"
-	@echo "make down      stop services left running"
-	@echo "make status    what runs, and the pipeline: queue, dead letters, stored/s, lag, connections, partitions"
-	@echo "make budget    check the stage's MySQL connection budget (STAGE=local)"
-	@echo "make package STAGE=prod   the stage's whole stack as one CloudFormation template in dist/<stage>/"
-	@echo "make deploy-stack [STAGE=stack] [TARGET=localstack|ministack]   that template, deployed into an emulator"
-	@echo "make undeploy-stack       remove it"
-	@echo "make migrate STAGE=...    run the migrations (local stage, or a deployed stack's migrate function)"
-	@echo "make key NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write] [STAGE=local]   make an API key (printed once)"
-	@echo "make redrive [STAGE=local] [DRY_RUN=1]          dead letters back to the log queue (SQS's move task)"
-	@echo "make replay-rejects [STAGE=local] [DRY_RUN=1]   set-aside entries back to the log queue, once fixed"
-	@echo "make faults    the fault suite (about 7 min): outages injected into chalice local and the LocalStack deployment, every acknowledged entry reconciled"
-	@echo "make bench     the full benchmark (about 15 min): sluice vs direct vs celery, report in bench/results/"
-	@echo "make bench-quick  the same, smaller (under 2 min)"
-	@echo "make bench-scale  GET /logs and the writer at 1M and 10M rows (SIZES=...; the last part of make bench)"
-	@echo "make lint      ruff and mypy"
+help:  ## this list
+	@echo "sluice: make up serves it, make test tests it. Times measured on this 2-core machine."
+	@awk -F ':[^#]*## ' '/^[a-z][a-z-]*:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: system-packages venvs
+setup: system-packages venvs  ## install what is missing (make up and make test do it)
 
-system-packages:
+system-packages:  ## MariaDB, Redis and openssl from the distribution's packages, if missing
 	@scripts/ensure-system-packages.sh
 
-venvs: $(VENV)/.installed $(LS_VENV)/.installed $(LS_VENV)/.executor-installed $(LAMBDA_VENV)/.installed \
+VENV_STAMPS := $(VENV)/.installed $(LS_VENV)/.installed $(LS_VENV)/.executor-installed $(LAMBDA_VENV)/.installed \
 	$(MS_VENV)/.installed
+venvs: $(VENV_STAMPS)  ## the Python environments, made or brought up to date with the pinned requirements
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(VENV) requirements-dev.txt
@@ -70,109 +54,109 @@ $(BENCH_VENV)/.installed: bench/requirements.txt requirements-dev.txt requiremen
 	scripts/make-venv.sh $(BENCH_VENV) bench/requirements.txt
 
 # exec: tools.serve is make's own child, so it dies with make (see tools/serve.py).
-up: setup
+up: setup  ## start MariaDB, Redis, LocalStack; serve the API on :8000 (PORT=...) with chalice local; Ctrl-C stops it all [first run: the Python environments first (see README); then 4 s, 7 s with the services to start]
 	exec $(PY) -m tools.serve --stage $(STAGE) --port $(PORT)
 
-up-localstack: setup
+up-localstack: setup  ## the same, deployed into LocalStack: API Gateway, Lambda, the SQS event source; Ctrl-C removes it [30 s]
 	exec $(PY) -m tools.serve --stage $(STAGE) --via localstack
 
-deploy: setup
+deploy: setup  ## deploy (or update) the stage into the running LocalStack and print its URL [25 s]
 	$(PY) -m tools.devstack up
 	$(PY) -m tools.deploy --stage $(STAGE)
 
-undeploy: venvs
+undeploy: venvs  ## remove that deployment
 	$(PY) -m tools.deploy --stage $(STAGE) --delete
 
-down:
+down:  ## stop every make up of this checkout, then every service
 	@if [ -x $(PY) ]; then $(PY) -m tools.serve --stop && $(PY) -m tools.devstack down; fi
 
-status: venvs
+status: venvs  ## what runs, and the pipeline: queue, dead letters, stored/s, lag, connections, partitions [8 s]
 	$(PY) -m tools.devstack status
 	$(PY) -m tools.status --stage $(STAGE)
 
-bootstrap: setup
+bootstrap: setup  ## a local stage's schema, accounts and queues (STAGE=local; make up does it)
 	$(PY) -m tools.devstack up
 	$(PY) -m tools.bootstrap --stage $(STAGE)
 
-budget: setup
+budget: setup  ## the stage's MySQL connection budget, each number explained, checked against its server [3 s]
 	$(PY) -m tools.devstack run -- $(PY) -m tools.budget --stage $(STAGE)
 
 # The budget rules, then chalice package with deploy/stack.yaml merged: dist/<stage>/sam.yaml + deployment.zip.
-package: venvs
+package: venvs  ## STAGE=prod: the stage's whole stack as one CloudFormation template in dist/<stage>/ [10 s]
 	$(PY) -m tools.package --stage $(call given_stage,prod)
 
 # Package the stage and deploy that template into LocalStack (or MiniStack, which enforces IAM).
-deploy-stack: setup
+deploy-stack: setup  ## that template (STAGE=stack) deployed into LocalStack, or TARGET=ministack (IAM enforced) [20 s]
 	$(PY) -m tools.stack deploy --stage $(call given_stage,stack) --target $(TARGET)
 
-undeploy-stack: venvs
+undeploy-stack: venvs  ## remove it
 	$(PY) -m tools.stack delete --stage $(call given_stage,stack) --target $(TARGET)
 
 # An API key through the stage's KeyService (local) or its API (a stack: TARGET=localstack|ministack).
-key: setup
+key: setup  ## NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write]: make an API key, printed once
 	$(PY) -m tools.devstack up
 	$(PY) -m tools.keys create --stage $(STAGE) --name "$(NAME)" \
 		$(if $(SOURCES),--sources "$(SOURCES)") $(if $(SCOPES),--scopes "$(SCOPES)") \
 		$(if $(RATE),--rate $(RATE)) $(if $(BURST),--burst $(BURST)) \
 		$(if $(filter localstack ministack,$(TARGET)),$(if $(filter command line,$(origin TARGET)),--target $(TARGET)))
 
-migrate: setup
+migrate: setup  ## STAGE=...: run the migrations (a local stage's, or a deployed stack's migrate function)
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
 	$(PY) -m tools.migrate --stage $(STAGE) --target $(TARGET)
 
 # What failed, back into the pipeline (DRY_RUN=1: show what would move, move nothing).
-redrive: setup
+redrive: setup  ## [DRY_RUN=1]: dead letters back to the log queue (SQS's move task)
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
 	$(PY) -m tools.redrive dead-letters --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
 
-replay-rejects: setup
+replay-rejects: setup  ## [DRY_RUN=1]: set-aside entries back to the log queue, once their cause is fixed
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
 	$(PY) -m tools.redrive rejects --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
 
-test: setup $(BENCH_VENV)/.installed
+test: setup $(BENCH_VENV)/.installed  ## the same setup as make up, then lint and every suite below (CI runs this) [13 min on a fresh clone]
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite
 
-test-suite: lint unit functional fuzz integration bench-smoke faults-short
+test-suite: lint unit functional fuzz integration bench-smoke faults-short  ## what make test runs once the services are up
 
-unit: venvs
+unit: venvs  ## tests without I/O [2 s]
 	$(PY) -m pytest tests/unit
 
-functional: venvs
+functional: venvs  ## the app against the real MariaDB, Redis and SQS, make up and the README's blocks [2 min]
 	$(PY) -m pytest tests/functional
 
-integration: venvs
+integration: venvs  ## the app and the packaged stack deployed into LocalStack and MiniStack, over HTTP [3 min]
 	$(PY) -m pytest tests/integration
 
 # Schemathesis from openapi.json against the running API (FUZZ_EXAMPLES per operation, default 50).
-fuzz: venvs
+fuzz: venvs  ## Schemathesis from openapi.json against the running API [35 s]
 	$(PY) -m pytest tests/fuzz
 
 # The benchmark starts the services it needs (and stops those it started).
-bench: setup $(BENCH_VENV)/.installed
+bench: setup $(BENCH_VENV)/.installed  ## the full benchmark: sluice vs direct vs celery, then the scale scenario; report in bench/results/ [about 1 hour: 25 min, then the scale scenario]
 	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.run --profile full
 
-bench-quick: setup $(BENCH_VENV)/.installed
+bench-quick: setup $(BENCH_VENV)/.installed  ## the same, smaller, without the scale scenario [2 min]
 	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.run --profile quick
 
 # The scale scenario alone (make bench runs it last): GET /logs and the writer at 1M and 10M rows.
 SIZES ?= 1000000,10000000
-bench-scale: setup $(BENCH_VENV)/.installed
+bench-scale: setup $(BENCH_VENV)/.installed  ## GET /logs and the writer at 1M and 10M rows (SIZES=...) [30 min]
 	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.scale --sizes $(SIZES)
 
 # A few seconds of every scenario, to keep the harness working (part of make test; no timing checks).
-bench-smoke: $(BENCH_VENV)/.installed
+bench-smoke: $(BENCH_VENV)/.installed  ## a few seconds of every benchmark scenario (no timing checks) [1 min]
 	$(BENCH_VENV)/bin/python -m bench.run --profile smoke --out .data/bench-smoke
 
 # The fault suite kills and restarts MariaDB and Redis: nothing else may use them meanwhile.
-faults: setup
+faults: setup  ## the fault suite: outages injected, every acknowledged entry reconciled [7 min]
 	$(PY) -m tools.devstack run -- $(PY) -m faults.run --profile full
 
 # Its short profile, part of make test (report in .data/faults-short).
-faults-short: venvs
+faults-short: venvs  ## five fault scenarios, shorter [1.5 min]
 	$(PY) -m faults.run --profile short --out .data/faults-short
 
 # ruff and mypy; then every packaged stage's template through cfn-lint (0 errors and 0 warnings).
-lint: venvs
+lint: venvs  ## ruff, mypy, the OpenAPI check, both packages and cfn-lint [30 s]
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -180,9 +164,9 @@ lint: venvs
 	@for stage in $(PACKAGED_STAGES); do $(PY) -m tools.package --stage $$stage || exit 1; done
 	$(LS_VENV)/bin/cfn-lint $(foreach stage,$(PACKAGED_STAGES),dist/$(stage)/sam.yaml)
 
-format: venvs
+format: venvs  ## ruff's formatting and fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-clean: down
+clean: down  ## make down, then remove .data/ (every row, queue and key), dist/ and the virtual environments
 	rm -rf .data dist $(VENV) $(LS_VENV) $(LAMBDA_VENV) $(BENCH_VENV) $(MS_VENV)

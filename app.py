@@ -46,7 +46,7 @@ logger = Logger(service="sluice")
 copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
 
 app = Chalice(app_name="sluice", configure_logs=False)
-app.register_middleware(http.chalice_error_shaper(app), "http")
+app.register_middleware(http.normalize_chalice_errors, "http")
 json_errors = http.json_errors(SETTINGS.retry_after_s, lambda: app.current_request)
 BODY_ROUTE = {"content_types": ["*/*"]}  # read_json_body answers 415 in our error shape
 # AWS calls fail fast, well inside the API's 29 s: the client sees a 503 rather than a timeout.
@@ -372,15 +372,6 @@ def get_log(log_id: str) -> Response:
     """A key with logs:read; an entry of another source is not found."""
     admission = _key(SCOPE_READ)(1, [])
     return _answer(get_logs().get(log_id, admission.principal), admission, 200)
-
-
-@json_errors
-def method_not_allowed(**path_params: str) -> Response:
-    """Anyone: a method the path does not have (405; Allow lists those it has)."""
-    raise http.method_not_allowed(app, _request())
-
-
-http.route_other_methods(app, method_not_allowed)  # after every other route
 
 
 @app.on_sqs_message(

@@ -4,7 +4,8 @@
 
 Loads entries into a database of its own (`sluice_bench_scale`, partitioned by day as the app's
 migrations make it, maintained as the hourly function does) with LOAD DATA: spread over 30 days,
-1,000 sources and every level. At each size it measures, through the app's GET /logs handler
+1,000 sources and every level; log_ids holds the ids of the last LOG_ID_WINDOW_DAYS, as the
+hourly maintenance leaves it. At each size it measures, through the app's GET /logs handler
 (chalice.test.Client, no network; no key, so no source filter), every filter combination: none,
 source, level, source+level; without and with a one-day time range; the first page and a page
 20 deep through the cursor. `REQUESTS` requests each, with random sources, levels and days:
@@ -92,8 +93,10 @@ def prepare(settings: Any) -> None:
             maintain(conn, day, retention_days=60, ahead_days=7, id_window_days=15, lock_wait_s=10)
 
 
-def load(rows: int, rng: random.Random) -> float:
-    """LOAD DATA `rows` entries (and their ids into log_ids); rows/s."""
+def load(rows: int, rng: random.Random, id_window_days: int) -> float:
+    """LOAD DATA `rows` entries, and into log_ids the ids the app would still remember: those of
+    the last `id_window_days`, each on the day it was stored (the hourly maintenance forgets the
+    older ones); rows/s."""
     import pymysql
 
     from bench.writer import connect
@@ -118,7 +121,8 @@ def load(rows: int, rng: random.Random) -> float:
                     logs.write(
                         f"{log_id}\t{rng.choice(LEVELS)}\t{source}\t{message}\t{stamp}\t{{}}\t{stamp}\t{stamp}\n"
                     )
-                    ids.write(f"{log_id}\t0\t{now:%Y-%m-%d}\n")
+                    if ts >= now - timedelta(days=id_window_days):
+                        ids.write(f"{log_id}\t0\t{ts:%Y-%m-%d}\n")
             with conn.cursor() as cur:
                 cur.execute(
                     f"LOAD DATA LOCAL INFILE '{logs.name}' INTO TABLE logs"
@@ -294,7 +298,8 @@ def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.
     with Client(sluice_app.app, stage_name="bench") as client:
         for size in sizes:
             print(f"scale: loading to {size:,} rows", flush=True)
-            load_rate = load(size - loaded, rng) if size > loaded else None
+            window = sluice_app.SETTINGS.log_id_window_days
+            load_rate = load(size - loaded, rng, window) if size > loaded else None
             loaded = max(size, loaded)
             after_load = ingest_rate()
             print(f"scale: {size:,} rows: writing the dirty pages, then the writer", flush=True)

@@ -56,12 +56,6 @@ class NotFoundError(SluiceError):
     code = "not_found"
 
 
-class MethodNotAllowedError(SluiceError):
-    """A method the path does not have; `headers` carry Allow."""
-
-    code = "method_not_allowed"
-
-
 class RateLimitedError(SluiceError):
     """Over a rate limit: the request did nothing; `headers` say when to come back."""
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from chalice.app import Chalice, Request, Response
+from chalice.app import Request, Response
 
 from chalicelib.errors import (
     ConfigError,
@@ -19,7 +19,6 @@ from chalicelib.errors import (
     DependencyUnavailableError,
     ForbiddenError,
     InvalidJSONError,
-    MethodNotAllowedError,
     NotFoundError,
     PayloadTooLargeError,
     RateLimitedError,
@@ -38,7 +37,6 @@ STATUS_BY_ERROR: dict[type[SluiceError], int] = {
     UnauthorizedError: 401,
     ForbiddenError: 403,
     NotFoundError: 404,
-    MethodNotAllowedError: 405,
     PayloadTooLargeError: 413,
     UnsupportedMediaTypeError: 415,
     RateLimitedError: 429,
@@ -117,56 +115,17 @@ def json_errors(
     return decorate
 
 
-def chalice_error_shaper(app: Chalice) -> Callable[[Any, Callable[[Any], Response]], Response]:
-    """Middleware: give Chalice's own error bodies ({"Code", "Message"}: 405, 500, ...) our shape;
-    a 405's Allow lists the path's real methods (Chalice's lists route_other_methods' too)."""
-
-    def shape(event: Any, get_response: Callable[[Any], Response]) -> Response:
-        response = get_response(event)
-        body = response.body
-        if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
-            code = re.sub(r"(?<!^)(?=[A-Z])", "_", str(body["Code"]).removesuffix("Error")).lower()
-            rid = request_id(event)
-            if response.status_code >= 500:
-                logger.error("%s answered %d by Chalice: %s", rid, response.status_code, body["Message"])
-            if response.status_code == 405:
-                path = str((getattr(event, "context", None) or {}).get("resourcePath", ""))
-                response.headers["Allow"] = ", ".join(allowed_methods(app, path))
-            response.body = error_body(code or "error", str(body["Message"]), rid)
-        return response
-
-    return shape
-
-
-# Every method API Gateway routes. A path is registered for those it lacks too, to one view that
-# answers 405, so API Gateway passes them to the app instead of answering 403 itself.
-GATEWAY_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
-
-
-def route_other_methods(app: Chalice, view: Callable[..., Any]) -> None:
-    """Register `view` for every method each path lacks (call it after every other route)."""
-    for path, methods in list(app.routes.items()):
-        missing = [m for m in GATEWAY_METHODS if m not in methods]
-        if missing:
-            app.route(path, methods=missing, content_types=["*/*"])(view)
-
-
-def allowed_methods(app: Chalice, path: str) -> list[str]:
-    """The methods `path` really has (not those registered by route_other_methods)."""
-    return [m for m, entry in app.routes.get(path, {}).items() if entry.view_name != METHOD_NOT_ALLOWED_VIEW]
-
-
-METHOD_NOT_ALLOWED_VIEW = "method_not_allowed"  # the view's name in app.py
-
-
-def method_not_allowed(app: Chalice, request: Request) -> MethodNotAllowedError:
-    """The 405 for this request, with Allow."""
-    path = str((request.context or {}).get("resourcePath", ""))
-    allowed = allowed_methods(app, path)
-    return MethodNotAllowedError(
-        f"{request.method} is not a method of {path}; it has {', '.join(allowed)}",
-        headers={"Allow": ", ".join(allowed)},
-    )
+def normalize_chalice_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Middleware: give Chalice's own error bodies ({"Code", "Message"}: 405, 500, ...) our shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = re.sub(r"(?<!^)(?=[A-Z])", "_", str(body["Code"]).removesuffix("Error")).lower()
+        rid = request_id(event)
+        if response.status_code >= 500:
+            logger.error("%s answered %d by Chalice: %s", rid, response.status_code, body["Message"])
+        response.body = error_body(code or "error", str(body["Message"]), rid)
+    return response
 
 
 def read_json_body(request: Request, max_bytes: int) -> Any:

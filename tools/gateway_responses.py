@@ -69,9 +69,11 @@ def definition_extension() -> dict[str, dict[str, Any]]:
     return {kind: _template(answer) for kind, answer in ANSWERS.items()}
 
 
-def put_all(apigateway: Any, rest_api_id: str, api_stage: str) -> None:
-    """Set every gateway answer on a deployed REST API and deploy its stage again (they take
-    effect with the next deployment)."""
-    for kind, template in definition_extension().items():
+def put_all(
+    apigateway: Any, rest_api_id: str, api_stage: str, responses: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """Set every gateway answer (`responses`: a definition's extension, by default this module's) on
+    a deployed REST API and deploy its stage again (they take effect with the next deployment)."""
+    for kind, template in (responses or definition_extension()).items():
         apigateway.put_gateway_response(restApiId=rest_api_id, responseType=kind, **template)
     apigateway.create_deployment(restApiId=rest_api_id, stageName=api_stage)

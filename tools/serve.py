@@ -159,7 +159,7 @@ def serve_localstack(stage: str) -> int:
         devstack.down(started)
 
 
-def _start_child(name: str, module: str, stage: str, *args: str) -> subprocess.Popen[bytes]:
+def _start_child(module: str, stage: str, *args: str) -> subprocess.Popen[bytes]:
     """A child that dies with this process (tools.processes.die_with_parent in its main)."""
     env = {**os.environ, **LOCAL_AWS_ENV, PARENT_ENV: str(os.getpid())}
     cmd = [str(BIN / "python"), "-m", module, "--stage", stage, *args]
@@ -192,10 +192,10 @@ def serve(stage: str, port: int) -> int:
             )
             return 1
         # The API first: no consumer or schedule runs unless the API is up and is ours.
-        children.append(("api", _start_child("api", "tools.chalice_local", stage, "--port", str(port))))
+        children.append(("api", _start_child("tools.chalice_local", stage, "--port", str(port))))
         _wait_for_api(url, port, children[0][1])
-        children.append(("consumer", _start_child("consumer", "tools.local_consumer", stage)))
-        children.append(("schedule", _start_child("schedule", "tools.local_schedule", stage)))
+        children.append(("consumer", _start_child("tools.local_consumer", stage)))
+        children.append(("schedule", _start_child("tools.local_schedule", stage)))
         key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=...>")
         print(
             f"\nsluice is up (stage {stage}): API {url}  |  budget: {inputs.total} of {inputs.max_connections}"

@@ -35,7 +35,7 @@ import botocore.exceptions
 import redis
 import yaml
 
-from tools import devstack
+from tools import devstack, gateway_responses
 from tools.budget import server_max_connections
 from tools.package import DIST, package
 from tools.stage import LOCAL_AWS_ENV, ROOT, chalice_config, is_packaged, stage_environment, stage_settings
@@ -230,6 +230,16 @@ def deploy(stage: str, target_name: str = "localstack", template: dict[str, Any]
     apply_stack(cfn, name, body, parameters)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in _describe(cfn, name).get("Outputs", [])}
     api_stage = chalice_config(stage).api_gateway_stage
+    if target.name == "localstack":
+        # LocalStack's CloudFormation does not import the API definition's gateway responses (AWS
+        # does, and MiniStack keeps none): put the template's own, then deploy the stage again.
+        definition = body["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+        gateway_responses.put_all(
+            client(target, "apigateway"),
+            outputs["RestAPIId"],
+            api_stage,
+            definition["x-amazon-apigateway-gateway-responses"],
+        )
     api_url = f"{target.endpoint}/_aws/execute-api/{outputs['RestAPIId']}/{api_stage}/"
     deployment = StackDeployment(stage, target.name, name, api_url, outputs, parameters)
     RECORDS.mkdir(parents=True, exist_ok=True)

@@ -60,6 +60,19 @@ def test_health_is_ok_over_tls_with_the_stacks_secrets(api, stack):
     )
 
 
+def test_a_path_without_a_route_gets_the_templates_404_in_the_error_shape(stacks):
+    # GIVEN the stack deployed into LocalStack, whose API definition carries the gateway responses
+    # (LocalStack's only: MiniStack does not apply them; tests/functional/test_package.py reads
+    # them in the template itself)
+    api = API(stacks.get("localstack").api_url)
+    # WHEN a path without a route is asked for, with a token and without
+    for headers in ({}, {"Authorization": "Bearer anything"}):
+        nope = api.get("/nope", headers=headers)
+        # THEN API Gateway's answer is the 404 in our shape, with its request id
+        assert (nope.status, nope.body["error"]["code"]) == (404, "not_found"), nope
+        assert nope.body["error"]["request_id"]
+
+
 def test_the_deploy_ran_the_migrations_and_made_the_accounts(stack):
     # THEN the custom resource ran the migrate function: the schema is at this code's version
     assert stack.outputs["SchemaVersion"] == str(latest_version(load_migrations()))

@@ -1,21 +1,19 @@
 """Errors become statuses in one place; bodies and credentials are checked before any work."""
 
 import pytest
-from chalice.app import Chalice, Request, Response
+from chalice.app import Request, Response
 
 from chalicelib import errors, http
 
 
-def request(
-    headers: dict[str, str] | None = None, body: str | None = None, request_id: str = "r-1", method: str = "POST"
-) -> Request:
+def request(headers: dict[str, str] | None = None, body: str | None = None, request_id: str = "r-1") -> Request:
     return Request(
         {
             "multiValueQueryStringParameters": None,
             "headers": headers or {},
             "pathParameters": None,
             "requestContext": {
-                "httpMethod": method,
+                "httpMethod": "POST",
                 "resourcePath": "/logs",
                 "requestId": request_id,
                 "identity": {"sourceIp": "203.0.113.7"},
@@ -123,55 +121,19 @@ def test_the_request_id_and_client_address_come_from_api_gateway():
     assert made != http.request_id(None)
 
 
-def a_small_app() -> Chalice:
-    """GIVEN an app with POST /logs only, and route_other_methods after it (as app.py does)."""
-    app = Chalice(app_name="t")
-
-    @app.route("/logs", methods=["POST"])
-    def post_log() -> dict[str, str]:
-        return {}
-
-    @app.route("/logs", methods=["GET"])
-    def get_logs() -> dict[str, str]:
-        return {}
-
-    def method_not_allowed(**params: str) -> Response:
-        raise AssertionError("not called here")
-
-    http.route_other_methods(app, method_not_allowed)
-    return app
-
-
-def test_chalice_error_bodies_get_our_shape_and_a_405_lists_the_real_methods():
-    # GIVEN Chalice's own 405 (a method outside API Gateway's, under chalice local)
+def test_chalice_error_bodies_get_our_shape():
     chalice_405 = Response(
-        body={"Code": "MethodNotAllowedError", "Message": "Unsupported method: TRACE"},
-        status_code=405,
-        headers={"Allow": "every registered method"},
+        body={"Code": "MethodNotAllowedError", "Message": "Unsupported method: PATCH"}, status_code=405
     )
-    # WHEN it passes the middleware
-    response = http.chalice_error_shaper(a_small_app())(request(request_id="r-9"), lambda _: chalice_405)
-    # THEN it has our shape, and Allow names only the methods the path really has
+    response = http.normalize_chalice_errors(request(request_id="r-9"), lambda _: chalice_405)
     assert response.body == {
-        "error": {"code": "method_not_allowed", "message": "Unsupported method: TRACE", "request_id": "r-9"}
+        "error": {"code": "method_not_allowed", "message": "Unsupported method: PATCH", "request_id": "r-9"}
     }
-    assert response.headers["Allow"] == "POST, GET"
-
-
-def test_every_method_api_gateway_routes_is_registered_for_every_path():
-    app = a_small_app()
-    assert set(app.routes["/logs"]) == set(http.GATEWAY_METHODS)
-    assert http.allowed_methods(app, "/logs") == ["POST", "GET"]
-    # WHEN a request comes with a method the path lacks THEN its error is a 405 naming the others
-    error = http.method_not_allowed(app, request(method="PUT"))
-    assert http.status_for(error) == 405
-    assert error.message == "PUT is not a method of /logs; it has POST, GET"
-    assert error.headers == {"Allow": "POST, GET"}
 
 
 def test_successful_bodies_are_left_alone():
     ok = Response(body={"Code": "x", "Message": "y"}, status_code=200)
-    assert http.chalice_error_shaper(a_small_app())({}, lambda _: ok).body == {"Code": "x", "Message": "y"}
+    assert http.normalize_chalice_errors({}, lambda _: ok).body == {"Code": "x", "Message": "y"}
 
 
 def test_domain_errors_raised_in_views_become_json_responses():
