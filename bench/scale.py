@@ -12,7 +12,9 @@ source, level, source+level; without and with a one-day time range; the first pa
 p50 and p99, and the EXPLAIN of each combination. Then the writer's path (claim ids, insert) for
 `INGEST_ROWS` new rows in batches of 1,000, against the rate on an empty table: once straight
 after the load, while InnoDB still owes the load's page writes, and then (median of
-`INGEST_RUNS`) after those pages are written, as a table that grew over months would be.
+`INGEST_RUNS`) after those pages are written, as a table that grew over months would be; with
+the ids the API makes (time-ordered) and with random ids (a client naming its own entries).
+The loaded entries carry ids the API would have made at their time.
 """
 
 import argparse
@@ -24,8 +26,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -100,6 +103,7 @@ def load(rows: int, rng: random.Random, id_window_days: int) -> float:
     import pymysql
 
     from bench.writer import connect
+    from chalicelib.uuid7 import uuid7
 
     now = datetime.now(UTC).replace(tzinfo=None)
     conn = connect("127.0.0.1", 3307, "root", "")
@@ -113,8 +117,8 @@ def load(rows: int, rng: random.Random, id_window_days: int) -> float:
                 tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as ids,
             ):
                 for _ in range(count):
-                    log_id = str(uuid.uuid4())
                     ts = now - timedelta(seconds=rng.random() * DAYS * 86400)
+                    log_id = str(uuid7(int(ts.replace(tzinfo=UTC).timestamp() * 1000)))  # as the API names it
                     source = f"svc-{rng.randrange(SOURCES):03d}"
                     stamp = ts.strftime("%Y-%m-%d %H:%M:%S.%f")
                     message = f"GET /items/{rng.randrange(10_000)} 200 in {rng.randrange(500)} ms; " + "x" * 80
@@ -232,19 +236,34 @@ def flush_dirty_pages() -> float:
     return time.monotonic() - started
 
 
-def settled_ingest_rate() -> tuple[float, float]:
-    """The writer's rows/s once the dirty pages are written (median of INGEST_RUNS), and the
-    seconds the flush took."""
+@dataclass(frozen=True)
+class WriterRates:
+    api_ids: float  # rows/s with the ids the API makes (time-ordered, chalicelib/uuid7.py)
+    client_ids: float  # rows/s with random ids, as a client that names its own entries sends
+    flush_s: float
+
+
+def settled_ingest_rates() -> WriterRates:
+    """The writer's rows/s once the dirty pages are written (each the median of INGEST_RUNS), with
+    the ids the API makes and with random ones; and the seconds the flush took."""
     flushed_s = flush_dirty_pages()
-    return statistics.median(ingest_rate() for _ in range(INGEST_RUNS)), flushed_s
+    api_ids = statistics.median(ingest_rate(api_made_id) for _ in range(INGEST_RUNS))
+    client_ids = statistics.median(ingest_rate(uuid.uuid4) for _ in range(INGEST_RUNS))
+    return WriterRates(api_ids, client_ids, flushed_s)
 
 
-def ingest_rate() -> float:
+def api_made_id() -> uuid.UUID:
+    from chalicelib.uuid7 import uuid7
+
+    return uuid7()
+
+
+def ingest_rate(new_id: Callable[[], uuid.UUID]) -> float:
     """rows/s of the writer's path (claim ids, insert, commit) for INGEST_ROWS in batches of 1,000."""
     from bench.writer import connect, make_records
     from chalicelib.db import insert_log_rows
 
-    records = make_records(INGEST_ROWS)
+    records = make_records(INGEST_ROWS, new_id)
     conn = connect("127.0.0.1", 3307, "root", "")
     conn.select_db(BENCH_DB)
     started = time.perf_counter()
@@ -292,18 +311,22 @@ def server_variables(values: dict[str, int]) -> Iterator[None]:
 
 def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.Random) -> dict[str, Any]:
     prepare(sluice_app.SETTINGS)
-    empty_rate, _ = settled_ingest_rate()
-    results: dict[str, Any] = {"sizes": {}, "ingest_empty_rows_per_s": round(empty_rate)}
-    loaded = INGEST_ROWS * INGEST_RUNS
+    empty = settled_ingest_rates()
+    results: dict[str, Any] = {
+        "sizes": {},
+        "ingest_empty_rows_per_s": round(empty.client_ids),
+        "ingest_empty_api_ids_rows_per_s": round(empty.api_ids),
+    }
+    loaded = INGEST_ROWS * INGEST_RUNS * 2
     with Client(sluice_app.app, stage_name="bench") as client:
         for size in sizes:
             print(f"scale: loading to {size:,} rows", flush=True)
             window = sluice_app.SETTINGS.log_id_window_days
             load_rate = load(size - loaded, rng, window) if size > loaded else None
             loaded = max(size, loaded)
-            after_load = ingest_rate()
+            after_load = ingest_rate(uuid.uuid4)
             print(f"scale: {size:,} rows: writing the dirty pages, then the writer", flush=True)
-            settled, flushed_s = settled_ingest_rate()
+            settled = settled_ingest_rates()
             print(f"scale: {size:,} rows: queries", flush=True)
             queries = measure_queries(client, rng)
             results["sizes"][str(size)] = {
@@ -311,10 +334,11 @@ def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.
                 "queries": queries,
                 "explain": explain_all(rng),
                 "ingest_after_load_rows_per_s": round(after_load),
-                "flush_s": round(flushed_s, 1),
-                "ingest_rows_per_s": round(settled),
+                "flush_s": round(settled.flush_s, 1),
+                "ingest_rows_per_s": round(settled.client_ids),
+                "ingest_api_ids_rows_per_s": round(settled.api_ids),
             }
-            loaded += INGEST_ROWS * (1 + INGEST_RUNS)
+            loaded += INGEST_ROWS * (1 + 2 * INGEST_RUNS)
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return results

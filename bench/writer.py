@@ -28,12 +28,12 @@ SOURCES = ["web-1", "web-2", "api", "worker"]
 LEVELS = ["debug", "info", "info", "info", "warning", "error"]
 
 
-def make_records(n: int) -> list[LogRecord]:
-    """n log entries of about 300 bytes, as the API would queue them."""
+def make_records(n: int, new_id: Callable[[], uuid.UUID] = uuid.uuid4) -> list[LogRecord]:
+    """n log entries of about 300 bytes, as the API would queue them (ids from `new_id`)."""
     now = datetime.now(UTC)
     return [
         LogRecord.model_construct(
-            id=uuid.uuid4(),
+            id=new_id(),
             level=LEVELS[i % len(LEVELS)],
             source=SOURCES[i % len(SOURCES)],
             message=f"GET /items/item-{i % 977} 200 in {i % 50} ms; user agent bench/1.0; " + "x" * 150,

@@ -6,13 +6,14 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pydantic
 import pydantic_core
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from chalicelib.errors import InvalidJSONError, ValidationError
+from chalicelib.uuid7 import uuid7
 
 ITEM_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 SOURCE_PATTERN = r"^[A-Za-z0-9_.:/-]{1,64}$"
@@ -120,9 +121,10 @@ class LogRecord(_Strict):
 
 
 def new_log_record(entry: LogEntryIn, received_at: datetime) -> LogRecord:
-    """Complete a client's entry: an id and a timestamp if it gave none, and when it arrived."""
+    """Complete a client's entry: an id (time-ordered, see chalicelib/uuid7.py) and a timestamp if
+    it gave none, and when it arrived."""
     return LogRecord.model_construct(
-        id=entry.id or uuid4(),
+        id=entry.id or uuid7(int(received_at.timestamp() * 1000)),
         level=entry.level,
         source=entry.source,
         message=entry.message,
