@@ -414,7 +414,7 @@ def scale_section(results: dict[str, Any]) -> list[str]:
         "The writer's path (claim ids, insert; 20,000 rows in batches of 1,000, median of 3), once InnoDB has"
         " written the load's dirty pages (MariaDB's page cleaner waits until the redo log is nearly full, so"
         " straight after a load the writer also pays for the load's flushing), with the ids the API makes"
-        f" (time-ordered UUIDv7: {empty_api if empty_api else '-'} rows/s on an empty table) and with random"
+        f" (time-ordered UUIDv7: {f'{empty_api:,}' if empty_api else '-'} rows/s on an empty table) and with random"
         f" ids, as a client naming its own entries sends ({empty:,} rows/s on an empty table):",
         "",
         _table(
