@@ -8,7 +8,7 @@ LS_VENV := .venv-localstack
 LAMBDA_VENV := .venv-lambda
 BENCH_VENV := .venv-bench
 MS_VENV := .venv-ministack
-EXECUTOR_SRC := $(shell find localstack/host_executor -name '*.py' -o -name pyproject.toml)
+EXECUTOR_SRC := $(shell find localstack/host_executor -name build -prune -o -name '*.egg-info' -prune -o \( -name '*.py' -o -name pyproject.toml \) -print)
 STAGE   ?= local
 # The stages that deploy as a packaged CloudFormation stack (make package), and where a stack goes.
 PACKAGED_STAGES := stack prod

@@ -95,8 +95,11 @@ def refused(args: list[str]) -> tuple[float, str]:
 
 
 def own_lines(output: str) -> list[str]:
-    """The lines tools.serve printed (not make's echo of the command, nor its closing error)."""
-    return [line for line in output.splitlines() if line and not line.startswith(("exec ", "make: ***"))]
+    """The lines tools.serve printed: after make's echo of its command (setup may print before it),
+    without make's closing error."""
+    lines = output.splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith("exec ") and "tools.serve" in line)
+    return [line for line in lines[start + 1 :] if line and not line.startswith("make: ***")]
 
 
 def test_a_taken_port_stops_make_up_at_once_naming_its_holder():
@@ -111,6 +114,7 @@ def test_a_taken_port_stops_make_up_at_once_naming_its_holder():
         took, output = refused(["up", f"PORT={port}"])
     # THEN one line names the port, the holder's pid, and the ways out
     assert took < REFUSAL_S, took
+    assert len(own_lines(output)) == 1, output
     [line] = own_lines(output)
     assert f"port {port} is already in use by pid {os.getpid()}" in line, line
     assert f"make up PORT={port + 1}" in line and "make down" in line
@@ -181,6 +185,7 @@ def test_a_second_make_up_stops_at_once_naming_the_first(make_up: MakeUp):
     took, output = refused(["up", f"PORT={closed_port()}"])
     # THEN it says in one line that one runs, and how to stop it; it started nothing
     assert took < REFUSAL_S, took
+    assert len(own_lines(output)) == 1, output
     [line] = own_lines(output)
     assert "already runs for stage local" in line and "make down" in line, line
     assert f"127.0.0.1:{make_up.port}" in line
