@@ -99,7 +99,7 @@ def own_lines(output: str) -> list[str]:
     without make's closing error."""
     lines = output.splitlines()
     start = max(i for i, line in enumerate(lines) if line.startswith("exec ") and "tools.serve" in line)
-    return [line for line in lines[start + 1 :] if line and not line.startswith("make: ***")]
+    return [line for line in lines[start + 1 :] if line and not re.match(r"make(\[\d+\])?: \*\*\*", line)]
 
 
 def test_a_taken_port_stops_make_up_at_once_naming_its_holder():
