@@ -54,7 +54,7 @@ $(BENCH_VENV)/.installed: bench/requirements.txt requirements-dev.txt requiremen
 	scripts/make-venv.sh $(BENCH_VENV) bench/requirements.txt
 
 # exec: tools.serve is make's own child, so it dies with make (see tools/serve.py).
-up: setup  ## start MariaDB, Redis, LocalStack; serve the API on :8000 (PORT=...) with chalice local; Ctrl-C stops it all [first run: the Python environments first (see README); then 4 s, 7 s with the services to start]
+up: setup  ## start MariaDB, Redis, LocalStack; serve the API on :8000 (PORT=...) with chalice local; Ctrl-C stops it all [first run: about 3 min for the Python environments; then 4 s, 7 s when it starts the services]
 	exec $(PY) -m tools.serve --stage $(STAGE) --port $(PORT)
 
 up-localstack: setup  ## the same, deployed into LocalStack: API Gateway, Lambda, the SQS event source; Ctrl-C removes it [30 s]
