@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from chalicelib.uuid7 import uuid7  # the ids the API makes (no settings read)
+
 BENCH_DB = "sluice_bench_scale"
 DAYS = 30
 SOURCES = 1000
@@ -103,7 +105,6 @@ def load(rows: int, rng: random.Random, id_window_days: int) -> float:
     import pymysql
 
     from bench.writer import connect
-    from chalicelib.uuid7 import uuid7
 
     now = datetime.now(UTC).replace(tzinfo=None)
     conn = connect("127.0.0.1", 3307, "root", "")
@@ -247,15 +248,9 @@ def settled_ingest_rates() -> WriterRates:
     """The writer's rows/s once the dirty pages are written (each the median of INGEST_RUNS), with
     the ids the API makes and with random ones; and the seconds the flush took."""
     flushed_s = flush_dirty_pages()
-    api_ids = statistics.median(ingest_rate(api_made_id) for _ in range(INGEST_RUNS))
+    api_ids = statistics.median(ingest_rate(uuid7) for _ in range(INGEST_RUNS))
     client_ids = statistics.median(ingest_rate(uuid.uuid4) for _ in range(INGEST_RUNS))
     return WriterRates(api_ids, client_ids, flushed_s)
-
-
-def api_made_id() -> uuid.UUID:
-    from chalicelib.uuid7 import uuid7
-
-    return uuid7()
 
 
 def ingest_rate(new_id: Callable[[], uuid.UUID]) -> float:
