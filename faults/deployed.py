@@ -78,17 +78,21 @@ class Deployed:
 
 
 def handler_processes(function_name: str) -> list[int]:
-    """The pids of the workers (`runtime.py worker`) of the function's execution environments."""
+    """The pids of the function's execution environments (the processes that run its handler).
+
+    Each is a fork of the function's template (localstack/host_executor), named `lambda-env`; its
+    environment block is the template's, which names the function.
+    """
     wanted = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode()
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            args = (proc / "cmdline").read_bytes().split(b"\0")
+            name = (proc / "comm").read_text().strip()
             environ = (proc / "environ").read_bytes().split(b"\0")
         except OSError:  # gone meanwhile, or not ours
             continue
-        if wanted in environ and any(a.endswith(b"runtime.py") for a in args) and b"worker" in args:
+        if name == "lambda-env" and wanted in environ:
             pids.append(int(proc.name))
     return pids

@@ -1,54 +1,62 @@
-"""A Lambda execution environment as a host process. Standard library only: it runs on the
-interpreter that stands in for the Lambda runtime, not in LocalStack's environment.
+"""A Lambda function's processes on the host. Standard library only: it runs on the interpreter
+that stands in for the Lambda runtime, not in LocalStack's environment.
 
-    python runtime.py           the environment: talks to LocalStack, supervises the worker
-    python runtime.py worker    the worker: imports the handler and runs invocations
+    python runtime.py template FD
 
-The environment listens on 127.0.0.1 for LocalStack's `POST /invoke`, runs each invocation in
-the worker with the function's timeout, and answers LocalStack at LOCALSTACK_RUNTIME_ENDPOINT
-with the invocation's logs and its response or error in Lambda's shapes. The worker is a
-separate process so a timed-out or crashed invocation can be killed and the code initialised
-again, as Lambda does. stdout and stderr of the worker are the invocation's logs.
+The **template** is started once per function version (executor.py) with the function's
+environment. It imports the handler's module, as an environment's init does, and from then on
+only forks: each execution environment is a fork of it, so a new one is ready in milliseconds and
+starts from the state init left, never from another environment's. It talks to LocalStack's
+executor over FD, a Unix socket of datagrams (SOCK_SEQPACKET), one JSON message each:
+
+    template -> executor   {"kind": "template", "mode": "imported" | "per-environment", "reason": ...}
+    executor -> template   {"kind": "fork", "env": {...}}, with three fds: requests, results, output
+    template -> executor   {"kind": "forked", "pid": N}
+    template -> executor   {"kind": "exited", "pid": N, "code": C}   (C < 0: killed by signal -C)
+
+Nothing opened before a fork may reach a child, so the template runs no threads, and when the
+handler's init leaves a descriptor (a socket, a file) or a thread open, or fails, it starts over as
+a fresh image that does not import the handler ("per-environment"): each environment then runs
+init itself after the fork, as it would on AWS. The template ends when the executor's end of FD
+closes (the function's last version retired, or LocalStack gone), and kills its environments then.
+
+An **environment** reads invocations from its requests pipe, one JSON line each, runs the handler,
+and writes one JSON line per message to its results pipe: "ready" or "init-error" once, then
+"response" or "error" per invocation. Its stdout and stderr are the output pipe, with END_MARK
+after each message so the executor can cut out each invocation's logs. It exits when the requests
+pipe closes.
 """
 
 import contextlib
-import http.server
+import ctypes
 import importlib
 import json
 import os
 import select
 import signal
-import subprocess
+import socket
+import stat
 import sys
-import threading
 import time
 import traceback
-import urllib.request
 from typing import Any
 
 END_MARK = "\x1esluice-invocation-end\x1e"
-INIT_TIMEOUT_S = 60.0
+MAX_MESSAGE = 1 << 20  # the largest fork request: an environment's variables
+PR_SET_NAME = 15
+# The names ps and the fault suite see (/proc/PID/comm, 15 bytes at most).
+TEMPLATE_NAME = b"lambda-template"
+ENVIRONMENT_NAME = b"lambda-env"
+
+HANDLER: Any = None  # the handler the template imported; None in per-environment mode
 
 
-def die_with_parent(expected_parent: int) -> None:
-    """Exit when the process that started us is gone (LocalStack killed, environment killed).
-
-    A check of the parent every second, not the kernel's parent-death signal: that signal fires
-    when the *thread* that started the process ends, and environments are started from
-    LocalStack's request threads and workers re-initialised from invocation threads, so it killed
-    healthy processes once the thread that started them was done.
-    """
-
-    def watch() -> None:
-        while True:
-            if os.getppid() != expected_parent:
-                os._exit(1)
-            time.sleep(1)
-
-    threading.Thread(target=watch, daemon=True).start()
+def set_process_name(name: bytes) -> None:
+    """Name this process, so a template and its environments can be told apart."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, ctypes.c_char_p(name), 0, 0, 0)
 
 
-# --- the worker ------------------------------------------------------------------------------
+# --- what Lambda's Python runtime does --------------------------------------------------------
 
 
 class LambdaContext:
@@ -125,14 +133,12 @@ class HandlerError(Exception):
         self.body = body
 
 
-def worker(requests_fd: int, results_fd: int) -> None:
-    die_with_parent(int(os.environ["SLUICE_ENVIRONMENT_PID"]))
-    task_root = os.environ["LAMBDA_TASK_ROOT"]
-    # The function's code first, as /var/task on Lambda; not this runtime's own directory.
-    sys.path[:] = [task_root] + [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
-    # Line-buffered, so prints and log records keep their order in the invocation's logs.
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+# --- an execution environment -----------------------------------------------------------------
+
+
+def run_environment(handler: Any, requests_fd: int, results_fd: int) -> None:
+    """Run init if the template did not, report ready, then run invocations until the requests
+    pipe closes."""
     requests = os.fdopen(requests_fd, "r", encoding="utf-8")
     results = os.fdopen(results_fd, "w", encoding="utf-8")
 
@@ -143,12 +149,13 @@ def worker(requests_fd: int, results_fd: int) -> None:
         results.write(json.dumps(message) + "\n")
         results.flush()
 
-    try:
-        handler = load_handler(os.environ["_HANDLER"])
-    except HandlerError as exc:
-        sys.stderr.write(f"[ERROR] {exc.body['errorType']}: {exc.body['errorMessage']}\n")
-        send({"kind": "init-error", "body": exc.body})
-        return
+    if handler is None:
+        try:
+            handler = load_handler(os.environ["_HANDLER"])
+        except HandlerError as exc:
+            sys.stderr.write(f"[ERROR] {exc.body['errorType']}: {exc.body['errorMessage']}\n")
+            send({"kind": "init-error", "body": exc.body})
+            return
     send({"kind": "ready"})
     for line in requests:
         request = json.loads(line)
@@ -169,220 +176,152 @@ def worker(requests_fd: int, results_fd: int) -> None:
             send({"kind": "error", "body": json.dumps(body)})
 
 
-# --- the environment ---------------------------------------------------------------------------
-
-
-class Worker:
-    """The worker process, its output (the logs) and its request/result pipes."""
-
-    def __init__(self) -> None:
-        requests_read, self._requests = os.pipe()
-        self._results, results_write = os.pipe()
-        output_read, output_write = os.pipe()
-        env = {**os.environ, "SLUICE_ENVIRONMENT_PID": str(os.getpid())}
-        self.process = subprocess.Popen(
-            [sys.executable, __file__, "worker", str(requests_read), str(results_write)],
-            stdin=subprocess.DEVNULL,
-            stdout=output_write,
-            stderr=output_write,
-            pass_fds=(requests_read, results_write),
-            env=env,
-            cwd=os.environ["LAMBDA_TASK_ROOT"],
-        )
-        for fd in (requests_read, results_write, output_write):
-            os.close(fd)
-        self._output = b""
-        self._output_done = threading.Condition()
-        self._reader = threading.Thread(target=self._read_output, args=(output_read,), daemon=True)
-        self._reader.start()
-        self._results_buffer = b""
-
-    def _read_output(self, fd: int) -> None:
-        while chunk := os.read(fd, 65536):
-            with self._output_done:
-                self._output += chunk
-                self._output_done.notify_all()
+def become_environment(env: dict[str, str], fds: list[int]) -> None:
+    """In a child just forked from the template: keep nothing of the template's but what init left
+    in memory, then run as an environment."""
+    requests_fd, results_fd, output_fd = fds
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setpgid(0, 0)  # its own process group: stopping it also ends whatever its handler started
+    set_process_name(ENVIRONMENT_NAME)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    keep = {0, 1, 2, requests_fd, results_fd}
+    for fd in open_fds() - keep:  # the template's socket and pipes among them
         os.close(fd)
-        with self._output_done:
-            self._output += END_MARK.encode()  # EOF ends whatever was being collected
-            self._output_done.notify_all()
+    os.environ.update(env)
+    run_environment(HANDLER, requests_fd, results_fd)
 
-    def take_output(self, wait_s: float = 1.0) -> str:
-        """Output up to the worker's next end-of-invocation mark (or what came, after wait_s)."""
-        mark = END_MARK.encode()
-        deadline = time.monotonic() + wait_s
-        with self._output_done:
-            while mark not in self._output and time.monotonic() < deadline:
-                self._output_done.wait(timeout=max(0.0, deadline - time.monotonic()))
-            text, found, rest = self._output.partition(mark)
-            self._output = rest if found else b""
-        return text.decode(errors="replace")
 
-    def next_result(self, timeout_s: float) -> dict[str, Any] | None:
-        """The worker's next message, or None at the timeout; EOF (a crash) is {"kind": "exit"}."""
-        deadline = time.monotonic() + timeout_s
-        while b"\n" not in self._results_buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            readable, _, _ = select.select([self._results], [], [], remaining)
-            if not readable:
-                return None
-            chunk = os.read(self._results, 65536)
-            if not chunk:
-                return {"kind": "exit", "code": self.process.wait()}
-            self._results_buffer += chunk
-        line, _, self._results_buffer = self._results_buffer.partition(b"\n")
-        result: dict[str, Any] = json.loads(line)
-        return result
+# --- the template -----------------------------------------------------------------------------
 
-    def send(self, request: dict[str, Any]) -> None:
-        os.write(self._requests, (json.dumps(request) + "\n").encode())
 
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        for fd in (self._requests, self._results):
-            with contextlib.suppress(OSError):
+def open_fds() -> set[int]:
+    """This process's open descriptors (without the one the listing itself used)."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))
+        except OSError:
+            continue
+        fds.add(int(name))
+    return fds
+
+
+def left_open(fds_before: set[int], threads_before: int) -> str:
+    """What init left that a fork would share with every environment ("" if nothing)."""
+    found = []
+    for fd in sorted(open_fds() - fds_before):
+        found.append(f"fd {fd} ({'a socket' if stat.S_ISSOCK(os.fstat(fd).st_mode) else 'a file'})")
+    threads = len(os.listdir("/proc/self/task"))
+    if threads > threads_before:
+        found.append(f"{threads - threads_before} thread(s)")
+    return ", ".join(found)
+
+
+def template(control_fd: int, import_handler: bool) -> None:
+    global HANDLER
+    set_process_name(TEMPLATE_NAME)
+    # The function's code first on sys.path, as /var/task on Lambda; not this runtime's directory.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [os.environ["LAMBDA_TASK_ROOT"]] + [p for p in sys.path if p != here]
+    # Line-buffered, so prints and log records keep their order in the invocation's logs.
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    reason = os.environ.pop("SLUICE_TEMPLATE_REASON", "")
+    if import_handler:
+        fds_before, threads_before = open_fds(), len(os.listdir("/proc/self/task"))
+        try:
+            HANDLER = load_handler(os.environ["_HANDLER"])
+            reason = left_open(fds_before, threads_before)
+            if reason:
+                reason = f"init left {reason} open"
+        except HandlerError as exc:
+            reason = f"init failed ({exc.body['errorType']})"
+        if reason:
+            # Start over as an image that never ran init: nothing init left can reach an environment.
+            sys.stderr.write(f"template: {reason}; each environment runs init itself\n")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.set_inheritable(control_fd, True)
+            os.environ["SLUICE_TEMPLATE_REASON"] = reason
+            os.execv(
+                sys.executable, [sys.executable, os.path.abspath(__file__), "template", str(control_fd), "no-import"]
+            )
+    mode = "imported" if import_handler else "per-environment"
+    serve_forks(socket.socket(fileno=control_fd), {"kind": "template", "mode": mode, "reason": reason})
+
+
+def serve_forks(control: socket.socket, hello: dict[str, Any]) -> None:
+    """Fork an environment per request and report each one's exit; end when the executor hangs up."""
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_read, False)
+    os.set_blocking(wakeup_write, False)
+    signal.set_wakeup_fd(wakeup_write)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    control.send(json.dumps(hello).encode())
+    children: set[int] = set()
+    try:
+        while True:
+            readable, _, _ = select.select([control.fileno(), wakeup_read], [], [])
+            if wakeup_read in readable:
+                while _drain(wakeup_read):
+                    pass
+                report_exits(control, children)
+            if control.fileno() not in readable:
+                continue
+            data, fds, _, _ = socket.recv_fds(control, MAX_MESSAGE, 3)
+            if not data:
+                return  # the executor hung up
+            request = json.loads(data)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    become_environment(request["env"], fds)
+                    code = 0
+                except BaseException:
+                    traceback.print_exc()
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)  # never back into the template's loop
+            for fd in fds:
                 os.close(fd)
+            children.add(pid)
+            control.send(json.dumps({"kind": "forked", "pid": pid}).encode())
+    finally:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
 
 
-class Environment:
-    def __init__(self) -> None:
-        self.endpoint = os.environ["LOCALSTACK_RUNTIME_ENDPOINT"]
-        self.runtime_id = os.environ["LOCALSTACK_RUNTIME_ID"]
-        self.timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT", "3"))
-        self.version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.memory = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        self.lock = threading.Lock()
-        self.worker: Worker | None = None
-        self.init_error: dict[str, Any] | None = None
-        self.pending_init_logs = ""
+def _drain(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 4096))
+    except BlockingIOError:
+        return False
 
-    def post(self, path: str, body: bytes) -> None:
-        request = urllib.request.Request(f"{self.endpoint}{path}", data=body, method="POST")
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            response.read()
 
-    def start_worker(self) -> None:
-        """Start the worker and wait for its code to load; remember an init error."""
-        self.worker = Worker()
-        result = self.worker.next_result(INIT_TIMEOUT_S)
-        self.pending_init_logs += self.worker.take_output()
-        if result is None or result["kind"] != "ready":
-            if result is None:
-                body = {
-                    "errorMessage": f"init did not finish in {INIT_TIMEOUT_S:.0f}s",
-                    "errorType": "Runtime.InitTimeout",
-                }
-            elif result["kind"] == "exit":
-                body = {
-                    "errorMessage": f"Runtime exited with error: exit status {result['code']}",
-                    "errorType": "Runtime.ExitError",
-                }
-            else:
-                body = result["body"]
-            self.init_error = body
-            self.worker.kill()
-            self.worker = None
-
-    def invoke(self, request: dict[str, Any]) -> None:
-        with self.lock:
-            try:
-                self._invoke(request)
-            except Exception as exc:  # never leave LocalStack waiting for an answer that cannot come
-                traceback.print_exc()
-                body = error_body(exc, "Runtime.Unknown")
-                body["requestId"] = request["invoke-id"]
-                with contextlib.suppress(OSError):
-                    self.post(f"/invocations/{request['invoke-id']}/error", json.dumps(body).encode())
-
-    def _invoke(self, request: dict[str, Any]) -> None:
-        invoke_id = request["invoke-id"]
-        started = time.monotonic()
-        deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
-        logs = self.pending_init_logs + f"START RequestId: {invoke_id} Version: {self.version}\n"
-        self.pending_init_logs = ""
-        if self.worker is None and self.init_error is None:
-            self.start_worker()  # initialise again after a timeout or a crash
-            logs += self.pending_init_logs
-            self.pending_init_logs = ""
-        if self.worker is None:
-            assert self.init_error is not None
-            kind, body = "error", json.dumps(self.init_error)
-        else:
-            try:
-                self.worker.send({**request, "deadline-ms": deadline_ms})
-            except OSError:  # the worker died while idle: its end of the pipe is closed
-                result: dict[str, Any] | None = {"kind": "exit", "code": self.worker.process.wait()}
-            else:
-                result = self.worker.next_result(self.timeout_s)
-            if result is None:
-                self.worker.kill()
-                logs += self.worker.take_output(wait_s=0.2)
-                message = f"Task timed out after {self.timeout_s:.2f} seconds"
-                logs += f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {invoke_id} {message}\n"
-                kind = "error"
-                body = json.dumps(
-                    {"errorMessage": f"RequestId: {invoke_id} Error: {message}", "errorType": "Sandbox.Timedout"}
-                )
-                self.worker = None
-            elif result["kind"] == "exit":
-                logs += self.worker.take_output(wait_s=0.2)
-                kind = "error"
-                message = f"RequestId: {invoke_id} Error: Runtime exited with error: exit status {result['code']}"
-                body = json.dumps({"errorMessage": message, "errorType": "Runtime.ExitError"})
-                self.worker.kill()
-                self.worker = None
-            else:
-                logs += self.worker.take_output()
-                kind, body = result["kind"], result["body"]
-        duration_ms = (time.monotonic() - started) * 1000
-        logs += (
-            f"END RequestId: {invoke_id}\n"
-            f"REPORT RequestId: {invoke_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {int(duration_ms) + 1} ms\tMemory Size: {self.memory} MB\t\n"
-        )
-        self.post(f"/invocations/{invoke_id}/logs", json.dumps({"logs": logs}).encode())
-        self.post(f"/invocations/{invoke_id}/{'response' if kind == 'response' else 'error'}", body.encode())
-
-    def serve(self) -> None:
-        die_with_parent(int(os.environ["SLUICE_PARENT_PID"]))
-        signal.signal(signal.SIGTERM, lambda *_: self.shutdown())
-        self.start_worker()
-        if self.init_error is not None:
-            # LocalStack turns this into the invocation's error, as Lambda reports an init failure.
-            sys.stderr.write(self.pending_init_logs)
-            self.post(f"/status/{self.runtime_id}/error", json.dumps(self.init_error).encode())
+def report_exits(control: socket.socket, children: set[int]) -> None:
+    """Reap the environments that ended and tell the executor how each ended."""
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
             return
-        environment = self
-
-        class InvokeHandler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                request = json.loads(self.rfile.read(length))
-                self.send_response(202)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                threading.Thread(target=environment.invoke, args=(request,), daemon=True).start()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), InvokeHandler)
-        self.post(f"/status/{self.runtime_id}/ready", json.dumps({"port": server.server_address[1]}).encode())
-        server.serve_forever()
-
-    def shutdown(self) -> None:
-        if self.worker is not None:
-            self.worker.kill()
-        os._exit(0)
+        if pid == 0:
+            return
+        children.discard(pid)
+        try:
+            control.send(json.dumps({"kind": "exited", "pid": pid, "code": os.waitstatus_to_exitcode(status)}).encode())
+        except OSError:
+            return
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["worker"]:
-        worker(int(sys.argv[2]), int(sys.argv[3]))
-    else:
-        Environment().serve()
+    if sys.argv[1:2] != ["template"]:
+        sys.exit("usage: runtime.py template FD [no-import]")
+    template(int(sys.argv[2]), import_handler=sys.argv[3:4] != ["no-import"])
