@@ -60,7 +60,7 @@ PROFILES = {
         "full",
         200,
         60,
-        32,
+        200,
         240,
         20_000,
         3,
@@ -241,10 +241,10 @@ def _system(name: str, logs: Path, settings: Any, writers: int) -> Any:
         return runners.sluice_local(logs, settings, writers, env=runners.WITHOUT_KEYS)
     if name == "sluice (keys)":
         return runners.sluice_local(logs, settings, writers, port=8101, headers=runners.unlimited_key("cliff"))
-    return _localstack_system(settings)
+    return localstack_system(settings)
 
 
-class _localstack_system:
+class localstack_system:
     """The bench stage deployed into LocalStack for one run, removed afterwards."""
 
     def __init__(self, settings: Any) -> None:

@@ -162,13 +162,14 @@ def rows(admin_db: pymysql.connections.Connection, sql: str, args: Any = None) -
 
 # --- Probe functions (lambda_probe/probe.py): the host executor and custom resources ---
 
-PROBE = Path(__file__).with_name("lambda_probe") / "probe.py"
+PROBE_DIR = Path(__file__).with_name("lambda_probe")
 
 
 def probe_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.write(PROBE, "probe.py")
+        for module in sorted(PROBE_DIR.glob("*.py")):
+            archive.write(module, module.name)
     return buffer.getvalue()
 
 

@@ -21,6 +21,16 @@ def invoke(lambda_client, name: str, event: dict[str, Any] | None = None) -> tup
     return {**response, "Payload": payload}, base64.b64decode(response.get("LogResult", "")).decode()
 
 
+def parent_pid(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+
+def update_configuration(lambda_client, name: str, **changes: Any) -> None:
+    """Change the function's configuration and wait until the new version serves."""
+    lambda_client.update_function_configuration(FunctionName=name, **changes)
+    lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -136,9 +146,12 @@ def test_concurrent_invocations_get_separate_environments_that_stop_with_the_fun
     pids = {r["pid"] for r in results}
     assert len(pids) == 3
     assert all(pid_alive(pid) for pid in pids)
-    # WHEN the function is deleted THEN its environments' processes end
+    # AND all three are forks of the function's one template
+    templates = {parent_pid(pid) for pid in pids}
+    assert len(templates) == 1
+    # WHEN the function is deleted THEN its environments' processes end, and its template
     lambda_client.delete_function(FunctionName=name)
-    wait_for(lambda: not any(pid_alive(pid) for pid in pids), timeout_s=15)
+    wait_for(lambda: not any(pid_alive(pid) for pid in pids | templates), timeout_s=15)
 
 
 def test_the_invocation_logs_reach_cloudwatch_logs(lambda_client, make_function):
@@ -169,3 +182,94 @@ def test_updated_code_is_what_runs_next(lambda_client, make_function):
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
     # THEN the next invocation runs the new code
     assert invoke(lambda_client, name)[0]["Payload"] == {"version": 2}
+
+
+# --- Environments forked from a template (localstack/host_executor/sluice_host_executor/runtime.py)
+
+
+def test_environments_forked_from_one_init_share_none_of_their_state(lambda_client, make_function):
+    # GIVEN a function whose init prints a line and sets module state
+    name = make_function("probe.state", timeout=30)
+    # WHEN two invocations run at the same time (so in two environments)
+    answers: list[tuple[dict[str, Any], str]] = []
+
+    def run() -> None:
+        response, logs = invoke(lambda_client, name, {"seconds": 2})
+        answers.append((response["Payload"], logs))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    (first, first_logs), (second, second_logs) = answers
+    # THEN they ran in two processes that both started from the one init ...
+    assert first["pid"] != second["pid"]
+    assert first["init_id"] == second["init_id"]
+    # ... whose output starts each environment's first logs, as each environment's own init would
+    assert "probe: module imported" in first_logs
+    assert "probe: module imported" in second_logs
+    # AND neither saw the other's change of module state, nor its random numbers
+    assert first["calls"] == second["calls"] == 1
+    assert first["random"] != second["random"]
+    # AND nothing the template had open reached them: stdin, the output pipe (stdout, stderr),
+    # and the two pipes of invocations and results; no socket, no other thread
+    for answer in (first, second):
+        assert sorted(answer["descriptors"].values()) == ["other", "pipe", "pipe", "pipe", "pipe"]
+        assert answer["threads"] == answer["tasks"] == 1
+    # WHEN invoked again THEN a warm environment runs it: its own state goes on, no init output
+    again, again_logs = invoke(lambda_client, name, {})
+    assert again["Payload"]["pid"] in {first["pid"], second["pid"]}
+    assert again["Payload"]["calls"] == 2
+    assert "probe: module imported" not in again_logs
+
+
+def test_a_timeout_or_a_crash_starts_the_environment_again_from_init(lambda_client, make_function):
+    # GIVEN a warm environment that has changed its module state
+    name = make_function("probe.state", timeout=1)
+    invoke(lambda_client, name)
+    warm = invoke(lambda_client, name)[0]["Payload"]
+    assert warm["calls"] == 2
+    # WHEN an invocation runs past the timeout THEN the next starts from init's state, in a new process
+    assert invoke(lambda_client, name, {"seconds": 3})[0]["Payload"]["errorType"] == "Sandbox.Timedout"
+    after_timeout, logs = invoke(lambda_client, name)
+    assert after_timeout["Payload"]["calls"] == 1
+    assert after_timeout["Payload"]["pid"] != warm["pid"]
+    assert "probe: module imported" in logs
+    # WHEN the process exits mid-invocation THEN the same
+    crashed = invoke(lambda_client, name, {"crash": True})[0]["Payload"]
+    assert crashed["errorType"] == "Runtime.ExitError"
+    assert "exit status 5" in crashed["errorMessage"]
+    after_crash = invoke(lambda_client, name)[0]["Payload"]
+    assert after_crash["calls"] == 1
+    assert after_crash["pid"] != after_timeout["Payload"]["pid"]
+
+
+def test_only_what_init_can_see_starts_a_new_init(lambda_client, make_function):
+    # GIVEN a warm function
+    name = make_function("probe.state", environment={"GREETING": "hello"})
+    before = invoke(lambda_client, name)[0]["Payload"]
+    # WHEN a setting init cannot see changes (the description) THEN a new environment runs the
+    # next invocation, forked from the same init
+    update_configuration(lambda_client, name, Description="a new description")
+    same_init = invoke(lambda_client, name)[0]["Payload"]
+    assert same_init["pid"] != before["pid"]
+    assert (same_init["init_id"], same_init["calls"]) == (before["init_id"], 1)
+    # WHEN its environment variables change THEN init runs again, with them
+    update_configuration(lambda_client, name, Environment={"Variables": {"GREETING": "bonjour"}})
+    new_init = invoke(lambda_client, name)[0]["Payload"]
+    assert new_init["init_id"] != before["init_id"]
+
+
+def test_an_init_that_leaves_a_socket_open_runs_in_every_environment(lambda_client, make_function):
+    # GIVEN a function whose init opens a socket (a fork would share it between environments)
+    name = make_function("probe_socket.handler")
+    first, first_logs = invoke(lambda_client, name)
+    # WHEN a second environment starts
+    update_configuration(lambda_client, name, Description="a second environment")
+    second, second_logs = invoke(lambda_client, name)
+    # THEN each ran init itself: its own socket, its own init output
+    assert first["Payload"]["pid"] != second["Payload"]["pid"]
+    assert first["Payload"]["inode"] != second["Payload"]["inode"]
+    assert "probe_socket: module imported" in first_logs
+    assert "probe_socket: module imported" in second_logs

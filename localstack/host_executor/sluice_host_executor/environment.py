@@ -91,8 +91,10 @@ class Process:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            readable, _, _ = select.select([self._results], [], [], remaining)
-            if not readable:
+            # poll, not select: LocalStack holds far more than select's 1,024 descriptors under load
+            poller = select.poll()
+            poller.register(self._results, select.POLLIN)
+            if not poller.poll(remaining * 1000):
                 return None
             chunk = os.read(self._results, 65536)
             if not chunk:

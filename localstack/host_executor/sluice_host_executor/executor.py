@@ -84,6 +84,7 @@ class HostRuntimeExecutor(RuntimeExecutor):
             body = (
                 exc.body if isinstance(exc, InitError) else {"errorMessage": str(exc), "errorType": "Runtime.Unknown"}
             )
+            LOG.warning("environment %s of %s did not start: %s", self.id, self.function_version.qualified_arn, body)
             # LocalStack returns this as the invocation's error, as Lambda reports a failed init.
             raise StatusErrorException("environment startup failed", payload=json.dumps(body).encode()) from exc
 

@@ -261,9 +261,13 @@ def serve_forks(control: socket.socket, hello: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     control.send(json.dumps(hello).encode())
     children: set[int] = set()
+    poller = select.poll()
+    poller.register(control.fileno(), select.POLLIN)
+    poller.register(wakeup_read, select.POLLIN)
     try:
         while True:
-            readable, _, _ = select.select([control.fileno(), wakeup_read], [], [])
+            # poll, not select: FD keeps LocalStack's number for it, which may be past select's 1,024
+            readable = {fd for fd, _ in poller.poll()}
             if wakeup_read in readable:
                 while _drain(wakeup_read):
                     pass

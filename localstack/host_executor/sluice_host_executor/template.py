@@ -165,6 +165,7 @@ class Template:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.log_path.unlink(missing_ok=True)  # one per template: months of them otherwise
 
 
 class Templates:

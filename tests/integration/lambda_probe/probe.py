@@ -1,10 +1,19 @@
 """A small function for testing the host executor: each handler shows one runtime behaviour."""
 
 import os
+import random
+import stat
 import sys
+import threading
 import time
+import uuid
 
 print("probe: module imported")
+
+# Init's own state: the same in every environment forked from one init, fresh after a new init.
+INIT_ID = uuid.uuid4().hex
+# State an environment changes: never seen by another environment.
+CALLS = 0
 
 
 def context_info(event, context):
@@ -78,3 +87,28 @@ def custom_resource(event, context):
     )
     urllib.request.urlopen(request, timeout=10).close()
     return answer["Status"]
+
+
+def state(event, context):
+    """This environment's process, what it changed, and what it has open."""
+    global CALLS
+    CALLS += 1
+    descriptors = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            mode = os.fstat(int(fd)).st_mode
+        except OSError:  # the listing's own
+            continue
+        descriptors[fd] = "socket" if stat.S_ISSOCK(mode) else "pipe" if stat.S_ISFIFO(mode) else "other"
+    if event.get("crash"):
+        os._exit(5)
+    time.sleep(float(event.get("seconds", 0)))
+    return {
+        "pid": os.getpid(),
+        "init_id": INIT_ID,
+        "calls": CALLS,
+        "random": random.random(),
+        "descriptors": descriptors,
+        "threads": threading.active_count(),
+        "tasks": len(os.listdir("/proc/self/task")),
+    }
