@@ -3,11 +3,11 @@
     python -m bench.gateway_cliff [--clients 200] [--duration 60] [--out DIR]
 
 Needs the services up (`make up` or `tools.devstack up`). Three measurements, 127.0.0.1 only:
-1. LocalStack's own CPU time per request, one client at a time (GET /health, POST /logs through
-   API Gateway and the host executor), against the environments' CPU time for the same requests;
-2. the cliff (bench/cliff.py) with `clients` for `duration` s: chalice local with a key, then the
+1. the cliff (bench/cliff.py) with `clients` for `duration` s: chalice local with a key, then the
    bench stage deployed into LocalStack with the same kind of key;
-3. during the LocalStack burst: LocalStack's CPU use, the execution environments, their memory.
+2. during the LocalStack burst: LocalStack's CPU use, the execution environments, their memory;
+3. then LocalStack's own CPU time per request, one client at a time (GET /health, POST /logs through
+   API Gateway and the host executor), against the environments' CPU time for the same requests.
 Writes results.json and report.md to DIR (default bench/results/<time>-gateway).
 """
 
@@ -150,14 +150,13 @@ def run(clients: int, duration_s: float, out: Path) -> dict[str, Any]:
         results["cliff"][system.name] = cliff.measure(system, clients, duration_s, 240, print)["summary"]
     runners.empty_everything(settings)
     with localstack_system(settings) as system:
-        base = system.url.rsplit("/", 1)[0]
+        with Watch() as watch:
+            results["cliff"][system.name] = cliff.measure(system, clients, duration_s, 240, print)["summary"]
+        base = system.url.rsplit("/", 1)[0]  # after the cliff, whose accounting is done by then
         results["per_request"] = {
             "GET /health": per_request_cpu(f"{base}/health", "GET", {}),
             "POST /logs": per_request_cpu(system.url, "POST", system.headers),
         }
-        runners.empty_everything(settings)
-        with Watch() as watch:
-            results["cliff"][system.name] = cliff.measure(system, clients, duration_s, 240, print)["summary"]
         results["localstack_during_burst"] = {
             "cores_median": statistics.median(watch.localstack_cores) if watch.localstack_cores else None,
             "cores_max": max(watch.localstack_cores, default=None),

@@ -8,12 +8,19 @@ Namespace `sluice`, dimensions `service` and `stage`:
   attempt), and Lag (Milliseconds: stored minus received, for the batch's oldest entry).
 """
 
+import threading
+
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.writer import WriteResult
 
 NAMESPACE = "sluice"
+# Powertools keeps the metrics being added in state shared by every Metrics object, and flushing
+# empties it: two requests at once (chalice local serves them on threads) could flush each
+# other's metric, and the second flush then raised "Must contain at least one metric" after its
+# entry was queued (measured: one 500 in 16,873 requests at 200 clients). Add and flush as one step.
+_FLUSH_LOCK = threading.Lock()
 
 
 class PipelineMetrics:
@@ -24,17 +31,19 @@ class PipelineMetrics:
         self._metrics.set_default_dimensions(stage=stage)
 
     def accepted(self, entries: int) -> None:
-        self._metrics.add_metric(name="EntriesAccepted", unit=MetricUnit.Count, value=entries)
-        self._metrics.flush_metrics()
+        with _FLUSH_LOCK:
+            self._metrics.add_metric(name="EntriesAccepted", unit=MetricUnit.Count, value=entries)
+            self._metrics.flush_metrics()
 
     def batch(self, messages: int, result: WriteResult) -> None:
         add = self._metrics.add_metric
-        add(name="BatchMessages", unit=MetricUnit.Count, value=messages)
-        add(name="EntriesStored", unit=MetricUnit.Count, value=result.stored)
-        add(name="EntriesDuplicate", unit=MetricUnit.Count, value=result.duplicates)
-        add(name="EntriesRejected", unit=MetricUnit.Count, value=result.rejected)
-        add(name="MessagesGivenBack", unit=MetricUnit.Count, value=len(result.failed_messages))
-        add(name="InsertTime", unit=MetricUnit.Milliseconds, value=round(result.insert_ms, 1))
-        if result.lag_ms is not None:
-            add(name="Lag", unit=MetricUnit.Milliseconds, value=round(result.lag_ms, 1))
-        self._metrics.flush_metrics()
+        with _FLUSH_LOCK:
+            add(name="BatchMessages", unit=MetricUnit.Count, value=messages)
+            add(name="EntriesStored", unit=MetricUnit.Count, value=result.stored)
+            add(name="EntriesDuplicate", unit=MetricUnit.Count, value=result.duplicates)
+            add(name="EntriesRejected", unit=MetricUnit.Count, value=result.rejected)
+            add(name="MessagesGivenBack", unit=MetricUnit.Count, value=len(result.failed_messages))
+            add(name="InsertTime", unit=MetricUnit.Milliseconds, value=round(result.insert_ms, 1))
+            if result.lag_ms is not None:
+                add(name="Lag", unit=MetricUnit.Milliseconds, value=round(result.lag_ms, 1))
+            self._metrics.flush_metrics()
