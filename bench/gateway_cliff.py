@@ -129,7 +129,15 @@ class Watch:
                     "pss_mb_per_environment": round(statistics.fmean(pss), 1) if pss else 0,
                     "templates_pss_mb": round(sum(pss_mb(p) for p in pids_named("lambda-template"))),
                     "localstack_rss_mb": round(_rss_mb(ls)),
+                    "memory_available_mb": round(_meminfo_mb("MemAvailable")),
                 }
+
+
+def _meminfo_mb(field: str) -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _rss_mb(pid: int) -> float:
