@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from chalicelib.models import format_rfc3339
 
@@ -130,6 +130,16 @@ def matches(token: str, stored_hash: str) -> bool:
     return hmac.compare_digest(token_hash(token), stored_hash)
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+# An integer as JSON Schema has it: 5 or 5.0, but not true or "5" (pydantic's lax mode takes both).
+JsonInt = Annotated[int, BeforeValidator(_json_number)]
+
+
 def _default_scopes() -> list[Scope]:
     return ["logs:write"]
 
@@ -142,8 +152,8 @@ class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1, max_length=10)
     sources: list[SourcePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=MAX_SOURCES)
-    rate_per_s: int | None = Field(default=None, ge=1, le=100_000)
-    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+    rate_per_s: JsonInt | None = Field(default=None, ge=1, le=100_000)
+    burst: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
 
     @field_validator("scopes")
     @classmethod

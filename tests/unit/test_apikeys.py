@@ -56,3 +56,19 @@ def test_a_new_key_defaults_to_writing_everywhere_and_names_a_bad_field():
     with pytest.raises(ValidationError) as refused:
         validate(KeyIn, {"name": "k", "sources": ["web-1", "not a source"]})
     assert [d["field"] for d in refused.value.details] == ["sources.1"]
+
+
+@pytest.mark.parametrize("field", ["rate_per_s", "burst"])
+@pytest.mark.parametrize("value", [True, False, 5.5, "5"])
+def test_a_rate_or_burst_must_be_a_json_integer(field, value):
+    # (found by the fuzz suite: {"rate_per_s": true} made a key limited to 1 entry/s)
+    with pytest.raises(ValidationError) as refused:
+        validate(KeyIn, {"name": "k", field: value})
+    assert [d["field"] for d in refused.value.details] == [field]
+
+
+def test_a_rate_and_burst_that_are_integers_are_kept():
+    key = validate(KeyIn, {"name": "k", "rate_per_s": 5, "burst": 10})
+    assert (key.rate_per_s, key.burst) == (5, 10)
+    # JSON Schema's integer includes 195.0 (as the published schema, and the fuzz suite, say)
+    assert validate(KeyIn, {"name": "k", "burst": 195.0}).burst == 195

@@ -53,6 +53,10 @@ class Process:
         self._template = template
         try:
             self.pid = template.fork(env, (requests_read, results_write, output_write))
+        except BaseException:
+            for fd in (self._requests, self._results, output_read):
+                os.close(fd)
+            raise
         finally:
             for fd in (requests_read, results_write, output_write):
                 os.close(fd)

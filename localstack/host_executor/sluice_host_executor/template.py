@@ -139,8 +139,11 @@ class Template:
                 pid = self._forked.get(timeout=FORK_TIMEOUT_S)
             except queue.Empty:
                 pid = None
-        if pid is None:
-            raise TemplateError(f"the function's template process did not fork: {self.output()[-2000:]}")
+            if pid is None:
+                # A late answer would go to the next request: retire this template, start another.
+                self.alive = False
+                self.process.kill()
+                raise TemplateError(f"the function's template process did not fork: {self.output()[-2000:]}")
         return pid
 
     def exit_code(self, pid: int, wait_s: float) -> int | None:
@@ -202,6 +205,8 @@ class Templates:
                 template = self._templates.get(key)
             if template is not None and template.alive:
                 return template
+            if template is not None:
+                template.stop()  # ended or retired: reap it before its successor starts
             template = start()
             with self._lock:
                 self._templates[key] = template
