@@ -137,7 +137,8 @@ def _json_number(value: Any) -> Any:
 
 
 # An integer as JSON Schema has it: 5 or 5.0, but not true or "5" (pydantic's lax mode takes both).
-JsonInt = Annotated[int, BeforeValidator(_json_number)]
+# Last in an Annotated, after the bounds, so the schema keeps them as minimum and maximum.
+JSON_INTEGER = BeforeValidator(_json_number)
 
 
 def _default_scopes() -> list[Scope]:
@@ -152,8 +153,8 @@ class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1, max_length=10)
     sources: list[SourcePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=MAX_SOURCES)
-    rate_per_s: JsonInt | None = Field(default=None, ge=1, le=100_000)
-    burst: JsonInt | None = Field(default=None, ge=1, le=1_000_000)
+    rate_per_s: Annotated[int, Field(ge=1, le=100_000), JSON_INTEGER] | None = None
+    burst: Annotated[int, Field(ge=1, le=1_000_000), JSON_INTEGER] | None = None
 
     @field_validator("scopes")
     @classmethod
