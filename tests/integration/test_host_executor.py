@@ -31,6 +31,14 @@ def update_configuration(lambda_client, name: str, **changes: Any) -> None:
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
 
 
+def pid_running(pid: int) -> bool:
+    """Alive and not a zombie (a killed template stays one until LocalStack reaps it)."""
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -273,3 +281,18 @@ def test_an_init_that_leaves_a_socket_open_runs_in_every_environment(lambda_clie
     assert first["Payload"]["inode"] != second["Payload"]["inode"]
     assert "probe_socket: module imported" in first_logs
     assert "probe_socket: module imported" in second_logs
+
+
+def test_an_environment_whose_template_died_initialises_from_a_new_one(lambda_client, make_function):
+    # GIVEN a warm environment, and its template killed from outside
+    name = make_function("probe.state", timeout=30)
+    first = invoke(lambda_client, name)[0]["Payload"]
+    template = parent_pid(first["pid"])
+    os.kill(template, signal.SIGKILL)
+    wait_for(lambda: not pid_running(template), timeout_s=15)
+    # WHEN the environment's process then dies
+    assert invoke(lambda_client, name, {"crash": True})[0]["Payload"]["errorType"] == "Runtime.ExitError"
+    # THEN the next invocation runs init's state in a fork of a new template
+    after = invoke(lambda_client, name)[0]["Payload"]
+    assert after["calls"] == 1
+    assert parent_pid(after["pid"]) not in (template, 1)

@@ -12,10 +12,11 @@ import select
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sluice_host_executor.template import Template
+from sluice_host_executor.template import Template, TemplateError
 
 END_MARK = b"\x1esluice-invocation-end\x1e"  # runtime.py's; written after each message
 # How long init may take in an environment that runs it itself (the template's mode
@@ -102,7 +103,7 @@ class Process:
                 return None
             chunk = os.read(self._results, 65536)
             if not chunk:
-                return {"kind": "exit", "code": self._template.exit_code(self.pid, AFTERMATH_WAIT_S)}
+                return {"kind": "exit", "code": self.exit_code()}
             self._results_buffer += chunk
         line, _, self._results_buffer = self._results_buffer.partition(b"\n")
         result: dict[str, Any] = json.loads(line)
@@ -110,6 +111,10 @@ class Process:
 
     def send(self, request: dict[str, Any]) -> None:
         os.write(self._requests, (json.dumps(request) + "\n").encode())
+
+    def exit_code(self) -> int | None:
+        """How the process ended, as its template saw it (None if it cannot tell)."""
+        return self._template.exit_code(self.pid, AFTERMATH_WAIT_S)
 
     def kill(self) -> None:
         """SIGKILL the process and whatever it started (its process group)."""
@@ -130,9 +135,15 @@ def exit_message(code: int | None) -> str:
 
 
 class Environment:
-    """An execution environment: one process at a time, one invocation at a time."""
+    """An execution environment: one process at a time, one invocation at a time.
 
-    def __init__(self, template: Template, env: dict[str, str], timeout_s: float, version: str, memory: str) -> None:
+    `template` gives the function's template for each fork: the same one while it runs, a new one
+    if it ended, so an environment can initialise again after its template was replaced.
+    """
+
+    def __init__(
+        self, template: Callable[[], Template], env: dict[str, str], timeout_s: float, version: str, memory: str
+    ) -> None:
         self._template = template
         self._env = env
         self.timeout_s = timeout_s
@@ -153,10 +164,11 @@ class Environment:
         """Fork a process; the init logs (the template's, then the process's own until ready)."""
         if self._stopped:
             raise InitError({"errorMessage": "the environment was stopped", "errorType": "Runtime.Stopped"})
-        process = Process(self._template, self._env, self.transcript)
+        template = self._template()
+        process = Process(template, self._env, self.transcript)
         self._process = process
         result = process.next_result(INIT_TIMEOUT_S)
-        logs = self._template.init_logs + process.take_output()
+        logs = template.init_logs + process.take_output()
         if result is not None and result["kind"] == "ready":
             return logs
         process.kill()
@@ -181,6 +193,9 @@ class Environment:
                     logs += self._start_process()
                 except InitError as exc:
                     return self._finish(invoke_id, started, logs, True, json.dumps(exc.body))
+                except TemplateError as exc:
+                    body = {"errorMessage": str(exc), "errorType": "Runtime.Unknown"}
+                    return self._finish(invoke_id, started, logs, True, json.dumps(body))
             assert self._process is not None
             logs = logs + f"START RequestId: {invoke_id} Version: {self.version}\n"
             deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)
@@ -188,10 +203,7 @@ class Environment:
             try:
                 process.send({**request, "deadline-ms": deadline_ms})
             except OSError:  # it died while idle: its end of the pipe is closed
-                result: dict[str, Any] | None = {
-                    "kind": "exit",
-                    "code": self._template.exit_code(process.pid, AFTERMATH_WAIT_S),
-                }
+                result: dict[str, Any] | None = {"kind": "exit", "code": process.exit_code()}
             else:
                 result = process.next_result(self.timeout_s)
             if result is None:

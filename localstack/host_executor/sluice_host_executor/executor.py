@@ -70,9 +70,9 @@ class HostRuntimeExecutor(RuntimeExecutor):
             raise LambdaRuntimeException(f"the host executor runs Python functions only, not {runtime or 'images'}")
         env = {key: str(value) for key, value in env_vars.items()}
         own = {key: env.pop(key) for key in PER_ENVIRONMENT_KEYS if key in env}
-        template = TEMPLATES.get(template_key(self.function_version), lambda: self._start_template(runtime, env | own))
+        key = template_key(self.function_version)
         self.environment = Environment(
-            template,
+            lambda: TEMPLATES.get(key, lambda: self._start_template(runtime, env | own)),
             own,
             timeout_s=float(self.function_version.config.timeout),
             version=self.function_version.id.qualifier,
