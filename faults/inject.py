@@ -83,8 +83,16 @@ class MySQLHog:
             conn.close()
 
 
-def connections_by_user() -> dict[str, int]:
-    """MySQL's connections now, by user."""
-    with admin_connect() as conn, conn.cursor() as cur:
-        cur.execute("SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST GROUP BY USER")
-        return {row[0]: int(row[1]) for row in cur.fetchall()}
+def connections_by_user() -> dict[str, int] | str:
+    """MySQL's connections now, by user; or why they could not be read.
+
+    A note, not a check: while a hog holds every connection, this needs root's one extra
+    connection. In one full `make faults` run it got 1040 (that connection already in use), which
+    failed the whole max-connections scenario; the scenario alone passed right after.
+    """
+    try:
+        with admin_connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST GROUP BY USER")
+            return {row[0]: int(row[1]) for row in cur.fetchall()}
+    except pymysql.err.OperationalError as exc:
+        return f"not read: {exc.args[0] if exc.args else exc}"
