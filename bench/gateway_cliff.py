@@ -26,6 +26,7 @@ from typing import Any
 from bench import cliff
 from bench.run import localstack_system
 from bench.systems import runners
+from tools.devstack import find_service
 from tools.stage import ROOT, stage_settings
 
 TICK_S = 0.01  # /proc's clock tick (USER_HZ = 100 on Linux)
@@ -40,8 +41,10 @@ def pids_named(name: str) -> list[int]:
 
 
 def localstack_pid() -> int:
-    out = subprocess.run(["pgrep", "-f", "localstack.runtime.main"], capture_output=True, text=True).stdout
-    return int(out.split()[0])
+    pid = find_service("localstack").pid()
+    if pid is None:
+        raise SystemExit("LocalStack is not running: start the services first (make up, or tools.devstack up)")
+    return pid
 
 
 def cpu_s(pid: int) -> float:
@@ -53,14 +56,19 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
-def pss_mb(pid: int) -> float:
+def proc_mb(path: str, field: str) -> float:
+    """A "Field:  N kB" line of a /proc file, in MB; 0 if the file or the field is not there."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    except OSError:
+    except OSError:  # the process is gone
         pass
     return 0.0
+
+
+def pss_mb(pid: int) -> float:
+    return proc_mb(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def per_request_cpu(url: str, method: str, headers: dict[str, str]) -> dict[str, float]:
@@ -128,23 +136,9 @@ class Watch:
                     "pss_mb_total": round(sum(pss)),
                     "pss_mb_per_environment": round(statistics.fmean(pss), 1) if pss else 0,
                     "templates_pss_mb": round(sum(pss_mb(p) for p in pids_named("lambda-template"))),
-                    "localstack_rss_mb": round(_rss_mb(ls)),
-                    "memory_available_mb": round(_meminfo_mb("MemAvailable")),
+                    "localstack_rss_mb": round(proc_mb(f"/proc/{ls}/status", "VmRSS")),
+                    "memory_available_mb": round(proc_mb("/proc/meminfo", "MemAvailable")),
                 }
-
-
-def _meminfo_mb(field: str) -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def run(clients: int, duration_s: float, out: Path) -> dict[str, Any]:

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sluice_host_executor import runtime
 from sluice_host_executor.template import Template, TemplateError
 
-END_MARK = b"\x1esluice-invocation-end\x1e"  # runtime.py's; written after each message
+END_MARK = runtime.END_MARK.encode()  # written after each message
 # How long init may take in an environment that runs it itself (the template's mode
 # "per-environment"); LocalStack's startup timeout (20 s by default) stops it sooner.
 INIT_TIMEOUT_S = 60.0
@@ -65,6 +66,9 @@ class Process:
         self._output_changed = threading.Condition()
         self._transcript = transcript
         self._results_buffer = b""
+        # poll, not select: LocalStack holds far more than select's 1,024 descriptors under load
+        self._poller = select.poll()
+        self._poller.register(self._results, select.POLLIN)
         threading.Thread(target=self._read_output, args=(output_read,), daemon=True).start()
 
     def _read_output(self, fd: int) -> None:
@@ -96,10 +100,7 @@ class Process:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            # poll, not select: LocalStack holds far more than select's 1,024 descriptors under load
-            poller = select.poll()
-            poller.register(self._results, select.POLLIN)
-            if not poller.poll(remaining * 1000):
+            if not self._poller.poll(remaining * 1000):
                 return None
             chunk = os.read(self._results, 65536)
             if not chunk:
@@ -164,8 +165,11 @@ class Environment:
         """Fork a process; the init logs (the template's, then the process's own until ready)."""
         if self._stopped:
             raise InitError({"errorMessage": "the environment was stopped", "errorType": "Runtime.Stopped"})
-        template = self._template()
-        process = Process(template, self._env, self.transcript)
+        try:
+            template = self._template()
+            process = Process(template, self._env, self.transcript)
+        except TemplateError as exc:
+            raise InitError({"errorMessage": str(exc), "errorType": "Runtime.Unknown"}) from exc
         self._process = process
         result = process.next_result(INIT_TIMEOUT_S)
         logs = template.init_logs + process.take_output()
@@ -193,9 +197,6 @@ class Environment:
                     logs += self._start_process()
                 except InitError as exc:
                     return self._finish(invoke_id, started, logs, True, json.dumps(exc.body))
-                except TemplateError as exc:
-                    body = {"errorMessage": str(exc), "errorType": "Runtime.Unknown"}
-                    return self._finish(invoke_id, started, logs, True, json.dumps(body))
             assert self._process is not None
             logs = logs + f"START RequestId: {invoke_id} Version: {self.version}\n"
             deadline_ms = int(time.time() * 1000 + self.timeout_s * 1000)

@@ -20,7 +20,7 @@ from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntim
 
 from localstack import config
 from sluice_host_executor.environment import Environment, InitError
-from sluice_host_executor.template import Template, TemplateError, Templates, template_key
+from sluice_host_executor.template import Template, Templates, template_key
 
 LOG = logging.getLogger(__name__)
 
@@ -80,13 +80,12 @@ class HostRuntimeExecutor(RuntimeExecutor):
         )
         try:
             self.environment.start()
-        except (InitError, TemplateError) as exc:
-            body = (
-                exc.body if isinstance(exc, InitError) else {"errorMessage": str(exc), "errorType": "Runtime.Unknown"}
+        except InitError as exc:
+            LOG.warning(
+                "environment %s of %s did not start: %s", self.id, self.function_version.qualified_arn, exc.body
             )
-            LOG.warning("environment %s of %s did not start: %s", self.id, self.function_version.qualified_arn, body)
             # LocalStack returns this as the invocation's error, as Lambda reports a failed init.
-            raise StatusErrorException("environment startup failed", payload=json.dumps(body).encode()) from exc
+            raise StatusErrorException("environment startup failed", payload=json.dumps(exc.body).encode()) from exc
 
     def _start_template(self, runtime: str, env_vars: dict[str, str]) -> Template:
         python = host_python()

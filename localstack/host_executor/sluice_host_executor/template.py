@@ -211,10 +211,3 @@ class Templates:
             with self._lock:
                 self._templates[key] = template
             return template
-
-    def stop_all(self) -> None:
-        with self._lock:
-            templates = list(self._templates.values())
-            self._templates.clear()
-        for template in templates:
-            template.stop()
