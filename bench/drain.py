@@ -12,7 +12,7 @@ from bench.sampler import Sampler, flush_status, mysql_status
 from bench.systems.runners import empty_everything, local_consumer, prepare_databases, row_count
 from bench.writer import make_records
 from chalicelib.config import Settings
-from chalicelib.queue import group_for_batches
+from chalicelib.logs.packing import group_for_batches
 from tools.bootstrap import sqs_client
 
 Progress = Callable[[str], None]

@@ -14,8 +14,9 @@ import redis
 from bench.loadgen import Sample, run_load, summarize
 from bench.sampler import mysql_status
 from bench.systems.runners import BENCH_STAGE, empty_everything, prepare_databases, sluice_api_only
-from chalicelib.cache import Cache, RedisCircuit
-from chalicelib.slots import SlotPool
+from chalicelib.redis.cache import Cache
+from chalicelib.redis.circuit import RedisCircuit
+from chalicelib.redis.slots import SlotPool
 from tools.stage import stage_secrets
 
 Progress = Callable[[str], None]

@@ -514,7 +514,7 @@ def write(results: dict[str, Any], out: Path) -> Path:
         f" median of {results['writer']['repeats']})",
         "",
         "floor: one row per INSERT and a commit after each, on a reused connection (how the seed app wrote);"
-        " batch N: the consumer's path (`chalicelib.db.insert_log_rows`), one transaction per N rows;"
+        " batch N: the consumer's path (`chalicelib.consumer.insert.insert_log_rows`), one transaction per N rows;"
         " ceiling: `LOAD DATA LOCAL INFILE` of the same rows.",
         "",
         writer_table(results),

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chalicelib.uuid7 import uuid7  # the ids the API makes (no settings read)
+from chalicelib.logs.ids import uuid7
 
 BENCH_DB = "sluice_bench_scale"
 DAYS = 30
@@ -85,7 +85,7 @@ def configure() -> None:
 
 def prepare(settings: Any) -> None:
     """An empty scale database: migrated, accounts made, days partitioned 35 back to 7 ahead."""
-    from chalicelib.partitions import maintain
+    from chalicelib.database.partitions import maintain
     from tools.bootstrap import bootstrap_mysql
     from tools.devstack import admin_connect
 
@@ -191,7 +191,7 @@ def name(filters: str, ranged: bool, deep: bool) -> str:
 
 def explain_all(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     """EXPLAIN of each combination's SELECT (a deep page: with a cursor position)."""
-    from chalicelib.db import logs_query
+    from chalicelib.logs.store import logs_query
     from tools.devstack import admin_connect
 
     plans = {}
@@ -256,7 +256,7 @@ def settled_ingest_rates() -> WriterRates:
 def ingest_rate(new_id: Callable[[], uuid.UUID]) -> float:
     """rows/s of the writer's path (claim ids, insert, commit) for INGEST_ROWS in batches of 1,000."""
     from bench.writer import connect, make_records
-    from chalicelib.db import insert_log_rows
+    from chalicelib.consumer.insert import insert_log_rows
 
     records = make_records(INGEST_ROWS, new_id)
     conn = connect("127.0.0.1", 3307, "root", "")
@@ -305,7 +305,9 @@ def server_variables(values: dict[str, int]) -> Iterator[None]:
 
 
 def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.Random) -> dict[str, Any]:
-    prepare(sluice_app.SETTINGS)
+    from chalicelib import wiring  # after configure(), as app.py is
+
+    prepare(wiring.SETTINGS)
     empty = settled_ingest_rates()
     results: dict[str, Any] = {
         "sizes": {},
@@ -316,7 +318,7 @@ def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.
     with Client(sluice_app.app, stage_name="bench") as client:
         for size in sizes:
             print(f"scale: loading to {size:,} rows", flush=True)
-            window = sluice_app.SETTINGS.log_id_window_days
+            window = wiring.SETTINGS.log_id_window_days
             load_rate = load(size - loaded, rng, window) if size > loaded else None
             loaded = max(size, loaded)
             after_load = ingest_rate(uuid.uuid4)

@@ -2,7 +2,7 @@
 
 floor:    one row per INSERT and a commit after each, on one reused connection: how the seed app
           wrote with PyMySQL (whose connections do not autocommit), minus its connect per request
-batch N:  the consumer's path (chalicelib.db.insert_log_rows), one transaction per N rows
+batch N:  the consumer's path (chalicelib.consumer.insert.insert_log_rows), one transaction per N rows
 ceiling:  LOAD DATA LOCAL INFILE of the same rows in one statement
 All into a table with the product's `logs` schema, emptied before each run; median of the runs.
 """
@@ -19,9 +19,9 @@ from typing import Any
 import pymysql
 from pymysql.connections import Connection
 
-from chalicelib.db import insert_log_rows, max_statement_bytes
-from chalicelib.models import LogRecord
-from chalicelib.schema import load_migrations, migrate
+from chalicelib.consumer.insert import insert_log_rows, max_statement_bytes
+from chalicelib.database.schema import load_migrations, migrate
+from chalicelib.logs.model import LogRecord
 
 DATABASE = "sluice_bench_writer"
 SOURCES = ["web-1", "web-2", "api", "worker"]

@@ -108,7 +108,7 @@ class Settings:
     log_timestamp_max_ahead_s: int
     logs_page_max_bytes: int
     log_absent_ttl_s: int
-    log_retention_days: int  # partitions older than this are dropped (chalicelib/partitions.py)
+    log_retention_days: int  # partitions older than this are dropped (chalicelib/database/partitions.py)
     log_partitions_ahead_days: int  # days created ahead of today
     log_id_window_days: int  # how long a stored id is remembered (longer than SQS keeps a message)
     partition_lock_wait_s: int  # how long maintenance waits for the logs table's lock

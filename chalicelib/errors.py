@@ -1,4 +1,4 @@
-"""Domain errors. Each has a snake_case `code`; `chalicelib.http` maps them to HTTP statuses."""
+"""Domain errors. Each has a snake_case `code`; `chalicelib.web.http` maps them to HTTP statuses."""
 
 from typing import Any
 
@@ -21,7 +21,7 @@ class ConfigError(SluiceError):
 
 
 class MigrationError(SluiceError):
-    """The database cannot be brought to this code's schema (see chalicelib.schema)."""
+    """The database cannot be brought to this code's schema (see chalicelib.database.schema)."""
 
     code = "migration_error"
 

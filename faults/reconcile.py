@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.config import Settings
-from chalicelib.queue import queue_depth as messages_in_queue
 from faults.workload import Record
 from tools.bootstrap import sqs_client
 from tools.devstack import admin_connect
+from tools.ops.queues import queue_depth as messages_in_queue
 
 
 @dataclass

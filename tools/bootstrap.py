@@ -17,14 +17,14 @@ from typing import Any
 
 import pymysql
 
-from chalicelib.apikeys import SCOPES, ApiKey, token_hash
 from chalicelib.config import Settings
-from chalicelib.keystore import insert_key
-from chalicelib.models import utc_now
-from chalicelib.provision import ProvisionResult, provision
-from chalicelib.queue import QueueUrls, ensure_queues
+from chalicelib.database.provision import ProvisionResult, provision
+from chalicelib.keys.model import SCOPES, ApiKey, token_hash
+from chalicelib.keys.store import insert_key
 from chalicelib.secrets import SecretStore
 from chalicelib.tls import verified_context
+from chalicelib.validation import utc_now
+from tools.ops.queues import QueueUrls, ensure_queues
 from tools.stage import aws_client, is_packaged, stage_environment, stage_settings
 
 

@@ -13,8 +13,8 @@ import argparse
 import os
 import sys
 
-from chalicelib.budget import BudgetInputs, budget_lines, budget_problems
 from chalicelib.config import Settings
+from chalicelib.database.budget import BudgetInputs, budget_lines, budget_problems
 from tools.bootstrap import admin_connection
 from tools.stage import (
     API_FUNCTION,

@@ -28,9 +28,9 @@ def local_service(stage: str) -> Any:
     """The app's KeyService for a local stage, in this process (its schema brought up to date first)."""
     bootstrap_mysql(stage_settings(stage), stage_environment(stage).get("DEV_API_KEY"))
     apply_stage_environment(stage)
-    import app as sluice_app  # after the stage's environment, as Lambda would
+    from chalicelib import wiring
 
-    return sluice_app.get_keys()
+    return wiring.get_keys()
 
 
 def call_api(url: str, token: str, method: str, path: str, body: Any = None) -> Any:

@@ -137,9 +137,10 @@ def build(stage: str, overrides: dict[str, str] | None = None, timeout_s: int | 
     apply_stage_environment(stage)
     os.environ.update(overrides or {})  # e.g. CONSUMER_MAX_CONCURRENCY for the benchmark
     import app as sluice_app  # imported after the stage's environment is in place, as in Lambda
+    from chalicelib import wiring
 
-    settings = sluice_app.SETTINGS
-    sqs = sluice_app.get_sqs()
+    settings = wiring.SETTINGS
+    sqs = wiring.get_sqs()
     queue_url = sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"]
     return LocalEventSource(
         sqs,

@@ -4,7 +4,7 @@
     python -m tools.migrate --stage stack [--target localstack]    a deployed stack: its migrate function
     python -m tools.migrate --stage prod --target aws [--stack-name sluice-prod]
 
-Both run the same code (chalicelib.provision): the migrations the database has not run yet, the
+Both run the same code (chalicelib.database.provision): the migrations the database has not run yet, the
 API and writer accounts with their grants and connection caps, the budget checked against the
 server's max_connections. A deployed stack also runs it at every deploy that changes it (its
 DatabaseMigration custom resource); this runs it on demand, for example after restoring a backup.

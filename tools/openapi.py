@@ -1,4 +1,4 @@
-"""Write the API's OpenAPI description (chalicelib/openapi.py) to openapi.json.
+"""Write the API's OpenAPI description (chalicelib/web/openapi.py) to openapi.json.
 
 python -m tools.openapi            write it
 python -m tools.openapi --check    exit 1 if openapi.json differs from what the code describes
@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from chalicelib.openapi import document
+from chalicelib.web.openapi import document
 from tools.stage import ROOT
 
 PATH = ROOT / "openapi.json"

@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib.schema import MIGRATIONS_DIR
+from chalicelib.database.schema import MIGRATIONS_DIR
 from tools import gateway_responses
 from tools.budget import check
 from tools.stage import DEPLOY_TIME_STAND_INS, LOCAL_AWS_ENV, ROOT, is_packaged, stage_environment
@@ -38,7 +38,10 @@ _MARKER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/-]*$")
 CODE_VALUES = ("GATEWAY_RESPONSES",)  # made by this code, not by a stage's settings: not checked as one
 # What the migrate function does, besides the stage's settings: a change here means a new revision.
-PROVISION_SOURCES = (ROOT / "chalicelib" / "provision.py", ROOT / "chalicelib" / "dbusers.py")
+PROVISION_SOURCES = (
+    ROOT / "chalicelib" / "database" / "provision.py",
+    ROOT / "chalicelib" / "database" / "accounts.py",
+)
 PROVISION_SETTINGS = ("MYSQL_DATABASE", "MYSQL_TLS", "CONSUMER_MAX_CONCURRENCY", "API_READ_SLOTS")
 
 

@@ -3,9 +3,9 @@
     python -m tools.redrive dead-letters --stage local [--dry-run] [--method task|copy] [--max N]
     python -m tools.redrive rejects --stage local [--dry-run] [--since 2026-11-27T00:00:00] [--max N]
 
-dead-letters: the DLQ's messages back to the log queue (chalicelib/redrive.py): SQS's message move
+dead-letters: the DLQ's messages back to the log queue (tools/ops/dead_letters.py): SQS's message move
 task by default, or receive-send-delete (`--method copy`, also what `--max` uses).
-rejects: `log_rejects` rows not replayed yet back to the log queue (chalicelib/replay.py).
+rejects: `log_rejects` rows not replayed yet back to the log queue (tools/ops/replay.py).
 
 A local stage uses LocalStack and the local MariaDB. A packaged stage uses its stack's queues
 (`--target localstack|ministack` for a stack `make deploy-stack` made, `--target aws` with your
@@ -22,10 +22,10 @@ from typing import Any
 
 import boto3
 
-from chalicelib.queue import LogQueue
-from chalicelib.redrive import DeadLetters
-from chalicelib.replay import RejectReplay
+from chalicelib.logs.queue import LogQueue
 from tools.bootstrap import admin_connection, sqs_client
+from tools.ops.dead_letters import DeadLetters
+from tools.ops.replay import RejectReplay
 from tools.stack import client, stack_name, targets
 from tools.stage import is_packaged, stage_settings
 

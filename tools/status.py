@@ -21,10 +21,10 @@ from typing import Any
 import botocore.exceptions
 import pymysql.cursors
 
-from chalicelib.dbusers import MAINTAINER_CONNECTIONS
-from chalicelib.partitions import read_partitions
-from chalicelib.queue import queue_counts
+from chalicelib.database.accounts import MAINTAINER_CONNECTIONS
+from chalicelib.database.partitions import read_partitions
 from tools.bootstrap import admin_connection, sqs_client
+from tools.ops.queues import queue_counts
 from tools.stage import is_packaged, stage_settings
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import redis
 
 from bench.systems.common import DATABASE, PASSWORD, TABLE_DDL, TABLES, USER
-from chalicelib.apikeys import SCOPES, ApiKey, new_key_id, new_token, token_hash
 from chalicelib.config import Settings
-from chalicelib.keystore import insert_key
-from chalicelib.models import utc_now
-from chalicelib.queue import queue_depth
+from chalicelib.keys.model import SCOPES, ApiKey, new_key_id, new_token, token_hash
+from chalicelib.keys.store import insert_key
+from chalicelib.validation import utc_now
 from tools.bootstrap import bootstrap_mysql, bootstrap_queues, sqs_client
 from tools.devstack import admin_connect
+from tools.ops.queues import queue_depth
 from tools.processes import Processes, wait_http
 from tools.stage import ROOT, stage_settings
 

@@ -16,9 +16,9 @@ import pytest
 import redis
 from chalice.test import Client
 
-from chalicelib.queue import queue_depth as log_queue_depth
 from tools.bootstrap import admin_connection, bootstrap
 from tools.devstack import admin_connect
+from tools.ops.queues import queue_depth as log_queue_depth
 from tools.sqs_events import delete, lambda_event, receive, succeeded
 from tools.stage import apply_stage_environment, aws_client, stage_environment
 
@@ -26,8 +26,9 @@ STAGE = "test"
 apply_stage_environment(STAGE)  # before importing the app, as Lambda would
 
 import app as sluice_app  # noqa: E402
+from chalicelib import wiring  # noqa: E402
 
-SETTINGS = sluice_app.SETTINGS
+SETTINGS = wiring.SETTINGS
 TEST_KEY = stage_environment(STAGE)["DEV_API_KEY"]  # every scope and source; made by the bootstrap
 PLAIN = {"Content-Type": "application/json"}
 JSON = {**PLAIN, "Authorization": f"Bearer {TEST_KEY}"}
@@ -65,7 +66,7 @@ def _clean(queue_urls: Any, sqs: Any, redis_client: redis.Redis) -> None:
         redis_client.delete(*keys)
     sqs.purge_queue(QueueUrl=queue_urls.queue_url)
     sqs.purge_queue(QueueUrl=queue_urls.dlq_url)
-    sluice_app.reset_clients()
+    wiring.reset_clients()
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +85,7 @@ def client() -> Iterator[Client]:
 
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
-    return {**JSON, "Authorization": f"Bearer {sluice_app.get_secrets().token('admin_token')}"}
+    return {**JSON, "Authorization": f"Bearer {wiring.get_secrets().token('admin_token')}"}
 
 
 def closed_port() -> int:
@@ -100,15 +101,15 @@ def override_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...,
 
     def apply(**changes: Any) -> None:
         mysql_changes = changes.pop("mysql", {})
-        new = dataclasses.replace(sluice_app.SETTINGS, **changes)
+        new = dataclasses.replace(wiring.SETTINGS, **changes)
         if mysql_changes:
             new = dataclasses.replace(new, mysql=dataclasses.replace(new.mysql, **mysql_changes))
-        monkeypatch.setattr(sluice_app, "SETTINGS", new)
-        sluice_app.reset_clients()
+        monkeypatch.setattr(wiring, "SETTINGS", new)
+        wiring.reset_clients()
 
     yield apply
     monkeypatch.undo()
-    sluice_app.reset_clients()
+    wiring.reset_clients()
 
 
 @contextmanager

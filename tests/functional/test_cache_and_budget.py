@@ -7,11 +7,12 @@ import time
 import pymysql
 import pytest
 
-import app as sluice_app
-from chalicelib.cache import Cache, RedisCircuit
-from chalicelib.db import connect_within
+from chalicelib import wiring
 from chalicelib.errors import BudgetExhaustedError
-from chalicelib.items import ItemService
+from chalicelib.items.service import ItemService
+from chalicelib.mysql.connector import connect_within
+from chalicelib.redis.cache import Cache
+from chalicelib.redis.circuit import RedisCircuit
 from tests.functional.conftest import SETTINGS, body, closed_port
 from tests.waiting import wait_for
 
@@ -29,7 +30,7 @@ class CountingLoads:
         self.calls = 0
         self._lock = threading.Lock()
         self._delay_s = delay_s
-        self._real = sluice_app.get_database().get_item
+        self._real = wiring.get_item_store().get
 
     def __call__(self, item_id: str):
         with self._lock:
@@ -45,12 +46,12 @@ def test_concurrent_misses_of_one_key_run_one_mysql_query(client, admin_headers,
     # machine only makes the threads arrive later, to a lock held or an entry filled.
     put(client, admin_headers, "hot", {"name": "Hot"})
     loads = CountingLoads(delay_s=0.2)
-    monkeypatch.setattr(sluice_app.get_database(), "get_item", loads)
+    monkeypatch.setattr(wiring.get_item_store(), "get", loads)
     instances = [
         ItemService(
-            sluice_app.get_database(),
+            wiring.get_item_store(),
             Cache(
-                sluice_app.get_redis(),
+                wiring.get_redis(),
                 SETTINGS.redis_key_prefix,
                 RedisCircuit(SETTINGS.redis_cooldown_s),
                 single_flight_wait_ms=30_000,
@@ -82,9 +83,9 @@ def test_concurrent_misses_of_one_key_run_one_mysql_query(client, admin_headers,
 def test_a_load_that_raced_with_a_write_does_not_put_old_data_back(client, admin_headers):
     # GIVEN a reader that looked up the key (generation g) before a write
     put(client, admin_headers, "race", {"name": "old"})
-    cache = sluice_app.get_cache()
+    cache = wiring.get_cache()
     before = cache.lookup("item", "race")
-    old_row = sluice_app.get_database().get_item("race")
+    old_row = wiring.get_item_store().get("race")
     # WHEN the write commits and invalidates, and only then the slow reader fills the cache
     put(client, admin_headers, "race", {"name": "new"})
     filled = cache.fill("item", "race", old_row, before.generation, 60, 60)
@@ -113,7 +114,7 @@ def test_with_redis_down_reads_and_writes_still_work_from_mysql(client, admin_he
 
 
 def hold_all_slots() -> list[str]:
-    pool = sluice_app.get_database()._slots
+    pool = wiring.get_database().slots
     assert pool is not None
     tokens = [pool.try_acquire() for _ in range(pool.limit)]
     assert all(tokens)
@@ -122,7 +123,7 @@ def hold_all_slots() -> list[str]:
 
 
 def release(tokens: list[str]) -> None:
-    pool = sluice_app.get_database()._slots
+    pool = wiring.get_database().slots
     assert pool is not None
     for token in tokens:
         pool.release(token)
@@ -131,7 +132,7 @@ def release(tokens: list[str]) -> None:
 def test_with_every_read_slot_busy_a_stale_copy_is_served(client, admin_headers):
     # GIVEN an item whose cached copy is past its fresh period but within its stale period
     item = put(client, admin_headers, "clock", {"name": "Clock"})
-    cache = sluice_app.get_cache()
+    cache = wiring.get_cache()
     assert cache.fill("item", "clock", item, cache.lookup("item", "clock").generation, 0, 600)
     # AND every API read slot is taken
     tokens = hold_all_slots()
@@ -168,7 +169,7 @@ def test_a_slot_whose_holder_died_frees_when_its_lease_ends(override_settings):
     override_settings(slot_lease_s=3)
     tokens = hold_all_slots()
     assert tokens
-    pool = sluice_app.get_database()._slots
+    pool = wiring.get_database().slots
     assert pool is not None
     # WHEN the lease runs out THEN a slot can be taken again (hold_all_slots proved none could before)
     taken = wait_for(pool.try_acquire, timeout_s=15, interval_s=0.05)
@@ -178,12 +179,12 @@ def test_a_slot_whose_holder_died_frees_when_its_lease_ends(override_settings):
 def test_slots_bound_concurrent_mysql_work_to_r(client, admin_headers, monkeypatch):
     # GIVEN reads that hold their connection for 100 ms
     put(client, admin_headers, "busy", {"name": "B"})
-    db = sluice_app.get_database()
-    pool = db._slots
+    db = wiring.get_database()
+    pool = db.slots
     assert pool is not None
     peak = 0
     lock = threading.Lock()
-    real_connect = db._connector.connect
+    real_connect = db.connector.connect
 
     def slow_connect():
         nonlocal peak
@@ -193,12 +194,12 @@ def test_slots_bound_concurrent_mysql_work_to_r(client, admin_headers, monkeypat
         time.sleep(0.1)
         return conn
 
-    monkeypatch.setattr(db._connector, "connect", slow_connect)
+    monkeypatch.setattr(db.connector, "connect", slow_connect)
     outcomes: list[str] = []
 
     def read() -> None:
         try:
-            db.get_item("busy")
+            wiring.get_item_store().get("busy")
             outcomes.append("ok")
         except BudgetExhaustedError:
             outcomes.append("busy")
@@ -217,7 +218,7 @@ def test_slots_bound_concurrent_mysql_work_to_r(client, admin_headers, monkeypat
 
 def test_mysql_caps_the_api_user_at_r_connections_even_without_redis():
     # GIVEN the API user already holds R connections (as R instances would, with Redis down)
-    connector = sluice_app.get_database()._connector
+    connector = wiring.get_database().connector
     held = [connector.connect() for _ in range(SETTINGS.api_read_slots)]
     try:
         # WHEN one more connects THEN MySQL itself refuses it (1226, the user's MAX_USER_CONNECTIONS)
@@ -239,7 +240,7 @@ def test_with_the_cache_disabled_every_read_goes_to_mysql(
     override_settings(cache_enabled=False)
     put(client, admin_headers, "plain", {"name": "Plain"})
     loads = CountingLoads(delay_s=0)
-    monkeypatch.setattr(sluice_app.get_database(), "get_item", loads)
+    monkeypatch.setattr(wiring.get_item_store(), "get", loads)
     # WHEN the item is read three times THEN each read is a miss served from MySQL, and nothing is cached
     responses = [client.http.get("/items/plain") for _ in range(3)]
     assert [r.headers["X-Cache"] for r in responses] == ["miss"] * 3

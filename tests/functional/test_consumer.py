@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 import app as sluice_app
-import chalicelib.db
+import chalicelib.consumer.insert
+from chalicelib import wiring
 from tests.functional.conftest import JSON, SETTINGS, body, closed_port, deliver, queue_arn, received_messages
 from tests.waiting import wait_for
 from tools.local_consumer import LocalEventSource
@@ -98,18 +99,18 @@ def reject_trigger(admin_db):
 
 
 class CountingStatements:
-    """Counts the multi-row INSERT statements the consumer runs (chalicelib.db._insert_splitting runs
+    """Counts the multi-row INSERT statements the consumer runs (chalicelib.consumer.insert._insert_splitting runs
     one per call, halving through itself): only this test's, unlike the server's global Com_insert."""
 
     def __init__(self, monkeypatch) -> None:
         self.count = 0
-        real = chalicelib.db._insert_splitting
+        real = chalicelib.consumer.insert._insert_splitting
 
         def counting(conn, rows, outcome):
             self.count += 1
             return real(conn, rows, outcome)
 
-        monkeypatch.setattr(chalicelib.db, "_insert_splitting", counting)
+        monkeypatch.setattr(chalicelib.consumer.insert, "_insert_splitting", counting)
 
 
 def test_a_row_mysql_rejects_is_found_by_splitting_not_row_by_row(
@@ -226,16 +227,16 @@ def test_inserts_are_held_to_the_servers_max_allowed_packet(client, sqs, queue_u
 
 
 def test_a_batch_uses_one_connection_and_keeps_none(client, sqs, queue_urls, admin_db, monkeypatch):
-    writer = sluice_app.get_writer()
+    writer = wiring.get_writer()
     connects = 0
-    real_connect = writer._connector.connect
+    real_connect = writer.connector.connect
 
     def counting_connect():
         nonlocal connects
         connects += 1
         return real_connect()
 
-    monkeypatch.setattr(writer._connector, "connect", counting_connect)
+    monkeypatch.setattr(writer.connector, "connect", counting_connect)
     for i in range(25):
         post(client, {**ENTRY, "message": f"m{i}"})
     result = deliver(client, sqs, queue_urls.queue_url, received_messages(sqs, queue_urls.queue_url))
@@ -247,7 +248,7 @@ def test_a_batch_uses_one_connection_and_keeps_none(client, sqs, queue_urls, adm
         with admin_db.cursor() as cur:
             cur.execute(
                 "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s",
-                (sluice_app.get_secrets().credentials("mysql_writer").username,),
+                (wiring.get_secrets().credentials("mysql_writer").username,),
             )
             if cur.fetchone()[0] == 0:
                 break

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from chalicelib import custom_resource
+from chalicelib.database import custom_resource
 from chalicelib.errors import MigrationError
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.models import ATTRIBUTES_MAX_BYTES, MESSAGE_MAX_CHARS
+from chalicelib.logs.model import MESSAGE_MAX_CHARS
+from chalicelib.validation import ATTRIBUTES_MAX_BYTES
 from tests.functional.conftest import JSON, SETTINGS, body, queue_depth
 
 CONTROL = "".join(chr(c) for c in range(0x20)) + "\x7f"

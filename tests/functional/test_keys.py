@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from chalicelib.apikeys import token_hash
+from chalicelib.keys.model import token_hash
 from tests.functional.conftest import JSON, PLAIN, SETTINGS, body, closed_port, queue_depth
 from tests.waiting import wait_for
 

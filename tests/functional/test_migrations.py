@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from chalicelib.dbusers import API_GRANTS, MAINTAINER_CONNECTIONS, MAINTAINER_GRANTS, WRITER_GRANTS
+from chalicelib.database.accounts import API_GRANTS, MAINTAINER_CONNECTIONS, MAINTAINER_GRANTS, WRITER_GRANTS
+from chalicelib.database.provision import provision
+from chalicelib.database.schema import Migration, latest_version, load_migrations, migrate, run_statements
 from chalicelib.errors import ConfigError, MigrationError
-from chalicelib.provision import provision
-from chalicelib.schema import Migration, latest_version, load_migrations, migrate, run_statements
 from chalicelib.secrets import Credentials
 from tests.functional.conftest import SETTINGS, scratch_database
 from tests.waiting import wait_for

@@ -8,9 +8,10 @@ import jsonschema
 from pydantic import BaseModel
 
 import app as sluice_app
-from chalicelib.apikeys import KeyIn
-from chalicelib.models import ItemIn, ItemListQuery, LogEntryIn, LogListQuery
-from chalicelib.openapi import ADMIN, KEY, OPERATIONS, document
+from chalicelib.items.model import ItemIn, ItemListQuery
+from chalicelib.keys.model import KeyIn
+from chalicelib.logs.model import LogEntryIn, LogListQuery
+from chalicelib.web.openapi import ADMIN, KEY, OPERATIONS, document
 from tests.functional.conftest import JSON, TEST_KEY, body
 from tools.openapi import PATH, rendered
 

@@ -145,7 +145,7 @@ def test_prod_and_stack_are_one_template_with_different_values(templates):
 def test_the_package_carries_the_ca_bundle_the_stage_names(packages):
     with zipfile.ZipFile(packages["stack"].code) as code:
         assert "certs/local-dev-ca.pem" in code.namelist()
-        assert "chalicelib/migrations/0001_initial.sql" in code.namelist()
+        assert "chalicelib/database/migrations/0001_initial.sql" in code.namelist()
     assert packages["stack"].missing_bundles == []
     if not Path("certs/rds-global-bundle.pem").exists():
         assert packages["prod"].missing_bundles == ["MYSQL_CA_BUNDLE"]

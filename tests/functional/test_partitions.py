@@ -12,10 +12,12 @@ import pymysql
 import pytest
 
 import app as sluice_app
-from chalicelib.db import MySQLConnector, insert_log_rows
-from chalicelib.models import LogRecord
-from chalicelib.partitions import BEFORE, FUTURE, day_name, maintain, read_partitions
-from chalicelib.schema import load_migrations, migrate
+from chalicelib import wiring
+from chalicelib.consumer.insert import insert_log_rows
+from chalicelib.database.partitions import BEFORE, FUTURE, day_name, maintain, read_partitions
+from chalicelib.database.schema import load_migrations, migrate
+from chalicelib.logs.model import LogRecord
+from chalicelib.mysql.connector import MySQLConnector
 from tests.functional.conftest import SETTINGS, scratch_database
 from tests.waiting import wait_for
 from tools.local_schedule import run_once, scheduled_handlers
@@ -44,7 +46,7 @@ def at(day: date, hour: int = 12) -> datetime:
 
 def connect(role: str) -> pymysql.connections.Connection:
     """The stage's `mysql_writer` or `mysql_maintainer` account, as the functions connect."""
-    return MySQLConnector(SETTINGS.mysql, sluice_app.get_secrets().source(role)).connect()
+    return MySQLConnector(SETTINGS.mysql, wiring.get_secrets().source(role)).connect()
 
 
 def store(conn: pymysql.connections.Connection, *records: LogRecord) -> int:
@@ -152,7 +154,7 @@ def test_ids_are_forgotten_after_their_window_only(scratch):
 def test_the_maintainer_account_can_maintain_the_stages_table(admin_db):
     # GIVEN the test stage's table, and the scheduled function's maintainer (its own account)
     # WHEN it runs THEN today and the days ahead exist, and the account needed nothing more
-    sluice_app.get_maintainer().run()
+    wiring.get_maintainer().run()
     names = [p.name for p in read_partitions(admin_db)]
     assert day_name(TODAY) in names
     assert day_name(TODAY + timedelta(SETTINGS.log_partitions_ahead_days)) in names

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-import app as sluice_app
-from chalicelib.queue import queue_depth
-from chalicelib.redrive import DeadLetters
-from chalicelib.replay import RejectReplay
+from chalicelib import wiring
 from tests.functional.conftest import JSON, body
 from tests.waiting import wait_for
+from tools.ops.dead_letters import DeadLetters
+from tools.ops.queues import queue_depth
+from tools.ops.replay import RejectReplay
 
 
 def entry(source: str = "web") -> dict[str, Any]:
@@ -91,7 +91,7 @@ def test_a_copy_cut_short_moves_the_message_again_and_it_is_still_stored_once(
     consume, sqs, queue_urls, admin_db, monkeypatch
 ):
     # GIVEN a dead letter, and a copy cut short after the log queue took it (hidden for 1 s meanwhile)
-    monkeypatch.setattr("chalicelib.redrive.COPY_VISIBILITY_S", 1)
+    monkeypatch.setattr("tools.ops.dead_letters.COPY_VISIBILITY_S", 1)
     ids = put_dead_letters(sqs, queue_urls.dlq_url, 1)
     with pytest.raises(KeyboardInterrupt):
         DeadLetters(CutShortAfterSending(sqs), queue_urls.queue_url, queue_urls.dlq_url).move_by_copy()
@@ -122,7 +122,7 @@ def refusing_trigger(admin_db):
 
 
 def replay(admin_db, **kwargs: Any) -> dict[str, Any]:
-    return RejectReplay(admin_db, sluice_app.get_queue()).run(**kwargs).to_dict()
+    return RejectReplay(admin_db, wiring.get_queue()).run(**kwargs).to_dict()
 
 
 def replayed_at(admin_db) -> list[Any]:

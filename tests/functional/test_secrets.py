@@ -12,8 +12,8 @@ import pymysql
 import pytest
 
 from chalicelib.config import SECRETS_FROM_SECRETS_MANAGER, SecretSettings
-from chalicelib.db import MySQLConnector
 from chalicelib.errors import ConfigError, SecretsUnavailableError
+from chalicelib.mysql.connector import MySQLConnector
 from chalicelib.secrets import Credentials, SecretStore
 from tests.functional.conftest import SETTINGS, closed_port
 from tools.devstack import admin_connect

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.db import MySQLConnector, connect_within
 from chalicelib.errors import ConfigError
+from chalicelib.mysql.connector import MySQLConnector, connect_within
 from chalicelib.secrets import Credentials
 from chalicelib.tls import verified_context
 from tests.functional.conftest import SETTINGS

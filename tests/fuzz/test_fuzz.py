@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
-from chalicelib.openapi import ADMIN, KEY
+from chalicelib.web.openapi import ADMIN, KEY
 from tests.waiting import wait_for
 from tools.bootstrap import bootstrap
 from tools.devstack import admin_connect

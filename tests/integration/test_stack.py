@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.dbusers import MAINTAINER_CONNECTIONS
-from chalicelib.partitions import FUTURE, day_name, read_partitions
-from chalicelib.schema import latest_version, load_migrations
+from chalicelib.database.accounts import MAINTAINER_CONNECTIONS
+from chalicelib.database.partitions import FUTURE, day_name, read_partitions
+from chalicelib.database.schema import latest_version, load_migrations
 from tests.integration.conftest import API
 from tests.integration.stack_checks import (
     ENTRY,

@@ -2,9 +2,10 @@
 
 import pytest
 
-from chalicelib.apikeys import KeyIn, looks_like_token, new_token, source_allowed, token_hash
 from chalicelib.errors import ValidationError
-from chalicelib.models import validate
+from chalicelib.keys.model import KeyIn, looks_like_token, new_token, token_hash
+from chalicelib.keys.sources import source_allowed
+from chalicelib.validation import validate
 
 
 def test_a_new_token_is_long_random_and_recognisable():

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from chalicelib.budget import BudgetInputs, budget_lines, budget_problems
+from chalicelib.database.budget import BudgetInputs, budget_lines, budget_problems
 
 FITS = BudgetInputs(
     max_connections=30,

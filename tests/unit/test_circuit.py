@@ -2,7 +2,7 @@
 
 import redis
 
-from chalicelib.cache import RedisCircuit
+from chalicelib.redis.circuit import RedisCircuit
 
 
 class Clock:

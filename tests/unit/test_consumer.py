@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.consumer import LogConsumer, RetryPolicy
+from chalicelib.consumer.consumer import LogConsumer, RetryPolicy
+from chalicelib.consumer.writer import WriteResult
 from chalicelib.errors import DatabaseError, DatabaseUnavailableError
-from chalicelib.writer import WriteResult
 
 POLICY = RetryPolicy(first_delay_s=0.2, max_delay_s=2, attempt_s=22, redelivery_base_s=5, redelivery_max_s=300)
 

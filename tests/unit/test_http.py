@@ -3,7 +3,8 @@
 import pytest
 from chalice.app import Request, Response
 
-from chalicelib import errors, http
+from chalicelib import errors
+from chalicelib.web import http
 
 
 def request(headers: dict[str, str] | None = None, body: str | None = None, request_id: str = "r-1") -> Request:

@@ -7,20 +7,9 @@ from uuid import UUID
 import pytest
 
 from chalicelib.errors import InvalidJSONError, ValidationError
-from chalicelib.models import (
-    ItemIn,
-    LogEntryIn,
-    LogListQuery,
-    LogRecord,
-    decode_cursor,
-    encode_cursor,
-    format_rfc3339,
-    new_log_record,
-    parse_json,
-    parse_rfc3339,
-    validate,
-    validate_log_batch,
-)
+from chalicelib.items.model import ItemIn
+from chalicelib.logs.model import LogEntryIn, LogListQuery, LogRecord, new_log_record, validate_log_batch
+from chalicelib.validation import decode_cursor, encode_cursor, format_rfc3339, parse_json, parse_rfc3339, validate
 
 GOOD = {"level": "info", "source": "web-1", "message": "hello"}
 

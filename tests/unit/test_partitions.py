@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 import pytest
 
+from chalicelib.database.partitions import BEFORE, FUTURE, Partition, _bound, day_name, plan
 from chalicelib.errors import MigrationError
-from chalicelib.partitions import BEFORE, FUTURE, Partition, _bound, day_name, plan
 
 TODAY = date(2026, 11, 27)
 

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import QueueUnavailableError
-from chalicelib.models import LogEntryIn, new_log_record, utc_now, validate
-from chalicelib.queue import GroupSender, LogQueue, group_for_batches, pack_messages, unpack_message
+from chalicelib.logs.model import LogEntryIn, new_log_record
+from chalicelib.logs.packing import group_for_batches, pack_messages, unpack_message
+from chalicelib.logs.queue import GroupSender, LogQueue
+from chalicelib.validation import utc_now, validate
 from tests.waiting import wait_for
 
 MAX = 262_144

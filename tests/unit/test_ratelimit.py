@@ -1,8 +1,8 @@
 """The GCRA limit as each API instance applies it alone (LocalLimiter), with an injected clock;
 the same arithmetic runs in Redis (tests/functional/test_keys.py)."""
 
-from chalicelib.auth import rate_limit_headers
-from chalicelib.ratelimit import LocalLimiter, window_s
+from chalicelib.keys.gate import rate_limit_headers
+from chalicelib.redis.ratelimit import LocalLimiter, window_s
 
 
 class Clock:

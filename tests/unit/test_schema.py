@@ -2,8 +2,8 @@
 
 import pytest
 
+from chalicelib.database.schema import Migration, latest_version, load_migrations
 from chalicelib.errors import MigrationError
-from chalicelib.schema import Migration, latest_version, load_migrations
 
 
 def test_the_projects_migrations_are_numbered_from_one_without_gaps():

@@ -5,8 +5,8 @@ from uuid import UUID
 
 import pytest
 
-from chalicelib.models import LogEntryIn, new_log_record
-from chalicelib.uuid7 import unix_ms, uuid7
+from chalicelib.logs.ids import unix_ms, uuid7
+from chalicelib.logs.model import LogEntryIn, new_log_record
 
 
 def test_a_uuid7_carries_its_time_version_and_variant():

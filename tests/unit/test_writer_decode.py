@@ -2,9 +2,10 @@
 
 import json
 
-from chalicelib.models import LogEntryIn, new_log_record, utc_now, validate
-from chalicelib.queue import pack_messages
-from chalicelib.writer import decode_batch
+from chalicelib.consumer.writer import decode_batch
+from chalicelib.logs.model import LogEntryIn, new_log_record
+from chalicelib.logs.packing import pack_messages
+from chalicelib.validation import utc_now, validate
 
 
 def message(message_id: str, body: str) -> dict[str, str]:

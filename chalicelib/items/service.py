@@ -1,0 +1,74 @@
+"""Items, the read-heavy resource: reads through the cache, writes to MySQL then invalidate."""
+
+import re
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.errors import NotFoundError, ValidationError
+from chalicelib.items.model import ITEM_ID_PATTERN, ItemIn, ItemListQuery
+from chalicelib.items.store import ItemStore
+from chalicelib.redis.cache import Cache, Loaded
+from chalicelib.validation import decode_cursor, encode_cursor, validate
+
+_ITEM_ID = re.compile(ITEM_ID_PATTERN)
+_KIND = "item"
+
+
+def check_item_id(item_id: str) -> str:
+    """Return the id if it is a valid item id; raise ValidationError naming `id` otherwise."""
+    if not _ITEM_ID.match(item_id):
+        raise ValidationError(
+            "invalid request: id",
+            details=[{"field": "id", "message": f"must match {ITEM_ID_PATTERN}"}],
+        )
+    return item_id
+
+
+class ItemService:
+    """GET, PUT and DELETE /items: cache-aside reads, writes that invalidate."""
+
+    def __init__(self, store: ItemStore, cache: Cache, settings: Settings) -> None:
+        self._store = store
+        self._cache = cache
+        self._settings = settings
+
+    def _ttls(self, value: dict[str, Any] | None) -> tuple[int, int]:
+        if value is None:
+            return self._settings.item_absent_ttl_s, 0
+        return self._settings.item_cache_ttl_s, self._settings.item_stale_ttl_s
+
+    def get(self, item_id: str) -> Loaded:
+        """The item, from the cache when fresh; raise NotFoundError when it does not exist."""
+        check_item_id(item_id)
+        loaded = self._cache.get_or_load(_KIND, item_id, lambda: self._store.get(item_id), self._ttls)
+        if loaded.value is None:
+            raise NotFoundError(f"item {item_id!r} does not exist")
+        return loaded
+
+    def list(self, params: dict[str, str]) -> dict[str, Any]:
+        """A page of items ordered by id."""
+        query = validate(ItemListQuery, params, "query")
+        after = decode_cursor(query.cursor, ("after",))["after"] if query.cursor else None
+        items, more = self._store.list(after, query.limit)
+        next_cursor = encode_cursor({"after": items[-1]["id"]}) if more else None
+        return {"items": items, "next_cursor": next_cursor}
+
+    def put(self, item_id: str, body: Any) -> tuple[dict[str, Any], bool]:
+        """Create or replace an item; return it and whether it was created."""
+        check_item_id(item_id)
+        data = validate(ItemIn, body, "item")
+        item, created = self._store.put(item_id, data.name, data.description, data.attributes)
+        self._invalidate(item_id)
+        return item, created
+
+    def delete(self, item_id: str) -> None:
+        """Delete an item; raise NotFoundError if there was none."""
+        check_item_id(item_id)
+        deleted = self._store.delete(item_id)
+        self._invalidate(item_id)
+        if not deleted:
+            raise NotFoundError(f"item {item_id!r} does not exist")
+
+    def _invalidate(self, item_id: str) -> None:
+        ttl = self._settings.item_cache_ttl_s + self._settings.item_stale_ttl_s + self._settings.item_absent_ttl_s
+        self._cache.invalidate(_KIND, item_id, ttl)

@@ -1,0 +1,106 @@
+"""The shapes of the API's answers, for its OpenAPI description (chalicelib/web/openapi.py).
+
+The request models live in chalicelib/validation.py and chalicelib/keys/model.py, where the code
+validates with them; these describe what the handlers return, and the fuzz run checks every
+answer against them.
+"""
+
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.logs.model import LogLevel
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Item(_Answer):
+    id: str
+    name: str
+    description: str
+    attributes: dict[str, Any]
+    version: int = Field(ge=1)
+    updated_at: str = Field(description="RFC 3339, UTC")
+
+
+class ItemPage(_Answer):
+    items: list[Item]
+    next_cursor: str | None
+
+
+class LogQueued(_Answer):
+    id: UUID
+    status: Literal["queued"]
+
+
+class LogsQueued(_Answer):
+    ids: list[UUID]
+    status: Literal["queued"]
+
+
+class LogEntry(_Answer):
+    id: UUID
+    level: LogLevel
+    source: str
+    message: str
+    timestamp: str = Field(description="RFC 3339, UTC")
+    attributes: dict[str, Any]
+    received_at: str
+    stored_at: str
+
+
+class LogPage(_Answer):
+    logs: list[LogEntry]
+    next_cursor: str | None
+
+
+class _KeyFields(_Answer):
+    id: str
+    name: str
+    scopes: list[str]
+    sources: list[str]
+    rate_per_s: int
+    burst: int
+    created_at: str
+
+
+class Key(_KeyFields):
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class KeyCreated(_KeyFields):
+    key: str = Field(description="the token: shown this once, stored only as a hash")
+
+
+class KeyList(_Answer):
+    keys: list[Key]
+
+
+class Health(_Answer):
+    status: Literal["ok"]
+
+
+class DependencyProblem(_Answer):
+    code: Literal["dependency_unavailable"]
+    message: str
+
+
+class Dependencies(_Answer):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "unavailable"]]
+    error: DependencyProblem | None = None
+
+
+class ErrorDetail(_Answer):
+    code: str
+    message: str
+    request_id: str
+    details: Any = None
+
+
+class Error(_Answer):
+    error: ErrorDetail

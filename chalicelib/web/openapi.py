@@ -1,0 +1,238 @@
+"""The API's OpenAPI 3.1 description, generated from the models the code validates with
+(requests) and chalicelib/web/answers.py (answers). `python -m tools.openapi` writes it to
+openapi.json; GET /openapi.json serves it; a test keeps it in step with the routes.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.items.model import ITEM_ID_PATTERN, ItemIn, ItemListQuery
+from chalicelib.keys.model import KEY_ID_PATTERN, KeyIn
+from chalicelib.logs.model import LogEntryIn, LogListQuery
+from chalicelib.web import answers
+
+KEY = "apiKey"  # Authorization: Bearer slk_...
+ADMIN = "adminToken"  # Authorization: Bearer <the stage's admin token>
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Operation:
+    path: str
+    method: str
+    summary: str
+    security: str | None  # None: anyone
+    body: type[BaseModel] | dict[str, Any] | None = None
+    query: type[BaseModel] | None = None
+    answers: dict[int, type[BaseModel] | None] = field(default_factory=dict)  # status -> body (None: empty)
+
+
+_WRITE_ERRORS: tuple[int, ...] = (400, 401, 403, 413, 415, 429, 503)
+_READ_ERRORS: tuple[int, ...] = (400, 401, 403, 429, 503)
+_BATCH_BODY: dict[str, Any] = {
+    "type": "object",
+    "properties": {"logs": {"type": "array", "items": {"$ref": _REF.format(model="LogEntryIn")}, "minItems": 1}},
+    "required": ["logs"],
+    "additionalProperties": False,
+}
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("/health", "get", "The function answers (touches no dependency)", None, answers={200: answers.Health}),
+    Operation(
+        "/health/dependencies",
+        "get",
+        "MySQL, Redis and SQS, each asked",
+        ADMIN,
+        answers={200: answers.Dependencies, 401: answers.Error, 403: answers.Error, 503: answers.Dependencies},
+    ),
+    Operation(
+        "/items",
+        "get",
+        "Items by id",
+        None,
+        query=ItemListQuery,
+        answers={200: answers.ItemPage, 400: answers.Error, 503: answers.Error},
+    ),
+    Operation(
+        "/items/{item_id}",
+        "get",
+        "One item, through the cache",
+        None,
+        answers={200: answers.Item, 400: answers.Error, 404: answers.Error, 503: answers.Error},
+    ),
+    Operation(
+        "/items/{item_id}",
+        "put",
+        "Create or replace an item",
+        ADMIN,
+        body=ItemIn,
+        answers={200: answers.Item, 201: answers.Item, **dict.fromkeys((400, 401, 403, 413, 415, 503), answers.Error)},
+    ),
+    Operation(
+        "/items/{item_id}",
+        "delete",
+        "Delete an item",
+        ADMIN,
+        answers={204: None, **dict.fromkeys((400, 401, 403, 404, 503), answers.Error)},
+    ),
+    Operation(
+        "/keys",
+        "post",
+        "Make an API key (its token is shown once)",
+        ADMIN,
+        body=KeyIn,
+        answers={201: answers.KeyCreated, **dict.fromkeys((400, 401, 403, 413, 415, 503), answers.Error)},
+    ),
+    Operation(
+        "/keys",
+        "get",
+        "Every key, without tokens",
+        ADMIN,
+        answers={200: answers.KeyList, **dict.fromkeys((401, 403, 503), answers.Error)},
+    ),
+    Operation(
+        "/keys/{key_id}",
+        "delete",
+        "Revoke a key",
+        ADMIN,
+        answers={204: None, **dict.fromkeys((401, 403, 404, 503), answers.Error)},
+    ),
+    Operation(
+        "/logs",
+        "post",
+        "Queue one log entry (202 once SQS has it)",
+        KEY,
+        body=LogEntryIn,
+        answers={202: answers.LogQueued, **dict.fromkeys(_WRITE_ERRORS, answers.Error)},
+    ),
+    Operation(
+        "/logs/batch",
+        "post",
+        "Queue up to 500 log entries, all or none",
+        KEY,
+        body=_BATCH_BODY,
+        answers={202: answers.LogsQueued, **dict.fromkeys(_WRITE_ERRORS, answers.Error)},
+    ),
+    Operation(
+        "/logs",
+        "get",
+        "Stored entries of the key's sources, newest first",
+        KEY,
+        query=LogListQuery,
+        answers={200: answers.LogPage, **dict.fromkeys(_READ_ERRORS, answers.Error)},
+    ),
+    Operation(
+        "/logs/{log_id}",
+        "get",
+        "One stored entry",
+        KEY,
+        answers={200: answers.LogEntry, 404: answers.Error, **dict.fromkeys(_READ_ERRORS, answers.Error)},
+    ),
+    Operation(
+        "/openapi.json",
+        "get",
+        "This description",
+        None,
+        answers={200: None},
+    ),
+)
+
+_PATH_PARAMETERS = {
+    "item_id": {"type": "string", "pattern": ITEM_ID_PATTERN},
+    "key_id": {"type": "string", "pattern": KEY_ID_PATTERN},
+    "log_id": {"type": "string", "format": "uuid"},
+}
+
+
+def document(version: str = "1") -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document."""
+    models: list[type[BaseModel]] = [LogEntryIn, ItemIn, KeyIn]
+    models += [m for op in OPERATIONS for m in op.answers.values() if m is not None]
+    _, schemas = models_json_schema(
+        [(m, "validation") for m in dict.fromkeys(models)], ref_template=_REF, title="sluice"
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sluice",
+            "version": version,
+            "description": "Log ingestion through SQS into MySQL under a hard connection budget; items read"
+            ' through a Redis cache. Every error is {"error": {"code", "message", "request_id", "details"?}}.',
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas["$defs"],
+            "securitySchemes": {
+                KEY: {"type": "http", "scheme": "bearer", "description": "an API key (slk_...), POST /keys"},
+                ADMIN: {"type": "http", "scheme": "bearer", "description": "the stage's admin token"},
+            },
+        },
+    }
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {"summary": op.summary, "operationId": f"{op.method}_{_name(op.path)}"}
+    out["security"] = [{op.security: []}] if op.security else []
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": schema}
+        for name, schema in _PATH_PARAMETERS.items()
+        if f"{{{name}}}" in op.path
+    ]
+    if op.query is not None:
+        query_schema = op.query.model_json_schema(ref_template=_REF)
+        for name, schema in query_schema["properties"].items():
+            parameters.append({"name": name, "in": "query", "required": False, "schema": _without_title(schema)})
+    if parameters:
+        out["parameters"] = parameters
+    if op.body is not None:
+        schema = op.body if isinstance(op.body, dict) else {"$ref": _REF.format(model=op.body.__name__)}
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    statuses = dict(op.answers)
+    if parameters or op.body is not None:  # any input can be invalid
+        statuses[400] = answers.Error
+    if op.security:  # a missing or wrong key or token; failed attempts are limited per address
+        statuses.update(dict.fromkeys((401, 403, 429), answers.Error))
+    # A declared Content-Type other than JSON, on any route (GET too): Chalice refuses it before the route runs.
+    statuses[415] = answers.Error
+    out["responses"] = {
+        str(status): {
+            "description": _DESCRIPTIONS.get(status, "answer"),
+            **(
+                {"content": {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}}
+                if model
+                else {}
+            ),
+        }
+        for status, model in sorted(statuses.items())
+    }
+    return out
+
+
+def _without_title(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in schema.items() if k != "title"}
+
+
+def _name(path: str) -> str:
+    return "_".join(p.strip("{}") for p in path.strip("/").split("/")).replace(".", "_") or "root"
+
+
+_DESCRIPTIONS = {
+    200: "OK",
+    201: "created",
+    202: "queued: SQS has it",
+    204: "done",
+    400: "invalid request or JSON (nothing changed)",
+    401: "no valid key or token",
+    403: "not allowed for this key or token",
+    404: "not found",
+    413: "body too large (or a batch above the key's burst)",
+    415: "a Content-Type other than application/json was declared (checked on every route, GET included)",
+    429: "over the key's rate limit (Retry-After, RateLimit headers)",
+    503: "a dependency is unavailable (Retry-After); write errors carry the ids to retry with",
+}
