@@ -53,65 +53,65 @@ $(MS_VENV)/.installed: ministack/requirements.txt ministack/constraints.txt scri
 $(BENCH_VENV)/.installed: bench/requirements.txt requirements-dev.txt requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(BENCH_VENV) bench/requirements.txt
 
-# exec: tools.serve is make's own child, so it dies with make (see tools/serve.py).
+# exec: tools.devstack.serve is make's own child, so it dies with make (see tools/devstack/serve.py).
 up: setup  ## start MariaDB, Redis, LocalStack; serve the API on :8000 (PORT=...) with chalice local; Ctrl-C stops it all [first run: about 3 min for the Python environments; then 4 s, 7 s when it starts the services]
-	exec $(PY) -m tools.serve --stage $(STAGE) --port $(PORT)
+	exec $(PY) -m tools.devstack.serve --stage $(STAGE) --port $(PORT)
 
 up-localstack: setup  ## the same, deployed into LocalStack: API Gateway, Lambda, the SQS event source; Ctrl-C removes it [30 s]
-	exec $(PY) -m tools.serve --stage $(STAGE) --via localstack
+	exec $(PY) -m tools.devstack.serve --stage $(STAGE) --via localstack
 
 deploy: setup  ## deploy (or update) the stage into the running LocalStack and print its URL [25 s]
 	$(PY) -m tools.devstack up
-	$(PY) -m tools.deploy --stage $(STAGE)
+	$(PY) -m tools.deploy.localstack --stage $(STAGE)
 
 undeploy: venvs  ## remove that deployment
-	$(PY) -m tools.deploy --stage $(STAGE) --delete
+	$(PY) -m tools.deploy.localstack --stage $(STAGE) --delete
 
 down:  ## stop every make up of this checkout, then every service
-	@if [ -x $(PY) ]; then $(PY) -m tools.serve --stop && $(PY) -m tools.devstack down; fi
+	@if [ -x $(PY) ]; then $(PY) -m tools.devstack.serve --stop && $(PY) -m tools.devstack down; fi
 
 status: venvs  ## what runs, and the pipeline: queue, dead letters, stored/s, lag, connections, partitions [8 s]
 	$(PY) -m tools.devstack status
-	$(PY) -m tools.status --stage $(STAGE)
+	$(PY) -m tools.ops.status --stage $(STAGE)
 
 bootstrap: setup  ## a local stage's schema, accounts and queues (STAGE=local; make up does it)
 	$(PY) -m tools.devstack up
-	$(PY) -m tools.bootstrap --stage $(STAGE)
+	$(PY) -m tools.devstack.bootstrap --stage $(STAGE)
 
 budget: setup  ## the stage's MySQL connection budget, each number explained, checked against its server [3 s]
-	$(PY) -m tools.devstack run -- $(PY) -m tools.budget --stage $(STAGE)
+	$(PY) -m tools.devstack run -- $(PY) -m tools.ops.budget --stage $(STAGE)
 
 # The budget rules, then chalice package with deploy/stack.yaml merged: dist/<stage>/sam.yaml + deployment.zip.
 package: venvs  ## STAGE=prod: the stage's whole stack as one CloudFormation template in dist/<stage>/ [10 s]
-	$(PY) -m tools.package --stage $(call given_stage,prod)
+	$(PY) -m tools.deploy.package --stage $(call given_stage,prod)
 
 # Package the stage and deploy that template into LocalStack (or MiniStack, which enforces IAM).
 deploy-stack: setup  ## that template (STAGE=stack) deployed into LocalStack, or TARGET=ministack (IAM enforced) [20 s]
-	$(PY) -m tools.stack deploy --stage $(call given_stage,stack) --target $(TARGET)
+	$(PY) -m tools.deploy.stack deploy --stage $(call given_stage,stack) --target $(TARGET)
 
 undeploy-stack: venvs  ## remove it
-	$(PY) -m tools.stack delete --stage $(call given_stage,stack) --target $(TARGET)
+	$(PY) -m tools.deploy.stack delete --stage $(call given_stage,stack) --target $(TARGET)
 
 # An API key through the stage's KeyService (local) or its API (a stack: TARGET=localstack|ministack).
 key: setup  ## NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write]: make an API key, printed once
 	$(PY) -m tools.devstack up
-	$(PY) -m tools.keys create --stage $(STAGE) --name "$(NAME)" \
+	$(PY) -m tools.ops.keys create --stage $(STAGE) --name "$(NAME)" \
 		$(if $(SOURCES),--sources "$(SOURCES)") $(if $(SCOPES),--scopes "$(SCOPES)") \
 		$(if $(RATE),--rate $(RATE)) $(if $(BURST),--burst $(BURST)) \
 		$(if $(filter localstack ministack,$(TARGET)),$(if $(filter command line,$(origin TARGET)),--target $(TARGET)))
 
 migrate: setup  ## STAGE=...: run the migrations (a local stage's, or a deployed stack's migrate function)
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
-	$(PY) -m tools.migrate --stage $(STAGE) --target $(TARGET)
+	$(PY) -m tools.ops.migrate --stage $(STAGE) --target $(TARGET)
 
 # What failed, back into the pipeline (DRY_RUN=1: show what would move, move nothing).
 redrive: setup  ## [DRY_RUN=1]: dead letters back to the log queue (SQS's move task)
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
-	$(PY) -m tools.redrive dead-letters --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
+	$(PY) -m tools.ops.redrive dead-letters --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
 
 replay-rejects: setup  ## [DRY_RUN=1]: set-aside entries back to the log queue, once their cause is fixed
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
-	$(PY) -m tools.redrive rejects --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
+	$(PY) -m tools.ops.redrive rejects --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
 
 test: setup $(BENCH_VENV)/.installed  ## the same setup as make up, then lint and every suite below (CI runs this) [13 min on a fresh clone]
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite
@@ -160,8 +160,8 @@ lint: venvs  ## ruff, mypy, the OpenAPI check, both packages and cfn-lint [30 s]
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m tools.openapi --check
-	@for stage in $(PACKAGED_STAGES); do $(PY) -m tools.package --stage $$stage || exit 1; done
+	$(PY) -m tools.ops.openapi --check
+	@for stage in $(PACKAGED_STAGES); do $(PY) -m tools.deploy.package --stage $$stage || exit 1; done
 	$(LS_VENV)/bin/cfn-lint $(foreach stage,$(PACKAGED_STAGES),dist/$(stage)/sam.yaml)
 
 format: venvs  ## ruff's formatting and fixes

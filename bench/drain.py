@@ -13,7 +13,7 @@ from bench.systems.runners import empty_everything, local_consumer, prepare_data
 from bench.writer import make_records
 from chalicelib.config import Settings
 from chalicelib.logs.packing import group_for_batches
-from tools.bootstrap import sqs_client
+from tools.aws import aws_client
 
 Progress = Callable[[str], None]
 
@@ -25,7 +25,7 @@ def load_backlog(settings: Settings, entries: int, entries_per_message: int) -> 
         json.dumps({"logs": records[i : i + entries_per_message]}, separators=(",", ":"))
         for i in range(0, len(records), entries_per_message)
     ]
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
     url = sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"]
 
     def send(group: list[str]) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from bench import cliff
 from bench.run import localstack_system
 from bench.systems import runners
-from tools.devstack import find_service
+from tools.devstack.services import find_service
 from tools.stage import ROOT, stage_settings
 
 TICK_S = 0.01  # /proc's clock tick (USER_HZ = 100 on Linux)

@@ -19,8 +19,9 @@ import sys
 import time
 import urllib.request
 
-from tools.deploy import deploy, read_deployment
-from tools.stage import aws_client, stage_settings
+from tools.aws import aws_client
+from tools.deploy.localstack import deploy, read_deployment
+from tools.stage import stage_settings
 
 
 def timed_get(url: str) -> float:

@@ -27,10 +27,10 @@ from tqdm import tqdm
 from bench import cliff, drain, keys, reads, report, writer
 from bench.sampler import set_max_connections
 from bench.systems import runners
-from tools.deploy import delete as undeploy
-from tools.deploy import deploy
-from tools.devstack import admin_connect
-from tools.processes import wait_http
+from tools.admin import admin_connection
+from tools.deploy.localstack import delete as undeploy
+from tools.deploy.localstack import deploy
+from tools.devstack.processes import wait_http
 from tools.stage import ROOT, stage_settings
 
 
@@ -96,7 +96,7 @@ def machine() -> dict[str, Any]:
     memory_kib = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
     )
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT VERSION()")
         row = cur.fetchone()
     localstack = first_line(
@@ -189,7 +189,7 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
             set_max_connections(previous_max)
 
     progress.step("writer throughput")
-    with admin_connect() as admin:
+    with admin_connection() as admin:
         admin.autocommit(True)
         results["writer"] = writer.run(
             admin,

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tools.devstack import admin_connect
+from tools.admin import admin_connection
 
 # Handler_write counts rows written to tables (MariaDB counts internal temporary tables apart, in
 # Handler_tmp_write, and has no Innodb_rows_inserted).
@@ -53,7 +53,7 @@ class Sampler:
         return time.monotonic() - self.started
 
     def _sample_mysql(self) -> None:
-        conn = admin_connect()
+        conn = admin_connection()
         base: int | None = None
         try:
             with conn.cursor() as cur:
@@ -85,7 +85,7 @@ class Sampler:
 
 
 def mysql_status(name: str) -> int:
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("SHOW GLOBAL STATUS LIKE %s", (name,))
         row = cur.fetchone()
         return int(row[1]) if row else 0
@@ -93,13 +93,13 @@ def mysql_status(name: str) -> int:
 
 def flush_status() -> None:
     """Reset Max_used_connections (to the connections open now) and the session counters."""
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("FLUSH STATUS")
 
 
 def set_max_connections(value: int) -> int:
     """Set the server's max_connections; return the previous value."""
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.max_connections")
         row = cur.fetchone()
         assert row is not None

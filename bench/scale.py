@@ -86,14 +86,14 @@ def configure() -> None:
 def prepare(settings: Any) -> None:
     """An empty scale database: migrated, accounts made, days partitioned 35 back to 7 ahead."""
     from chalicelib.database.partitions import maintain
-    from tools.bootstrap import bootstrap_mysql
-    from tools.devstack import admin_connect
+    from tools.admin import admin_connection
+    from tools.devstack.bootstrap import bootstrap_mysql
 
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {BENCH_DB}")
     bootstrap_mysql(settings)
     today = datetime.now(UTC).date()
-    with admin_connect(BENCH_DB) as conn:
+    with admin_connection(BENCH_DB) as conn:
         for day in (today - timedelta(days=DAYS + 5), today):
             maintain(conn, day, retention_days=60, ahead_days=7, id_window_days=15, lock_wait_s=10)
 
@@ -192,10 +192,10 @@ def name(filters: str, ranged: bool, deep: bool) -> str:
 def explain_all(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     """EXPLAIN of each combination's SELECT (a deep page: with a cursor position)."""
     from chalicelib.logs.store import logs_query
-    from tools.devstack import admin_connect
+    from tools.admin import admin_connection
 
     plans = {}
-    with admin_connect(BENCH_DB) as conn, conn.cursor() as cur:
+    with admin_connection(BENCH_DB) as conn, conn.cursor() as cur:
         for filters, ranged, deep in COMBINATIONS:
             p = params_for(filters, ranged, rng)
             since = datetime.fromisoformat(p["since"]) if "since" in p else None
@@ -221,10 +221,10 @@ def flush_dirty_pages() -> float:
     writer's rate measures that debt, not the table's size; a limit of 0 (and an I/O capacity for
     this machine's disk, not the default 200 pages/s) makes the cleaner pay it now.
     """
-    from tools.devstack import admin_connect
+    from tools.admin import admin_connection
 
     started = time.monotonic()
-    with server_variables(FLUSH_NOW), admin_connect() as conn, conn.cursor() as cur:
+    with server_variables(FLUSH_NOW), admin_connection() as conn, conn.cursor() as cur:
         dirty = FLUSHED_PAGES + 1
         while dirty > FLUSHED_PAGES:
             if time.monotonic() - started > FLUSH_WAIT_S:
@@ -286,10 +286,10 @@ def run(sizes: list[int], out: Path) -> dict[str, Any]:
 def server_variables(values: dict[str, int]) -> Iterator[None]:
     """MariaDB's global variables set (online), in order, while the block runs; then put back in
     the reverse order (innodb_io_capacity may not pass innodb_io_capacity_max on the way)."""
-    from tools.devstack import admin_connect
+    from tools.admin import admin_connection
 
     before = {}
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         for name, value in values.items():
             cur.execute(f"SELECT @@GLOBAL.{name}")
             row = cur.fetchone()
@@ -299,7 +299,7 @@ def server_variables(values: dict[str, int]) -> Iterator[None]:
     try:
         yield
     finally:
-        with admin_connect() as conn, conn.cursor() as cur:
+        with admin_connection() as conn, conn.cursor() as cur:
             for name, value in reversed(before.items()):
                 cur.execute(f"SET GLOBAL {name} = {value}")
 

@@ -1,5 +1,5 @@
 """The fault suite's second target: the `faults-deployed` stage deployed into LocalStack with
-`chalice deploy` (tools.deploy), as `make up-localstack` runs it: the API behind LocalStack's API
+`chalice deploy` (tools.deploy.localstack), as `make up-localstack` runs it: the API behind LocalStack's API
 Gateway, the consumer a Lambda function fed by the SQS event source mapping (partial batch
 responses on), both on the host executor.
 
@@ -21,8 +21,8 @@ from pathlib import Path
 from chalicelib.config import Settings
 from faults.harness import ConsumerProfile, queue_urls, reset
 from faults.proxy import FaultProxy
-from tools.deploy import Deployment, delete, deploy
-from tools.processes import wait_http
+from tools.deploy.localstack import Deployment, delete, deploy
+from tools.devstack.processes import wait_http
 from tools.stage import stage_environment, stage_settings
 
 STAGE = "faults-deployed"

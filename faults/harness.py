@@ -13,9 +13,10 @@ import redis
 
 from chalicelib.config import Settings
 from faults.proxy import FaultProxy
-from tools.bootstrap import bootstrap_mysql, bootstrap_queues, sqs_client
-from tools.devstack import admin_connect
-from tools.processes import Processes, wait_http
+from tools.admin import admin_connection
+from tools.aws import aws_client
+from tools.devstack.bootstrap import bootstrap_mysql, bootstrap_queues
+from tools.devstack.processes import Processes, wait_http
 from tools.stage import ROOT, stage_environment, stage_settings
 
 STAGE = "faults"
@@ -67,11 +68,11 @@ def reset(settings: Settings, key: str) -> None:
     """Schema, users and key; queues (with the settings' visibility timeout); everything empty."""
     bootstrap_mysql(settings, key)
     urls = bootstrap_queues(settings)
-    with admin_connect(settings.mysql.database) as conn, conn.cursor() as cur:
+    with admin_connection(settings.mysql.database) as conn, conn.cursor() as cur:
         for table in ("logs", "log_ids", "log_rejects", "items"):
             cur.execute(f"TRUNCATE TABLE {table}")
         cur.execute("DROP TRIGGER IF EXISTS faults_reject")
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
     for url in (urls.queue_url, urls.dlq_url):
         sqs.purge_queue(QueueUrl=url)
     r = redis.Redis.from_url(settings.redis_url)
@@ -82,7 +83,7 @@ def reset(settings: Settings, key: str) -> None:
 
 def queue_urls(settings: Settings) -> tuple[str, str]:
     """The log queue's URL and its dead-letter queue's."""
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
     return (
         sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"],
         sqs.get_queue_url(QueueName=settings.log_dlq_name)["QueueUrl"],
@@ -118,7 +119,7 @@ class Sluice:
 
     def start(self, consumers: int = 1) -> None:
         """The API, and `consumers` local event sources (each with the stage's W workers)."""
-        cmd = [str(VENV / "python"), "-m", "tools.chalice_local", "--stage", STAGE, "--port", str(API_PORT)]
+        cmd = [str(VENV / "python"), "-m", "tools.devstack.chalice_local", "--stage", STAGE, "--port", str(API_PORT)]
         self._processes.start("api", cmd)
         for _ in range(consumers):
             self.start_consumer()
@@ -127,7 +128,7 @@ class Sluice:
     def start_consumer(self) -> None:
         """One more local event source process."""
         profile = self._consumer_profile
-        cmd = [str(VENV / "python"), "-m", "tools.local_consumer", "--stage", STAGE]
+        cmd = [str(VENV / "python"), "-m", "tools.devstack.local_consumer", "--stage", STAGE]
         if profile.timeout_s:
             cmd += ["--timeout-s", str(profile.timeout_s)]
         cmd += [f"--env={k}={v}" for k, v in profile.env.items()]

@@ -11,7 +11,8 @@ from typing import Any
 
 import pymysql
 
-from tools.devstack import admin_connect, find_service
+from tools.admin import admin_connection
+from tools.devstack.services import find_service
 
 
 def kill_service(name: str) -> None:
@@ -55,7 +56,7 @@ class MySQLHog:
         self._thread = threading.Thread(target=self._run, name="mysql-hog", daemon=True)
 
     def __enter__(self) -> "MySQLHog":
-        with admin_connect() as admin, admin.cursor() as cur:
+        with admin_connection() as admin, admin.cursor() as cur:
             cur.execute("CREATE USER IF NOT EXISTS faults_hog@'%' IDENTIFIED BY 'hog'")
         self._thread.start()
         return self
@@ -91,7 +92,7 @@ def connections_by_user() -> dict[str, int] | str:
     failed the whole max-connections scenario; the scenario alone passed right after.
     """
     try:
-        with admin_connect() as conn, conn.cursor() as cur:
+        with admin_connection() as conn, conn.cursor() as cur:
             cur.execute("SELECT USER, COUNT(*) FROM information_schema.PROCESSLIST GROUP BY USER")
             return {row[0]: int(row[1]) for row in cur.fetchall()}
     except pymysql.err.OperationalError as exc:

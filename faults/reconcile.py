@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from chalicelib.config import Settings
 from faults.workload import Record
-from tools.bootstrap import sqs_client
-from tools.devstack import admin_connect
+from tools.admin import admin_connection
+from tools.aws import aws_client
 from tools.ops.queues import queue_depth as messages_in_queue
 
 
@@ -29,14 +29,14 @@ class Reconciliation:
 
 def where_entries_are(settings: Settings, dlq_url: str | None = None) -> tuple[dict[str, int], set[str], set[str]]:
     """(marker -> rows stored, markers set aside, markers in the DLQ) of the faults stage."""
-    with admin_connect(settings.mysql.database) as conn, conn.cursor() as cur:
+    with admin_connection(settings.mysql.database) as conn, conn.cursor() as cur:
         cur.execute("SELECT message, COUNT(*) FROM logs GROUP BY message")
         stored = {row[0]: int(row[1]) for row in cur.fetchall()}
         cur.execute("SELECT body FROM log_rejects")
         rejected = {_marker(row[0]) for row in cur.fetchall()}
     dead: set[str] = set()
     if dlq_url:
-        sqs = sqs_client(settings)
+        sqs = aws_client("sqs", settings)
         while True:
             got = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages")
             if not got:
@@ -119,6 +119,6 @@ def reconcile(
 
 def queue_depth(settings: Settings, queue_url: str) -> Callable[[], int]:
     """Messages waiting or in flight in the log queue."""
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
 
     return functools.partial(messages_in_queue, sqs, queue_url)

@@ -16,8 +16,9 @@ from faults.inject import MySQLHog, connections_by_user, kill_service, pause_ser
 from faults.proxy import FaultProxy
 from faults.reconcile import BacklogWatch, Reconciliation, queue_depth, reconcile, wait_until_settled
 from faults.workload import Record
-from tools.bootstrap import sqs_client
-from tools.devstack import admin_connect, find_service
+from tools.admin import admin_connection
+from tools.aws import aws_client
+from tools.devstack.services import find_service
 
 REJECTED_SOURCE = "reject.me"
 RECOVERY_BOUND_S = 10.0  # after a dependency returns, its backlog is stored within this
@@ -208,7 +209,7 @@ def mariadb_hung(sluice: Target, profile: Profile, outcome: Outcome) -> None:
 
 
 def _writer_inserts_waiting(sluice: Target) -> bool:
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s AND INFO LIKE 'INSERT INTO logs%%'",
             (sluice.settings.secrets.plain["mysql_writer"]["username"],),
@@ -239,7 +240,7 @@ def _settle_within_visibility(
 
 def consumer_killed_before_commit(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     record = Record()
-    with admin_connect(sluice.settings.mysql.database) as lock, lock.cursor() as cur:
+    with admin_connection(sluice.settings.mysql.database) as lock, lock.cursor() as cur:
         # GIVEN the logs table locked by another session: the consumer's inserts wait, uncommitted
         cur.execute("LOCK TABLES logs WRITE")
         try:
@@ -280,7 +281,7 @@ def _proxy(sluice: Target) -> FaultProxy:
 
 
 def _rows(sluice: Target) -> int:
-    with admin_connect(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
+    with admin_connection(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM logs")
         row = cur.fetchone()
         return int(row[0]) if row else 0
@@ -330,7 +331,7 @@ def duplicate_deliveries(sluice: Target, profile: Profile, outcome: Outcome) -> 
     # GIVEN 300 messages each sent twice (as SQS's at-least-once delivery may), read by two consumers
     record = Record()
     queue_url, _ = sluice.queue_urls()
-    sqs = sqs_client(sluice.settings)
+    sqs = aws_client("sqs", sluice.settings)
     bodies = []
     for i in range(300):
         entries = [workload.entry(f"dup-{i}-{j}", with_id=True) for j in range(1 + i % 5)]
@@ -354,7 +355,7 @@ def duplicate_deliveries(sluice: Target, profile: Profile, outcome: Outcome) -> 
 
 def data_errors(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     # GIVEN MySQL refusing every row of one source (a trigger's SIGNAL: a data error, not an outage)
-    with admin_connect(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
+    with admin_connection(sluice.settings.mysql.database) as conn, conn.cursor() as cur:
         cur.execute(
             "CREATE TRIGGER faults_reject BEFORE INSERT ON logs FOR EACH ROW"
             f" IF NEW.source = '{REJECTED_SOURCE}' THEN"

@@ -7,7 +7,7 @@ missing=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || missing+=(mariadb-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the local CA (tools/devcerts.py)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the local CA (tools/devstack/devcerts.py)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

@@ -3,27 +3,18 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import boto3
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
 from chalicelib.config import Settings, load_settings
 from chalicelib.secrets import SecretStore
+from tools.aws import LOCAL_AWS_ENV, aws_client
 
 ROOT = Path(__file__).resolve().parent.parent
 API_FUNCTION = "api_handler"
 CONSUMER_FUNCTION = "consume_logs"
 MAINTENANCE_FUNCTION = "maintain_partitions"
-
-# LocalStack accepts any credentials; "test" maps to its default account 000000000000.
-LOCAL_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-}
 
 
 def chalice_config(stage: str) -> Config:
@@ -52,19 +43,6 @@ def function_settings(stage: str, function: str) -> FunctionSettings:
     """A function's Lambda timeout and reserved concurrency in the stage."""
     scoped = chalice_config(stage).scope(stage, function)
     return FunctionSettings(timeout_s=int(scoped.lambda_timeout), reserved_concurrency=scoped.reserved_concurrency)
-
-
-def aws_client(service: str, settings: Settings) -> Any:
-    """A boto3 client for the stage: LocalStack (SQS_ENDPOINT_URL, its test credentials) or AWS itself."""
-    if not settings.sqs_endpoint_url:
-        return boto3.client(service, region_name=settings.aws_region)
-    return boto3.client(
-        service,
-        endpoint_url=settings.sqs_endpoint_url,
-        region_name=settings.aws_region,
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def apply_stage_environment(stage: str, local_aws: bool = True) -> None:

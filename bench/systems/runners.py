@@ -14,10 +14,11 @@ from chalicelib.config import Settings
 from chalicelib.keys.model import SCOPES, ApiKey, new_key_id, new_token, token_hash
 from chalicelib.keys.store import insert_key
 from chalicelib.validation import utc_now
-from tools.bootstrap import bootstrap_mysql, bootstrap_queues, sqs_client
-from tools.devstack import admin_connect
+from tools.admin import admin_connection
+from tools.aws import aws_client
+from tools.devstack.bootstrap import bootstrap_mysql, bootstrap_queues
+from tools.devstack.processes import Processes, wait_http
 from tools.ops.queues import queue_depth
-from tools.processes import Processes, wait_http
 from tools.stage import ROOT, stage_settings
 
 BENCH_STAGE = "bench"
@@ -52,7 +53,7 @@ def bench_key(name: str, rate_per_s: int, burst: int) -> dict[str, str]:
         created_at=utc_now(),
         token_hash=token_hash(token),
     )
-    with admin_connect(stage_settings(BENCH_STAGE).mysql.database) as conn:
+    with admin_connection(stage_settings(BENCH_STAGE).mysql.database) as conn:
         insert_key(conn, key)
     return {"Authorization": f"Bearer {token}"}
 
@@ -67,7 +68,7 @@ def prepare_databases(writer_cap: int) -> Settings:
     settings = dataclasses.replace(stage_settings(BENCH_STAGE), consumer_max_concurrency=writer_cap)
     bootstrap_mysql(settings)
     bootstrap_queues(settings)
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
         cur.execute(f"USE {DATABASE}")
         for table in TABLES:
@@ -79,12 +80,12 @@ def prepare_databases(writer_cap: int) -> Settings:
 
 def empty_everything(settings: Settings) -> None:
     """Empty every system's table, sluice's queues and Redis keys, and Celery's broker."""
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         for table in TABLES:
             cur.execute(f"TRUNCATE TABLE {DATABASE}.{table}")
         for table in ("logs", "log_ids", "log_rejects", "items", "api_keys"):
             cur.execute(f"TRUNCATE TABLE {settings.mysql.database}.{table}")
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
     for name in (settings.log_queue_name, settings.log_dlq_name):
         sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
     r = redis.Redis.from_url(settings.redis_url)
@@ -95,7 +96,7 @@ def empty_everything(settings: Settings) -> None:
 
 
 def sqs_depth(settings: Settings) -> Callable[[], int]:
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
     url = sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"]
 
     return functools.partial(queue_depth, sqs, url)
@@ -174,13 +175,13 @@ def sluice_local(
     env: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Iterator[System]:
-    """sluice through chalice local (tools.chalice_local) with the local SQS event source."""
+    """sluice through chalice local (tools.devstack.chalice_local) with the local SQS event source."""
     processes = Processes(log_dir)
     overrides = [f"--env={k}={v}" for k, v in {"CONSUMER_MAX_CONCURRENCY": str(writers), **(env or {})}.items()]
     try:
-        cmd = [str(VENV / "python"), "-m", "tools.chalice_local", "--stage", BENCH_STAGE, "--port", str(port)]
+        cmd = [str(VENV / "python"), "-m", "tools.devstack.chalice_local", "--stage", BENCH_STAGE, "--port", str(port)]
         processes.start("sluice-api", cmd + overrides)
-        consumer = [str(VENV / "python"), "-m", "tools.local_consumer", "--stage", BENCH_STAGE]
+        consumer = [str(VENV / "python"), "-m", "tools.devstack.local_consumer", "--stage", BENCH_STAGE]
         processes.start("sluice-consumer", consumer + overrides)
         wait_http(f"http://127.0.0.1:{port}/health")
         yield System(
@@ -200,7 +201,7 @@ def sluice_api_only(log_dir: Path, port: int, env: dict[str, str] | None = None)
     processes = Processes(log_dir)
     overrides = [f"--env={k}={v}" for k, v in (env or {}).items()]
     try:
-        cmd = [str(VENV / "python"), "-m", "tools.chalice_local", "--stage", BENCH_STAGE, "--port", str(port)]
+        cmd = [str(VENV / "python"), "-m", "tools.devstack.chalice_local", "--stage", BENCH_STAGE, "--port", str(port)]
         processes.start(f"sluice-api-{port}", cmd + overrides)
         wait_http(f"http://127.0.0.1:{port}/health")
         yield f"http://127.0.0.1:{port}"
@@ -215,7 +216,7 @@ def local_consumer(log_dir: Path, writers: int, batch_size: int | None = None) -
     if batch_size is not None:
         env["CONSUMER_BATCH_SIZE"] = str(batch_size)
     try:
-        cmd = [str(VENV / "python"), "-m", "tools.local_consumer", "--stage", BENCH_STAGE]
+        cmd = [str(VENV / "python"), "-m", "tools.devstack.local_consumer", "--stage", BENCH_STAGE]
         processes.start(f"consumer-w{writers}", cmd + [f"--env={k}={v}" for k, v in env.items()])
         yield processes
     finally:
@@ -224,7 +225,7 @@ def local_consumer(log_dir: Path, writers: int, batch_size: int | None = None) -
 
 def stored_ids(table: str) -> dict[str, int]:
     """Every stored log id in `table` with how many times it is there."""
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(f"SELECT id, COUNT(*) FROM {table} GROUP BY id")
         return {row[0]: int(row[1]) for row in cur.fetchall()}
 
@@ -233,7 +234,7 @@ def lag_ms(table: str) -> dict[str, float] | None:
     """Stored minus received per entry (p50, p90, p99, max, in ms), for a table that records when
     each entry was received (sluice's); None for one that does not (direct, celery)."""
     schema, _, name = table.rpartition(".")
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s"
             " AND COLUMN_NAME = 'received_at'",
@@ -254,7 +255,7 @@ def lag_ms(table: str) -> dict[str, float] | None:
 
 
 def row_count(table: str) -> int:
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM {table}")
         row = cur.fetchone()
         return int(row[0]) if row else 0

@@ -16,11 +16,12 @@ import pytest
 import redis
 from chalice.test import Client
 
-from tools.bootstrap import admin_connection, bootstrap
-from tools.devstack import admin_connect
+from tools.admin import admin_connection
+from tools.aws import aws_client
+from tools.devstack.bootstrap import bootstrap
+from tools.devstack.sqs_events import delete, lambda_event, receive, succeeded
 from tools.ops.queues import queue_depth as log_queue_depth
-from tools.sqs_events import delete, lambda_event, receive, succeeded
-from tools.stage import apply_stage_environment, aws_client, stage_environment
+from tools.stage import apply_stage_environment, stage_environment
 
 STAGE = "test"
 apply_stage_environment(STAGE)  # before importing the app, as Lambda would
@@ -52,13 +53,13 @@ def redis_client() -> redis.Redis:
 @pytest.fixture
 def admin_db() -> Iterator[pymysql.connections.Connection]:
     """A root connection to the test database, for looking at what the app stored."""
-    conn = admin_connection(SETTINGS, SETTINGS.mysql.database)
+    conn = admin_connection(SETTINGS.mysql.database, settings=SETTINGS)
     yield conn
     conn.close()
 
 
 def _clean(queue_urls: Any, sqs: Any, redis_client: redis.Redis) -> None:
-    with admin_connection(SETTINGS, SETTINGS.mysql.database) as conn, conn.cursor() as cur:
+    with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn, conn.cursor() as cur:
         for table in ("items", "logs", "log_ids", "log_rejects"):
             cur.execute(f"DELETE FROM {table}")
     keys = list(redis_client.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
@@ -115,15 +116,15 @@ def override_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[...,
 @contextmanager
 def scratch_database(name: str) -> Iterator[pymysql.connections.Connection]:
     """A root connection in an empty database `name`, dropped afterwards."""
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute(f"DROP DATABASE IF EXISTS {name}")
         cur.execute(f"CREATE DATABASE {name}")
-    conn = admin_connect(name)
+    conn = admin_connection(name)
     try:
         yield conn
     finally:
         conn.close()
-        with admin_connect() as admin, admin.cursor() as cur:
+        with admin_connection() as admin, admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {name}")
 
 

@@ -1,15 +1,19 @@
-"""`make budget` (tools.budget) against the real server's max_connections."""
+"""`make budget` (tools.ops.budget) against the real server's max_connections."""
 
 import subprocess
 import sys
 
-from tools.budget import check
+from tools.ops.budget import check
 from tools.stage import ROOT
 
 
 def budget_cli(stage: str = "test") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.budget", "--stage", stage], cwd=ROOT, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tools.ops.budget", "--stage", stage],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -1,4 +1,4 @@
-"""tools/chalice_local: Chalice's local server with TCP_NODELAY, a deep listen backlog, and API
+"""tools/devstack/chalice_local: Chalice's local server with TCP_NODELAY, a deep listen backlog, and API
 Gateway's own answers in the error shape."""
 
 import json
@@ -12,7 +12,7 @@ import pytest
 from chalice.local import LocalChalice
 
 from tests.functional.conftest import JSON, STAGE
-from tools.chalice_local import create_server
+from tools.devstack.chalice_local import create_server
 
 
 @pytest.fixture(scope="module")  # Chalice makes the app a LocalChalice once per process
@@ -66,7 +66,7 @@ def answer(url: str, method: str = "GET") -> tuple[int, dict[str, str], dict[str
 def test_a_path_without_a_route_answers_404_in_the_error_shape(server, path):
     # WHEN a path no route has is asked for (Chalice's gateway answers 403 "Missing Authentication Token")
     status, headers, body = answer(f"{server}{path}")
-    # THEN it is the 404 the deployed API Gateway gives (tools/gateway_responses.py)
+    # THEN it is the 404 the deployed API Gateway gives (tools/deploy/gateway_responses.py)
     assert status == 404
     assert headers["Content-Type"] == "application/json"
     assert body["error"]["code"] == "not_found"

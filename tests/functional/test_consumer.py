@@ -13,8 +13,8 @@ import chalicelib.consumer.insert
 from chalicelib import wiring
 from tests.functional.conftest import JSON, SETTINGS, body, closed_port, deliver, queue_arn, received_messages
 from tests.waiting import wait_for
-from tools.local_consumer import LocalEventSource
-from tools.sqs_events import lambda_event, receive
+from tools.devstack.local_consumer import LocalEventSource
+from tools.devstack.sqs_events import lambda_event, receive
 
 ENTRY = {"level": "warning", "source": "worker", "message": "slow query"}
 

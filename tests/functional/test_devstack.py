@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tests.functional.conftest import closed_port
 from tests.waiting import wait_for
-from tools import devstack
+from tools.devstack import services
 
 ZOMBIE_MAKER = """
 import os, signal, subprocess, sys, time
@@ -30,14 +30,14 @@ def test_a_process_that_died_but_was_not_reaped_counts_as_dead():
         pid = int(parent.stdout.readline())
         wait_for(lambda: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z", timeout_s=10)
         # WHEN another process asks THEN it is not running (so `devstack up` starts the service again)
-        assert not devstack._alive(pid)
+        assert not services._alive(pid)
     finally:
         parent.communicate("", timeout=10)
 
 
 def test_supervise_starts_a_service_whose_process_died_again():
     # GIVEN a running service
-    service = devstack.Service(
+    service = services.Service(
         "test-sleeper",
         lambda: ([sys.executable, "-c", "import time; time.sleep(600)"], {}),
         ready=lambda: True,
@@ -47,12 +47,12 @@ def test_supervise_starts_a_service_whose_process_died_again():
         assert service.start()
         first = service.pid()
         assert first is not None
-        assert devstack.supervise([service]) == []
+        assert services.supervise([service]) == []
         # WHEN its process is killed
         os.kill(first, signal.SIGKILL)
         wait_for(lambda: service.pid() is None, timeout_s=10, interval_s=0.05)
         # THEN supervising starts it again, as a new process
-        assert devstack.supervise([service]) == [service]
+        assert services.supervise([service]) == [service]
         assert service.pid() not in (None, first)
     finally:
         service.stop()

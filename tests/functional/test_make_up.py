@@ -17,13 +17,18 @@ import pytest
 
 from tests.functional.conftest import closed_port
 from tests.waiting import wait_for
-from tools.processes import port_in_use
+from tools.devstack.processes import port_in_use
 from tools.stage import ROOT
 
 README = ROOT / "README.md"
 README_SECTIONS = ("Quick start", "Try it")  # their sh blocks run against make up, in order
 UP_TIMEOUT_S = 120  # services are already up: bootstrap, budget, the API's start
-CHILDREN = ("tools.serve", "tools.chalice_local", "tools.local_consumer", "tools.local_schedule")
+CHILDREN = (
+    "tools.devstack.serve",
+    "tools.devstack.chalice_local",
+    "tools.devstack.local_consumer",
+    "tools.devstack.local_schedule",
+)
 
 
 @dataclass
@@ -92,10 +97,10 @@ def refused(args: list[str]) -> str:
 
 
 def own_lines(output: str) -> list[str]:
-    """The lines tools.serve printed: after make's echo of its command (setup may print before it),
+    """The lines tools.devstack.serve printed: after make's echo of its command (setup may print before it),
     without make's closing error."""
     lines = output.splitlines()
-    start = max(i for i, line in enumerate(lines) if line.startswith("exec ") and "tools.serve" in line)
+    start = max(i for i, line in enumerate(lines) if line.startswith("exec ") and "tools.devstack.serve" in line)
     return [line for line in lines[start + 1 :] if line and not re.match(r"make(\[\d+\])?: \*\*\*", line)]
 
 
@@ -193,7 +198,7 @@ def test_a_second_make_up_stops_before_starting_anything_naming_the_first(make_u
 
 def test_make_up_killed_with_sigkill_leaves_nothing_behind(tmp_path: Path, make_up: MakeUp):
     # (last in the module: it ends the module's make up)
-    # GIVEN make up running: tools.serve, the API, the consumer and the schedule
+    # GIVEN make up running: tools.devstack.serve, the API, the consumer and the schedule
     serving = processes_of_this_checkout()
     assert len(serving) == len(CHILDREN), serving
     # WHEN make is SIGKILLed (nothing of it can clean up)
@@ -205,8 +210,8 @@ def test_make_up_killed_with_sigkill_leaves_nothing_behind(tmp_path: Path, make_
     # AND a new make up of the stage starts (the lock went with its holder)
     again = start_make_up(tmp_path, closed_port())
     assert len(processes_of_this_checkout()) == len(CHILDREN)
-    # WHEN this time tools.serve itself is SIGKILLed THEN its API, consumer and schedule end too
-    [serve] = processes_of_this_checkout(("tools.serve",))
+    # WHEN this time tools.devstack.serve itself is SIGKILLed THEN its API, consumer and schedule end too
+    [serve] = processes_of_this_checkout(("tools.devstack.serve",))
     os.kill(int(serve.split(":")[0]), signal.SIGKILL)
     wait_for(lambda: not processes_of_this_checkout(), 30)
     wait_for(lambda: not port_in_use(again.port), 10)

@@ -4,7 +4,7 @@ import json
 from typing import Any
 
 from tests.functional.conftest import JSON
-from tools.status import sample
+from tools.ops.status import sample
 
 ENTRY = {"level": "info", "source": "web", "message": "counted"}
 

@@ -14,7 +14,7 @@ from chalicelib.errors import ConfigError, MigrationError
 from chalicelib.secrets import Credentials
 from tests.functional.conftest import SETTINGS, scratch_database
 from tests.waiting import wait_for
-from tools.devstack import admin_connect
+from tools.admin import admin_connection
 
 DATABASE = "sluice_migration_test"
 API = Credentials("sluice_mt_api", "mt-api-password")
@@ -41,7 +41,7 @@ def scratch() -> Iterator[pymysql.connections.Connection]:
     """A root connection in an empty scratch database, dropped (with the test's accounts) afterwards."""
     with scratch_database(DATABASE) as conn:
         yield conn
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         for account in (API, WRITER, MAINTAINER):
             cur.execute("DROP USER IF EXISTS %s@'%%'", (account.username,))
 
@@ -91,11 +91,11 @@ def test_a_database_ahead_of_the_code_is_left_as_it_is(scratch):
 
 def test_a_second_run_waits_for_the_first(scratch):
     # GIVEN another run holds the migration lock
-    holder = admin_connect(DATABASE)
+    holder = admin_connection(DATABASE)
     with holder.cursor() as cur:
         cur.execute("SELECT GET_LOCK(%s, 0)", (f"sluice-migrations:{DATABASE}",))
     done: list[object] = []
-    runner = threading.Thread(target=lambda: done.append(migrate(admin_connect(DATABASE), load_migrations())))
+    runner = threading.Thread(target=lambda: done.append(migrate(admin_connection(DATABASE), load_migrations())))
     runner.start()
     try:
         # WHEN a run starts THEN it waits on the lock and changes nothing meanwhile
@@ -108,14 +108,14 @@ def test_a_second_run_waits_for_the_first(scratch):
 
 
 def _waiting_on_a_lock() -> bool:
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User lock'")
         row = cur.fetchone()
         return bool(row and row[0])
 
 
 def grants(user: str) -> set[str]:
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("SHOW GRANTS FOR %s@'%%'", (user,))
         return {row[0].split(" TO ")[0] for row in cur.fetchall() if "USAGE" not in row[0]}
 

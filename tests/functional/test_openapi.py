@@ -13,11 +13,11 @@ from chalicelib.keys.model import KeyIn
 from chalicelib.logs.model import LogEntryIn, LogListQuery
 from chalicelib.web.openapi import ADMIN, KEY, OPERATIONS, document
 from tests.functional.conftest import JSON, TEST_KEY, body
-from tools.openapi import PATH, rendered
+from tools.ops.openapi import PATH, rendered
 
 
 def test_the_committed_description_is_the_generated_one():
-    # (a change to a route or a model without `python -m tools.openapi` fails here)
+    # (a change to a route or a model without `python -m tools.ops.openapi` fails here)
     assert PATH.read_text() == rendered()
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.gateway_responses import definition_extension
-from tools.iam_usage import allowed_statements
-from tools.package import Package, package
+from tools.deploy.gateway_responses import definition_extension
+from tools.deploy.iam_usage import allowed_statements
+from tools.deploy.package import Package, package
 from tools.stage import DEPLOY_TIME_STAND_INS, function_settings, stage_settings
 
 STAGES = ("stack", "prod")
@@ -104,7 +104,7 @@ def test_each_function_has_its_own_role_allowing_only_what_it_needs(templates, s
 def test_api_gateways_own_answers_are_in_the_error_shape(templates, stage):
     # GIVEN the REST API's definition in the packaged template
     definition = templates[stage]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
-    # THEN it carries every gateway answer of tools/gateway_responses.py (merged into Chalice's own)
+    # THEN it carries every gateway answer of tools/deploy/gateway_responses.py (merged into Chalice's own)
     responses = definition["x-amazon-apigateway-gateway-responses"]
     assert responses == definition_extension()
     assert "/logs" in definition["paths"]

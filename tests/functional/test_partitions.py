@@ -20,7 +20,7 @@ from chalicelib.logs.model import LogRecord
 from chalicelib.mysql.connector import MySQLConnector
 from tests.functional.conftest import SETTINGS, scratch_database
 from tests.waiting import wait_for
-from tools.local_schedule import run_once, scheduled_handlers
+from tools.devstack.local_schedule import run_once, scheduled_handlers
 
 SCRATCH = "sluice_partitions_scratch"
 TODAY = datetime.now(UTC).date()
@@ -242,7 +242,7 @@ def test_a_row_mysql_rejects_gives_its_id_back(admin_db):
 
 
 def test_make_up_runs_the_apps_schedule_as_eventbridge_would():
-    # GIVEN the app's scheduled functions as tools/local_schedule.py finds them
+    # GIVEN the app's scheduled functions as tools/devstack/local_schedule.py finds them
     jobs = scheduled_handlers(sluice_app)
     assert [(job.name, job.period_s) for job in jobs] == [("maintain_partitions", 3600)]
     # WHEN one runs with a scheduled event THEN the handler accepts it and succeeds

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import botocore.config
 import pymysql
 import pytest
@@ -16,8 +15,8 @@ from chalicelib.errors import ConfigError, SecretsUnavailableError
 from chalicelib.mysql.connector import MySQLConnector
 from chalicelib.secrets import Credentials, SecretStore
 from tests.functional.conftest import SETTINGS, closed_port
-from tools.devstack import admin_connect
-from tools.stage import aws_client
+from tools.admin import admin_connection
+from tools.aws import aws_client
 
 
 class CountingClient:
@@ -91,10 +90,7 @@ def test_a_secret_that_does_not_exist_is_a_configuration_error(secretsmanager):
 
 def test_an_unreachable_secrets_manager_is_unavailability():
     config = botocore.config.Config(connect_timeout=1, retries={"max_attempts": 1})
-    unreachable = boto3.client(
-        "secretsmanager", endpoint_url=f"http://127.0.0.1:{closed_port()}", region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test", config=config,
-    )  # fmt: skip
+    unreachable = aws_client("secretsmanager", endpoint_url=f"http://127.0.0.1:{closed_port()}", config=config)
     with pytest.raises(SecretsUnavailableError):
         store_for("arn:aws:secretsmanager:us-east-1:000000000000:secret:x-AbCdEf", unreachable).credentials("mysql_api")
 
@@ -116,7 +112,7 @@ class RotatedSource:
 
 def test_a_refused_password_is_read_again_once():
     user = f"sluice_rot_{uuid.uuid4().hex[:8]}"
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("CREATE USER %s@'%%' IDENTIFIED BY 'current-password'", (user,))
     try:
         source = RotatedSource(Credentials(user, "old-password"), Credentials(user, "current-password"))
@@ -129,5 +125,5 @@ def test_a_refused_password_is_read_again_once():
             MySQLConnector(SETTINGS.mysql, wrong, use_database=False).connect()
         assert wrong.refreshes == 1
     finally:
-        with admin_connect() as conn, conn.cursor() as cur:
+        with admin_connection() as conn, conn.cursor() as cur:
             cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))

@@ -1,5 +1,5 @@
 """TLS to the local MariaDB and Redis, verified against the CA bundle a stage names (the local CA
-of tools/devcerts.py here, Amazon RDS's on AWS): what verifies, and what is refused."""
+of tools/devstack/devcerts.py here, Amazon RDS's on AWS): what verifies, and what is refused."""
 
 import dataclasses
 import socket
@@ -16,8 +16,9 @@ from chalicelib.mysql.connector import MySQLConnector, connect_within
 from chalicelib.secrets import Credentials
 from chalicelib.tls import verified_context
 from tests.functional.conftest import SETTINGS
-from tools import devcerts
-from tools.devstack import REDIS_TLS_PORT, admin_connect
+from tools.admin import admin_connection
+from tools.devstack import devcerts
+from tools.devstack.services import REDIS_TLS_PORT
 from tools.stage import ROOT
 
 CA = str(devcerts.PACKAGED_CA.relative_to(ROOT))  # certs/local-dev-ca.pem, as the stack stage names it
@@ -28,10 +29,10 @@ TLS_MYSQL = dataclasses.replace(SETTINGS.mysql, tls=True, ca_bundle=CA)
 def tls_only_user() -> Iterator[Credentials]:
     """An account that MySQL lets in over TLS only (REQUIRE SSL, as the migration makes them)."""
     credentials = Credentials(f"sluice_tls_{uuid.uuid4().hex[:8]}", "tls-password")
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("CREATE USER %s@'%%' IDENTIFIED BY %s REQUIRE SSL", (credentials.username, credentials.password))
     yield credentials
-    with admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("DROP USER IF EXISTS %s@'%%'", (credentials.username,))
 
 

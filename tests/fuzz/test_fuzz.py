@@ -20,10 +20,10 @@ from schemathesis.config import SchemathesisConfig
 
 from chalicelib.web.openapi import ADMIN, KEY
 from tests.waiting import wait_for
-from tools.bootstrap import bootstrap
-from tools.devstack import admin_connect
-from tools.openapi import PATH
-from tools.processes import Processes, wait_http
+from tools.admin import admin_connection
+from tools.devstack.bootstrap import bootstrap
+from tools.devstack.processes import Processes, wait_http
+from tools.ops.openapi import PATH
 from tools.stage import ROOT, stage_environment, stage_settings
 
 STAGE = "test"
@@ -59,7 +59,7 @@ queued_lock = threading.Lock()
 def live_api() -> Iterator[None]:
     """The stage's API and consumer as `make up` runs them, on empty tables."""
     bootstrap(STAGE)
-    with admin_connect(_SETTINGS.mysql.database) as conn, conn.cursor() as cur:
+    with admin_connection(_SETTINGS.mysql.database) as conn, conn.cursor() as cur:
         for table in ("logs", "log_ids", "log_rejects", "items"):
             cur.execute(f"TRUNCATE TABLE {table}")
     processes = Processes(ROOT / ".data" / "fuzz")
@@ -67,8 +67,10 @@ def live_api() -> Iterator[None]:
     # Failed attempts per address are limited (2/s, 20 at once): the fuzzer's many requests without
     # a key would then get 429 where it checks for 401. Its limit is tested in tests/functional.
     unlimited = ["--env=AUTH_FAILURE_RATE_PER_S=100000", "--env=AUTH_FAILURE_BURST=1000000"]
-    processes.start("api", [python, "-m", "tools.chalice_local", "--stage", STAGE, "--port", str(PORT), *unlimited])
-    processes.start("consumer", [python, "-m", "tools.local_consumer", "--stage", STAGE])
+    processes.start(
+        "api", [python, "-m", "tools.devstack.chalice_local", "--stage", STAGE, "--port", str(PORT), *unlimited]
+    )
+    processes.start("consumer", [python, "-m", "tools.devstack.local_consumer", "--stage", STAGE])
     try:
         wait_http(f"{BASE_URL}/health")
         yield
@@ -100,7 +102,7 @@ def test_every_entry_answered_202_is_stored():
     assert queued, "the fuzzing queued nothing"
 
     def stored() -> bool:
-        with admin_connect(_SETTINGS.mysql.database) as conn, conn.cursor() as cur:
+        with admin_connection(_SETTINGS.mysql.database) as conn, conn.cursor() as cur:
             cur.execute("SELECT id FROM logs")
             return queued <= {row[0] for row in cur.fetchall()}
 

@@ -1,7 +1,7 @@
 """Integration tests: the app deployed into LocalStack (API Gateway, Lambda on the host executor,
 the SQS event source mapping) and called over real HTTP.
 
-The `integration` stage is deployed once per session with tools.deploy and removed at the end;
+The `integration` stage is deployed once per session with tools.deploy.localstack and removed at the end;
 each test starts from empty tables, keys and queues.
 """
 
@@ -21,12 +21,13 @@ import pymysql
 import pytest
 import redis
 
-from tools.bootstrap import admin_connection
+from tools.admin import admin_connection
 
 if TYPE_CHECKING:
     from tests.integration.stack_checks import Stacks
-from tools.deploy import Deployment, delete, deploy
-from tools.stage import aws_client, stage_secrets, stage_settings
+from tools.aws import aws_client
+from tools.deploy.localstack import Deployment, delete, deploy
+from tools.stage import stage_secrets, stage_settings
 
 STAGE = "integration"
 SETTINGS = stage_settings(STAGE)
@@ -124,7 +125,7 @@ def queue_urls(sqs: Any, deployment: Deployment) -> dict[str, str]:
 
 @pytest.fixture
 def admin_db() -> Iterator[pymysql.connections.Connection]:
-    conn = admin_connection(SETTINGS, SETTINGS.mysql.database)
+    conn = admin_connection(SETTINGS.mysql.database, settings=SETTINGS)
     yield conn
     conn.close()
 
@@ -134,7 +135,7 @@ def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) ->
     """Empty tables, keys and queues of the integration stage before and after a test."""
 
     def clean() -> None:
-        with admin_connection(SETTINGS, SETTINGS.mysql.database) as conn, conn.cursor() as cur:
+        with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn, conn.cursor() as cur:
             for table in ("items", "logs", "log_ids", "log_rejects"):
                 cur.execute(f"DELETE FROM {table}")
         r = redis.Redis.from_url(SETTINGS.redis_url)

@@ -11,7 +11,8 @@ import redis
 
 from tests.integration.conftest import API
 from tests.waiting import wait_for
-from tools.stack import StackDeployment, client, delete, deploy, targets
+from tools.aws import aws_client
+from tools.deploy.stack import StackDeployment, delete, deploy, targets
 from tools.stage import stage_settings
 
 STAGE = "stack"
@@ -38,14 +39,14 @@ class Stacks:
 
 def emulator(deployment: StackDeployment, service: str) -> Any:
     """A client of the emulator the stack runs in, as its account's root."""
-    return client(targets()[deployment.target], service)
+    return aws_client(service, endpoint_url=targets()[deployment.target].endpoint)
 
 
 def database() -> pymysql.connections.Connection:
     """Root on the local MariaDB, in the stack's database."""
-    from tools.devstack import admin_connect
+    from tools.admin import admin_connection
 
-    return admin_connect(SETTINGS.mysql.database)
+    return admin_connection(SETTINGS.mysql.database)
 
 
 def count(sql: str, args: Any = None) -> int:

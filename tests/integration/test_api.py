@@ -63,7 +63,7 @@ def test_what_has_no_route_answers_404_in_the_error_shape(api, method, path, hea
     # WHEN a path (or a path's method) no route has is asked for, with or without a token (API
     # Gateway's default: a 403 "Missing Authentication Token", or a complaint about the header)
     nope = api.request(method, path, headers=headers)
-    # THEN the deployment's gateway response answers (tools/gateway_responses.py), with the request id
+    # THEN the deployment's gateway response answers (tools/deploy/gateway_responses.py), with the request id
     assert (nope.status, nope.body["error"]["code"]) == (404, "not_found"), nope
     assert nope.body["error"]["request_id"]
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.conftest import SETTINGS, STAGE, aws, rows
 from tests.waiting import wait_for
-from tools.local_schedule import scheduled_event
+from tools.devstack.local_schedule import scheduled_event
 from tools.stage import stage_secrets
 
 pytestmark = pytest.mark.usefixtures("clean_state")

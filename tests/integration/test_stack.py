@@ -26,8 +26,8 @@ from tests.integration.stack_checks import (
     logs_locked,
 )
 from tests.waiting import wait_for
-from tools.local_schedule import scheduled_event
-from tools.stack import StackDeployment, admin_token
+from tools.deploy.stack import StackDeployment, admin_token
+from tools.devstack.local_schedule import scheduled_event
 
 
 @pytest.fixture(scope="module", params=["localstack", "ministack"])

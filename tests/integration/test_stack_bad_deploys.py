@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from tests.integration.stack_checks import STAGE
-from tools.package import DIST
-from tools.stack import apply_stack, client, packaged_template, stack_parameters, targets
+from tools.aws import aws_client
+from tools.deploy.package import DIST
+from tools.deploy.stack import apply_stack, packaged_template, stack_parameters, targets
 
 TARGET = "ministack"
 
@@ -29,8 +30,8 @@ def base(stacks) -> tuple[dict[str, Any], dict[str, str]]:
 @pytest.fixture
 def attempt(base) -> Iterator[Any]:
     """Deploy a variant as a stack of its own; return the failure message (or None); remove it after."""
-    cfn = client(targets()[TARGET], "cloudformation")
-    sqs = client(targets()[TARGET], "sqs")
+    cfn = aws_client("cloudformation", endpoint_url=targets()[TARGET].endpoint)
+    sqs = aws_client("sqs", endpoint_url=targets()[TARGET].endpoint)
     names: list[str] = []
 
     def run(template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> str | None:
@@ -69,7 +70,7 @@ def test_a_secret_that_does_not_exist_fails_the_deploy_naming_its_setting(attemp
 
 def test_a_package_without_its_ca_bundle_fails_the_deploy_naming_the_setting(attempt, base):
     # GIVEN the function package without the CA bundle the stage names
-    s3 = client(targets()[TARGET], "s3")
+    s3 = aws_client("s3", endpoint_url=targets()[TARGET].endpoint)
     stripped = io.BytesIO()
     with zipfile.ZipFile(DIST / STAGE / "deployment.zip") as source, zipfile.ZipFile(stripped, "w") as target:
         for item in source.infolist():

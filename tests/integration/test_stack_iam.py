@@ -10,13 +10,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.integration.conftest import API
 from tests.integration.stack_checks import STAGE, check_an_entry_is_stored_exactly_once, clean
-from tools import iam_usage
-from tools.stack import RECORDS, StackDeployment, admin_token, deploy, packaged_template, targets
+from tools.aws import aws_client
+from tools.deploy import iam_usage
+from tools.deploy.stack import RECORDS, StackDeployment, admin_token, deploy, packaged_template, targets
 
 TARGET = "ministack"
 
@@ -62,10 +62,7 @@ def test_a_role_missing_one_needed_permission_fails_the_stack_tests(stack):
 
 def test_the_log_queue_takes_messages_from_the_api_role_only(stack):
     # GIVEN a user whose own policy allows every SQS action
-    iam = boto3.client(
-        "iam", endpoint_url=targets()[TARGET].endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    )  # fmt: skip
+    iam = aws_client("iam", endpoint_url=targets()[TARGET].endpoint)
     user = "sluice-stack-intruder"
     iam.create_user(UserName=user)
     try:
@@ -77,10 +74,8 @@ def test_the_log_queue_takes_messages_from_the_api_role_only(stack):
             ),
         )
         key = iam.create_access_key(UserName=user)["AccessKey"]
-        sqs = boto3.client(
-            "sqs", endpoint_url=targets()[TARGET].endpoint, region_name="us-east-1",
-            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
-        )  # fmt: skip
+        credentials = (key["AccessKeyId"], key["SecretAccessKey"])
+        sqs = aws_client("sqs", endpoint_url=targets()[TARGET].endpoint, credentials=credentials)
         url = stack.outputs["LogQueueUrl"]
         # WHEN it reads the queue THEN its policy lets it (so a refusal below is the queue's doing)
         assert "QueueArn" in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]

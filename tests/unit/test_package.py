@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.package import provision_revision, render_merge_template
+from tools.deploy.package import provision_revision, render_merge_template
 
 
 def test_each_marker_gets_the_stages_value():

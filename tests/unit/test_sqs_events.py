@@ -1,6 +1,6 @@
 """Reading a partial batch response as Lambda's SQS event source does."""
 
-from tools.sqs_events import succeeded
+from tools.devstack.sqs_events import succeeded
 
 MESSAGES = [{"MessageId": m} for m in ("a", "b", "c")]
 

@@ -5,7 +5,7 @@ its headers (next_gen/execute_api/handlers/gateway_exception.py: "TODO apply res
 AWS renders the `application/json` template (a VTL template: $context.requestId,
 $context.error.messageString, ...) and sets each `gatewayresponse.header.*` given as a static
 'value'. This hook does the same, with LocalStack's own VTL renderer, so a deployment that sets
-gateway responses (sluice's: tools/gateway_responses.py) answers here as it would on AWS.
+gateway responses (sluice's: tools/deploy/gateway_responses.py) answers here as it would on AWS.
 """
 
 import json

@@ -1,7 +1,7 @@
 """`make redrive` and `make replay-rejects`: what failed, back into the pipeline once fixed.
 
-    python -m tools.redrive dead-letters --stage local [--dry-run] [--method task|copy] [--max N]
-    python -m tools.redrive rejects --stage local [--dry-run] [--since 2026-11-27T00:00:00] [--max N]
+    python -m tools.ops.redrive dead-letters --stage local [--dry-run] [--method task|copy] [--max N]
+    python -m tools.ops.redrive rejects --stage local [--dry-run] [--since 2026-11-27T00:00:00] [--max N]
 
 dead-letters: the DLQ's messages back to the log queue (tools/ops/dead_letters.py): SQS's message move
 task by default, or receive-send-delete (`--method copy`, also what `--max` uses).
@@ -20,13 +20,12 @@ import sys
 from datetime import datetime
 from typing import Any
 
-import boto3
-
 from chalicelib.logs.queue import LogQueue
-from tools.bootstrap import admin_connection, sqs_client
+from tools.admin import admin_connection
+from tools.aws import aws_client
+from tools.deploy.stack import stack_name, targets
 from tools.ops.dead_letters import DeadLetters
 from tools.ops.replay import RejectReplay
-from tools.stack import client, stack_name, targets
 from tools.stage import is_packaged, stage_settings
 
 
@@ -34,16 +33,17 @@ def queues(stage: str, target: str, name: str | None) -> tuple[Any, str, str]:
     """(SQS client, log queue URL, DLQ URL) for the stage where it runs."""
     if not is_packaged(stage):
         settings = stage_settings(stage)
-        sqs = sqs_client(settings)
+        sqs = aws_client("sqs", settings)
         return (
             sqs,
             sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"],
             sqs.get_queue_url(QueueName=settings.log_dlq_name)["QueueUrl"],
         )
-    cfn = boto3.client("cloudformation") if target == "aws" else client(targets()[target], "cloudformation")
+    endpoint = None if target == "aws" else targets()[target].endpoint
+    cfn = aws_client("cloudformation", endpoint_url=endpoint)
     stack = cfn.describe_stacks(StackName=name or stack_name(stage))["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    sqs = boto3.client("sqs") if target == "aws" else client(targets()[target], "sqs")
+    sqs = aws_client("sqs", endpoint_url=endpoint)
     return sqs, outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
 
 
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         queue = LogQueue(
             sqs, settings.log_queue_name, settings.sqs_message_max_bytes, settings.sqs_batch_max_bytes, queue_url
         )
-        with admin_connection(settings, settings.mysql.database) as conn:
+        with admin_connection(settings.mysql.database, settings=settings) as conn:
             report = RejectReplay(conn, queue).run(dry_run=args.dry_run, since=args.since, limit=args.max).to_dict()
     print(json.dumps(report, indent=2, default=str))
     return 0

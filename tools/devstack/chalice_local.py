@@ -2,7 +2,7 @@
 its API Gateway emulation) with two socket settings and one method changed. No auto-reload (Chalice's polls every
 file under the project, `.data/` and the virtual environments included): restart after a change.
 
-    python -m tools.chalice_local --stage local [--host 127.0.0.1] [--port 8000] [--env NAME=VALUE ...]
+    python -m tools.devstack.chalice_local --stage local [--host 127.0.0.1] [--port 8000] [--env NAME=VALUE ...]
 
 `--env` overrides one of the stage's environment variables (the benchmark uses it).
 
@@ -14,7 +14,7 @@ file under the project, `.data/` and the virtual environments included): restart
 - Every method goes through Chalice (a 405 in JSON for one the path lacks), where http.server
   would answer TRACE or QUERY with an HTML 501.
 - A path without a route answers 404 in the error shape, as the deployed API Gateway does
-  (tools/gateway_responses.py), not Chalice's copy of API Gateway's default 403.
+  (tools/deploy/gateway_responses.py), not Chalice's copy of API Gateway's default 403.
 """
 
 import argparse
@@ -34,8 +34,8 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
-from tools import gateway_responses
-from tools.processes import PARENT_ENV, die_with_parent
+from tools.deploy import gateway_responses
+from tools.devstack.processes import PARENT_ENV, die_with_parent
 from tools.stage import ROOT
 
 
@@ -53,7 +53,7 @@ def create_server(stage: str, host: str, port: int, overrides: dict[str, str] | 
     # Methods Chalice's handler leaves to http.server (an HTML 501): through Chalice, as API Gateway
     # would take them, so a method the path does not have gets the usual JSON 405.
     ChaliceRequestHandler.__getattr__ = _any_method
-    # A path without a route: the 404 the deployed API Gateway gives (tools/gateway_responses.py),
+    # A path without a route: the 404 the deployed API Gateway gives (tools/deploy/gateway_responses.py),
     # not Chalice's imitation of API Gateway's default 403.
     ChaliceRequestHandler._send_error_response = _send_gateway_answer  # type: ignore[method-assign,assignment]
     server: LocalDevServer = factory.create_local_server(app, config, host, port)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--env", action="append", default=[], type=env_pair, metavar="NAME=VALUE")
     args = parser.parse_args(argv)
-    if PARENT_ENV in os.environ:  # started by make up (tools.serve): end with it
+    if PARENT_ENV in os.environ:  # started by make up (tools.devstack.serve): end with it
         die_with_parent()
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")  # as chalice local does
     create_server(args.stage, args.host, args.port, dict(args.env)).serve_forever()

@@ -1,7 +1,7 @@
 """Write the API's OpenAPI description (chalicelib/web/openapi.py) to openapi.json.
 
-python -m tools.openapi            write it
-python -m tools.openapi --check    exit 1 if openapi.json differs from what the code describes
+python -m tools.ops.openapi            write it
+python -m tools.ops.openapi --check    exit 1 if openapi.json differs from what the code describes
 """
 
 import argparse
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         if not PATH.exists() or PATH.read_text() != rendered():
-            print("openapi.json is not what the code describes: run python -m tools.openapi", file=sys.stderr)
+            print("openapi.json is not what the code describes: run python -m tools.ops.openapi", file=sys.stderr)
             return 1
         return 0
     PATH.write_text(rendered())

@@ -1,9 +1,9 @@
 """Deploy a packaged stage's stack (what `make package` writes for AWS) into an emulator on this
 machine, through its CloudFormation, and print the API's URL.
 
-    python -m tools.stack deploy --stage stack [--target localstack|ministack]
-    python -m tools.stack delete --stage stack [--target localstack|ministack]
-    python -m tools.stack token --stage stack [--target ...]     print the stack's admin token
+    python -m tools.deploy.stack deploy --stage stack [--target localstack|ministack]
+    python -m tools.deploy.stack delete --stage stack [--target localstack|ministack]
+    python -m tools.deploy.stack token --stage stack [--target ...]     print the stack's admin token
 
 LocalStack is the main emulator; MiniStack enforces IAM, so a call a role does not allow fails
 there as it would on AWS. What an AWS account would already have, this makes first:
@@ -15,7 +15,7 @@ there as it would on AWS. What an AWS account would already have, this makes fir
   package` does).
 
 The servers are the local MariaDB and Redis over TLS, verified against the local CA that the
-`stack` stage names (tools/devcerts.py). The stack's migration runs inside the deploy; a failure
+`stack` stage names (tools/devstack/devcerts.py). The stack's migration runs inside the deploy; a failure
 shows the failed resources' reasons.
 """
 
@@ -30,15 +30,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.exceptions
 import redis
 import yaml
 
-from tools import devstack, gateway_responses
-from tools.budget import server_max_connections
-from tools.package import DIST, package
-from tools.stage import LOCAL_AWS_ENV, ROOT, chalice_config, is_packaged, stage_environment, stage_settings
+from tools.admin import admin_connection
+from tools.aws import LOCAL_AWS_ENV, aws_client
+from tools.deploy import gateway_responses
+from tools.deploy.package import DIST, package
+from tools.devstack import services
+from tools.ops.budget import server_max_connections
+from tools.stage import ROOT, chalice_config, is_packaged, stage_environment, stage_settings
 
 RECORDS = ROOT / ".data" / "stacks"
 STACK_TIMEOUT_S = 600
@@ -60,7 +62,7 @@ def targets() -> dict[str, Target]:
     localstack = str(stage_environment("local")["SQS_ENDPOINT_URL"]).rstrip("/")
     return {
         "localstack": Target("localstack", localstack, "localstack", "LocalStack"),
-        "ministack": Target("ministack", f"http://127.0.0.1:{devstack.MINISTACK_PORT}", "ministack", "MiniStack"),
+        "ministack": Target("ministack", f"http://127.0.0.1:{services.MINISTACK_PORT}", "ministack", "MiniStack"),
     }
 
 
@@ -78,23 +80,12 @@ def stack_name(stage: str) -> str:
     return f"sluice-{stage}"
 
 
-def client(target: Target, service: str) -> Any:
-    """A boto3 client for the emulator, as its account's root."""
-    return boto3.client(
-        service,
-        endpoint_url=target.endpoint,
-        region_name=LOCAL_AWS_ENV["AWS_REGION"],
-        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-    )
-
-
 # --- What the account would already have --------------------------------------------------------
 
 
 def ensure_network(target: Target) -> dict[str, str]:
     """A VPC with two subnets and a security group in the emulator (found by tag, else made)."""
-    ec2 = client(target, "ec2")
+    ec2 = aws_client("ec2", endpoint_url=target.endpoint)
     tag = [{"Name": "tag:Name", "Values": [NETWORK_TAG]}]
     vpcs = ec2.describe_vpcs(Filters=tag)["Vpcs"]
     if vpcs:
@@ -120,7 +111,7 @@ def ensure_network(target: Target) -> dict[str, str]:
 
 def put_secret(target: Target, name: str, value: dict[str, str]) -> str:
     """Create or update a secret in the emulator; return its ARN."""
-    sm = client(target, "secretsmanager")
+    sm = aws_client("secretsmanager", endpoint_url=target.endpoint)
     try:
         return str(sm.create_secret(Name=name, SecretString=json.dumps(value))["ARN"])
     except sm.exceptions.ResourceExistsException:
@@ -144,7 +135,7 @@ def ensure_mysql_admin(stage: str, target: Target) -> str:
     database = stage_settings(stage).mysql.database
     secret_name = f"{stack_name(stage)}/mysql-admin"
     user, password = f"{database}_admin", account_password(stage, "mysql-admin")
-    with devstack.admin_connect() as conn, conn.cursor() as cur:
+    with admin_connection() as conn, conn.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.have_ssl")
         row = cur.fetchone()
         if not row or row[0] != "YES":
@@ -174,7 +165,7 @@ def ensure_redis_user(stage: str, target: Target) -> str:
 
 def upload_code(stage: str, target: Target, code: Path) -> dict[str, str]:
     """Put the function package in the emulator's S3; return the CodeUri that points at it."""
-    s3 = client(target, "s3")
+    s3 = aws_client("s3", endpoint_url=target.endpoint)
     bucket = "sluice-artifacts"
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         s3.create_bucket(Bucket=bucket)
@@ -205,7 +196,7 @@ def stack_parameters(stage: str, target: Target) -> dict[str, str]:
         "MySQLPort": str(mysql_port),
         "MySQLAdminSecretArn": ensure_mysql_admin(stage, target),
         "RedisHost": "127.0.0.1",
-        "RedisPort": str(devstack.REDIS_TLS_PORT),
+        "RedisPort": str(services.REDIS_TLS_PORT),
         "RedisSecretArn": ensure_redis_user(stage, target),
         "LogRetentionDays": "7",
     }
@@ -217,16 +208,16 @@ def deploy(stage: str, target_name: str = "localstack", template: dict[str, Any]
     if not is_packaged(stage):
         raise SystemExit(f"stage {stage} is not a packaged stage; `make deploy STAGE={stage}` deploys it")
     target = targets()[target_name]
-    devstack.up((target.service,) if devstack.find_service(target.service).on_demand else ())
+    services.up((target.service,) if services.find_service(target.service).on_demand else ())
     built = package(stage, DIST / stage, max_connections=server_max_connections(stage_settings("local")))
     if built.missing_bundles:
         raise SystemExit(
-            f"the package lacks the CA bundle of {', '.join(built.missing_bundles)}; see tools/devcerts.py"
+            f"the package lacks the CA bundle of {', '.join(built.missing_bundles)}; see tools/devstack/devcerts.py"
         )
     body = template or with_code(built.template, upload_code(stage, target, built.code))
     parameters = stack_parameters(stage, target)
     name = stack_name(stage)
-    cfn = client(target, "cloudformation")
+    cfn = aws_client("cloudformation", endpoint_url=target.endpoint)
     apply_stack(cfn, name, body, parameters)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in _describe(cfn, name).get("Outputs", [])}
     api_stage = chalice_config(stage).api_gateway_stage
@@ -235,7 +226,7 @@ def deploy(stage: str, target_name: str = "localstack", template: dict[str, Any]
         # does, and MiniStack keeps none): put the template's own, then deploy the stage again.
         definition = body["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
         gateway_responses.put_all(
-            client(target, "apigateway"),
+            aws_client("apigateway", endpoint_url=target.endpoint),
             outputs["RestAPIId"],
             api_stage,
             definition["x-amazon-apigateway-gateway-responses"],
@@ -352,17 +343,17 @@ def delete(stage: str, target_name: str = "localstack") -> None:
     """Remove the stack, then what it keeps on deletion (its queues) and what deploy() made for it."""
     target = targets()[target_name]
     name = stack_name(stage)
-    cfn = client(target, "cloudformation")
+    cfn = aws_client("cloudformation", endpoint_url=target.endpoint)
     if _status(cfn, name) is not None:
         print(f"{name}: deleting the stack", flush=True)
         cfn.delete_stack(StackName=name)
         _wait(cfn, name, "DELETE_COMPLETE")
     settings = stage_settings(stage)
-    sqs = client(target, "sqs")
+    sqs = aws_client("sqs", endpoint_url=target.endpoint)
     for queue in (settings.log_queue_name, settings.log_dlq_name):  # retained by the stack, ours to remove here
         with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
             sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"])
-    sm = client(target, "secretsmanager")
+    sm = aws_client("secretsmanager", endpoint_url=target.endpoint)
     for secret in (f"{name}/mysql-admin", f"{name}/redis"):
         with contextlib.suppress(sm.exceptions.ResourceNotFoundException):
             sm.delete_secret(SecretId=secret, ForceDeleteWithoutRecovery=True)
@@ -372,7 +363,7 @@ def delete(stage: str, target_name: str = "localstack") -> None:
 def admin_token(stage: str, target_name: str) -> str:
     """The admin token the deployed stack generated, from the emulator's Secrets Manager."""
     record = json.loads((RECORDS / f"{target_name}-{stage}.json").read_text())
-    secret = client(targets()[target_name], "secretsmanager").get_secret_value(
+    secret = aws_client("secretsmanager", endpoint_url=targets()[target_name].endpoint).get_secret_value(
         SecretId=record["outputs"]["AdminTokenSecretArn"]
     )
     return str(json.loads(secret["SecretString"])["token"])
@@ -394,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     label = targets()[args.target].label
     print(
         f"\nAPI (the packaged stack in {label}): {deployment.api_url}\n  curl {deployment.api_url}health\n"
-        f"  admin token (generated by the stack, in its secret): .venv/bin/python -m tools.stack token"
+        f"  admin token (generated by the stack, in its secret): .venv/bin/python -m tools.deploy.stack token"
         f" --stage {args.stage} --target {args.target}"
     )
     return 0

@@ -1,12 +1,12 @@
 """`make up`: start the services, bootstrap the stage, check its budget, then serve the API.
 Ctrl-C stops everything it started.
 
-    python -m tools.serve --stage local [--port 8000]     chalice local + the local SQS event source and schedule
-    python -m tools.serve --stage local --via localstack  deployed into LocalStack (API Gateway, Lambda, ESM)
-    python -m tools.serve --stop                          stop every make up of this checkout (make down)
+    python -m tools.devstack.serve --stage local [--port 8000]    chalice local, the local SQS event source and schedule
+    python -m tools.devstack.serve --stage local --via localstack deployed into LocalStack (API Gateway, Lambda, ESM)
+    python -m tools.devstack.serve --stop                         stop every make up of this checkout (make down)
 
 Before it starts anything it checks that no other start of the stage runs in this checkout
-(tools/runlock.py) and that the API's port and the services' ports are free, and stops with one
+(tools/devstack/runlock.py) and that the API's port and the services' ports are free, and stops with one
 line if not. It dies with whatever started it (make, a shell), and the API, the consumer and the
 schedule die with it: the kernel's parent-death signal, so a SIGKILL leaves none of them behind.
 MariaDB, Redis and LocalStack that this run started are stopped too, unless it was SIGKILLed
@@ -24,12 +24,14 @@ import urllib.request
 from collections.abc import Callable
 from types import FrameType
 
-from tools import deploy, devstack
-from tools.bootstrap import bootstrap, sqs_client
-from tools.budget import check
-from tools.processes import PARENT_ENV, die_with_parent, port_holder, port_in_use
-from tools.runlock import RunLock, stop_all
-from tools.stage import LOCAL_AWS_ENV, ROOT, aws_client, stage_environment, stage_settings
+from tools.aws import LOCAL_AWS_ENV, aws_client
+from tools.deploy import localstack
+from tools.devstack import services
+from tools.devstack.bootstrap import bootstrap
+from tools.devstack.processes import PARENT_ENV, die_with_parent, port_holder, port_in_use
+from tools.devstack.runlock import RunLock, stop_all
+from tools.ops.budget import check
+from tools.stage import ROOT, stage_environment, stage_settings
 
 BIN = ROOT / ".venv" / "bin"
 
@@ -80,7 +82,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def _queue_consumed_in_localstack(stage: str) -> bool:
     """Whether a LocalStack deployment of the stage already consumes its queue (an event source mapping)."""
     settings = stage_settings(stage)
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
     arn = sqs.get_queue_attributes(
         QueueUrl=sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"], AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
@@ -88,10 +90,10 @@ def _queue_consumed_in_localstack(stage: str) -> bool:
     return bool(lambda_client.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"])
 
 
-def _supervise(started: list[devstack.Service], after_localstack: Callable[[], object]) -> None:
+def _supervise(started: list[services.Service], after_localstack: Callable[[], object]) -> None:
     """Start again what died (stopped at the end like the rest, since it is added to `started`);
     LocalStack keeps no state, so after it `after_localstack` makes the stage's resources again."""
-    restarted = devstack.supervise(devstack.wanted())
+    restarted = services.supervise(services.wanted())
     started.extend(s for s in restarted if s not in started)
     if any(s.name == "localstack" for s in restarted):
         after_localstack()
@@ -130,12 +132,12 @@ def serve_localstack(stage: str) -> int:
     lock = RunLock(stage)  # held for as long as this function runs
     if _refuse_second_start(lock, "make up-localstack", "through LocalStack's API Gateway"):
         return 1
-    started: list[devstack.Service] = []
+    started: list[services.Service] = []
     deployed = False
     try:
-        devstack.up(started=started)
+        services.up(started=started)
         deployed = True
-        deployment = deploy.deploy(stage)
+        deployment = localstack.deploy(stage)
         key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=...>")
         print(
             f"\nsluice is up in LocalStack (stage {stage}): API {deployment.api_url}\n"
@@ -146,7 +148,7 @@ def serve_localstack(stage: str) -> int:
             flush=True,
         )
         while True:
-            _supervise(started, lambda: deploy.deploy(stage))
+            _supervise(started, lambda: localstack.deploy(stage))
             time.sleep(1)
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
@@ -155,12 +157,12 @@ def serve_localstack(stage: str) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if deployed:
-            deploy.delete(stage)
-        devstack.down(started)
+            localstack.delete(stage)
+        services.down(started)
 
 
 def _start_child(module: str, stage: str, *args: str) -> subprocess.Popen[bytes]:
-    """A child that dies with this process (tools.processes.die_with_parent in its main)."""
+    """A child that dies with this process (tools.devstack.processes.die_with_parent in its main)."""
     env = {**os.environ, **LOCAL_AWS_ENV, PARENT_ENV: str(os.getpid())}
     cmd = [str(BIN / "python"), "-m", module, "--stage", stage, *args]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
@@ -174,10 +176,10 @@ def serve(stage: str, port: int) -> int:
     lock = RunLock(stage)  # held for as long as this function runs
     if _refuse_second_start(lock, "make up", url) or _port_taken(port):
         return 1
-    started: list[devstack.Service] = []
+    started: list[services.Service] = []
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     try:
-        devstack.up(started=started)
+        services.up(started=started)
         urls = bootstrap(stage)
         print(f"bootstrap ({stage}): queue {urls.queue_url}", flush=True)
         inputs, problems = check(stage)
@@ -192,10 +194,10 @@ def serve(stage: str, port: int) -> int:
             )
             return 1
         # The API first: no consumer or schedule runs unless the API is up and is ours.
-        children.append(("api", _start_child("tools.chalice_local", stage, "--port", str(port))))
+        children.append(("api", _start_child("tools.devstack.chalice_local", stage, "--port", str(port))))
         _wait_for_api(url, port, children[0][1])
-        children.append(("consumer", _start_child("tools.local_consumer", stage)))
-        children.append(("schedule", _start_child("tools.local_schedule", stage)))
+        children.append(("consumer", _start_child("tools.devstack.local_consumer", stage)))
+        children.append(("schedule", _start_child("tools.devstack.local_schedule", stage)))
         key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=...>")
         print(
             f"\nsluice is up (stage {stage}): API {url}  |  budget: {inputs.total} of {inputs.max_connections}"
@@ -222,7 +224,7 @@ def serve(stage: str, port: int) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for name, process in reversed(children):
             _stop_child(process, name)
-        devstack.down(started)
+        services.down(started)
 
 
 def main(argv: list[str] | None = None) -> int:

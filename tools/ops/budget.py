@@ -1,6 +1,6 @@
 """Check a stage's MySQL connection budget and queue settings against the server and AWS's rules.
 
-    python -m tools.budget --stage local [--max-connections N]
+    python -m tools.ops.budget --stage local [--max-connections N]
 
 Reads max_connections from the stage's server and everything else from .chalice/config.json.
 A packaged stage's server is known only at deploy time: give MYSQL_ADMIN_HOST (and the other
@@ -15,7 +15,7 @@ import sys
 
 from chalicelib.config import Settings
 from chalicelib.database.budget import BudgetInputs, budget_lines, budget_problems
-from tools.bootstrap import admin_connection
+from tools.admin import admin_connection
 from tools.stage import (
     API_FUNCTION,
     CONSUMER_FUNCTION,
@@ -27,7 +27,7 @@ from tools.stage import (
 
 
 def server_max_connections(settings: Settings) -> int:
-    with admin_connection(settings) as conn, conn.cursor() as cur:
+    with admin_connection(settings=settings) as conn, conn.cursor() as cur:
         cur.execute("SELECT @@GLOBAL.max_connections")
         row = cur.fetchone()
         assert row is not None

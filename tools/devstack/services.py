@@ -8,7 +8,7 @@ processes, with data under .data/.
                                                        start what is missing, run CMD, stop what this started
 
 Ports come from the `local` stage of .chalice/config.json (the `test` stage uses the same servers).
-MariaDB and Redis also speak TLS with a certificate of a local CA (tools/devcerts.py): the
+MariaDB and Redis also speak TLS with a certificate of a local CA (tools/devstack/devcerts.py): the
 packaged `stack` stage connects that way, as it does on AWS.
 """
 
@@ -30,8 +30,9 @@ from urllib.parse import urlparse
 
 import pymysql
 
-from tools import devcerts
-from tools.processes import port_holder, port_in_use, signal_group
+from tools.admin import admin_connection
+from tools.devstack import devcerts
+from tools.devstack.processes import port_holder, port_in_use, signal_group
 from tools.stage import ROOT, stage_environment
 
 DATA = ROOT / ".data"
@@ -234,16 +235,9 @@ def _mariadb_cmd() -> tuple[list[str], dict[str, str]]:
     return cmd, {}
 
 
-def admin_connect(database: str | None = None) -> pymysql.connections.Connection:
-    """A root connection to the local MariaDB over its socket."""
-    return pymysql.connect(
-        unix_socket=str(MARIADB_SOCKET), user="root", password="", database=database, autocommit=True
-    )
-
-
 def _mariadb_ready() -> bool:
     try:
-        admin_connect().close()
+        admin_connection().close()
         return True
     except pymysql.err.MySQLError:
         return False
@@ -449,7 +443,9 @@ def run(command: list[str], extra: tuple[str, ...] = ()) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.devstack", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=["up", "down", "status", "run"])
     parser.add_argument("--with", dest="extra", action="append", default=[], choices=["ministack"])
     argv = sys.argv[1:] if argv is None else argv
@@ -467,7 +463,3 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.error("run needs a command after --")
     return run(args.command, tuple(args.extra))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """`make status`: how a running local stage's pipeline is doing, sampled over a few seconds.
 
-    python -m tools.status --stage local [--seconds 5] [--watch]
+    python -m tools.ops.status --stage local [--seconds 5] [--watch]
 
 Shows the log queue (waiting, in flight, delayed), the dead-letter queue, how fast entries are
 being stored (ids claimed today, counted twice `--seconds` apart), how far behind the newest
@@ -23,7 +23,8 @@ import pymysql.cursors
 
 from chalicelib.database.accounts import MAINTAINER_CONNECTIONS
 from chalicelib.database.partitions import read_partitions
-from tools.bootstrap import admin_connection, sqs_client
+from tools.admin import admin_connection
+from tools.aws import aws_client
 from tools.ops.queues import queue_counts
 from tools.stage import is_packaged, stage_settings
 
@@ -51,7 +52,7 @@ def connections(cur: Any, users: dict[str, int]) -> dict[str, str]:
 
 def sample(stage: str, seconds: float) -> list[str]:
     settings = stage_settings(stage)
-    sqs = sqs_client(settings)
+    sqs = aws_client("sqs", settings)
     queue_url = sqs.get_queue_url(QueueName=settings.log_queue_name)["QueueUrl"]
     dlq_url = sqs.get_queue_url(QueueName=settings.log_dlq_name)["QueueUrl"]
     plain = settings.secrets.plain
@@ -60,7 +61,10 @@ def sample(stage: str, seconds: float) -> list[str]:
         plain["mysql_writer"]["username"]: settings.consumer_max_concurrency,
         plain["mysql_maintainer"]["username"]: MAINTAINER_CONNECTIONS,
     }
-    with admin_connection(settings, settings.mysql.database) as conn, conn.cursor(pymysql.cursors.Cursor) as cur:
+    with (
+        admin_connection(settings.mysql.database, settings=settings) as conn,
+        conn.cursor(pymysql.cursors.Cursor) as cur,
+    ):
         before, started = ids_today(cur), time.monotonic()
         time.sleep(seconds)
         after, elapsed = ids_today(cur), time.monotonic() - started

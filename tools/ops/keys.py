@@ -1,9 +1,9 @@
 """`make key`: make, list and revoke API keys, as the admin routes do.
 
-    python -m tools.keys create --stage local --name web-1 [--sources web-1,billing.*]
+    python -m tools.ops.keys create --stage local --name web-1 [--sources web-1,billing.*]
                                 [--scopes logs:write,logs:read] [--rate 100] [--burst 500]
-    python -m tools.keys list --stage local
-    python -m tools.keys revoke --stage local key_0123456789abcdef
+    python -m tools.ops.keys list --stage local
+    python -m tools.ops.keys revoke --stage local key_0123456789abcdef
 
 A local stage is served by this process itself (the app's KeyService, on the local MariaDB and
 Redis: nothing else needs to run). A packaged stack goes through its API with its admin token:
@@ -19,8 +19,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from tools.bootstrap import bootstrap_mysql
-from tools.stack import RECORDS, admin_token, targets
+from tools.deploy.stack import RECORDS, admin_token, targets
+from tools.devstack.bootstrap import bootstrap_mysql
 from tools.stage import apply_stage_environment, is_packaged, stage_environment, stage_settings
 
 

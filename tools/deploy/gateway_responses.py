@@ -2,10 +2,10 @@
 shape, `{"error": {"code", "message", "request_id"}}`, written once for every place they are made:
 
 - the packaged stack: `x-amazon-apigateway-gateway-responses` in the REST API's definition
-  (tools/package.py puts it into deploy/stack.yaml's {{GATEWAY_RESPONSES}});
-- `chalice deploy` into LocalStack: put after each deploy, with a new deployment (tools/deploy.py);
+  (tools/deploy/package.py puts it into deploy/stack.yaml's {{GATEWAY_RESPONSES}});
+- `chalice deploy` into LocalStack: put after each deploy, with a new deployment (tools/deploy/localstack.py);
 - `chalice local`: its 403 "Missing Authentication Token" for a path without a route becomes the
-  same 404 (tools/chalice_local.py).
+  same 404 (tools/devstack/chalice_local.py).
 
 A known path with a method it lacks never reaches these: the app answers it (405 with Allow), so
 that local and deployed agree. MISSING_AUTHENTICATION_TOKEN is what API Gateway names a request

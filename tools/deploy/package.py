@@ -1,10 +1,10 @@
 """`make package STAGE=<stage>`: a packaged stage's whole stack as one CloudFormation (SAM) template.
 
-    python -m tools.package --stage prod [--out dist/prod]
+    python -m tools.deploy.package --stage prod [--out dist/prod]
 
-1. Checks the stage's connection budget and queue settings (tools.budget) and refuses to package
+1. Checks the stage's connection budget and queue settings (tools.ops.budget) and refuses to package
    a stage that breaks a rule. The fit below the server's max_connections is checked when this
-   machine knows the server (see tools.budget), and by the migration at every deploy.
+   machine knows the server (see tools.ops.budget), and by the migration at every deploy.
 2. Fills each {{NAME}} of deploy/stack.yaml with the stage's value of NAME, or PROVISION_REVISION
    with a digest of what the migration does (so a deploy runs it again exactly when that changes).
 3. Runs `chalice package --merge-template` into OUT: sam.yaml and deployment.zip.
@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chalicelib.database.schema import MIGRATIONS_DIR
-from tools import gateway_responses
-from tools.budget import check
-from tools.stage import DEPLOY_TIME_STAND_INS, LOCAL_AWS_ENV, ROOT, is_packaged, stage_environment
+from tools.aws import LOCAL_AWS_ENV
+from tools.deploy import gateway_responses
+from tools.ops.budget import check
+from tools.stage import DEPLOY_TIME_STAND_INS, ROOT, is_packaged, stage_environment
 
 CHALICE = ROOT / ".venv" / "bin" / "chalice"
 MERGE_TEMPLATE = ROOT / "deploy" / "stack.yaml"

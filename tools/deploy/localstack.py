@@ -1,7 +1,7 @@
 """Deploy the app into the LocalStack on this machine with `chalice deploy`, and print its API URL.
 
-    python -m tools.deploy --stage local            bootstrap, deploy (or update), print the URL
-    python -m tools.deploy --stage local --delete   remove the deployment (`chalice delete`)
+    python -m tools.deploy.localstack --stage local            bootstrap, deploy (or update), print the URL
+    python -m tools.deploy.localstack --stage local --delete   remove the deployment (`chalice delete`)
 
 The functions run as host processes through LocalStack's host executor (localstack/host_executor).
 The API answers at http://127.0.0.1:4566/_aws/execute-api/<api id>/<stage>/ (no DNS needed).
@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools import gateway_responses
-from tools.bootstrap import bootstrap
-from tools.budget import check
-from tools.stage import LOCAL_AWS_ENV, ROOT, aws_client, chalice_config, stage_settings
+from tools.aws import LOCAL_AWS_ENV, aws_client
+from tools.deploy import gateway_responses
+from tools.devstack.bootstrap import bootstrap
+from tools.ops.budget import check
+from tools.stage import ROOT, chalice_config, stage_settings
 
 CHALICE = ROOT / ".venv" / "bin" / "chalice"
 

@@ -1,7 +1,7 @@
 """The schedules that `chalice local` lacks: runs the app's @app.schedule handlers on timers, as
 EventBridge runs them once deployed.
 
-    python -m tools.local_schedule --stage local [--once]
+    python -m tools.devstack.local_schedule --stage local [--once]
 
 Each handler runs once at start (so a fresh `make up` has what an hour-old deployment has, such as
 today's log partitions), then every period of its `Rate`. A failed run is logged and tried again
@@ -26,7 +26,7 @@ from typing import Any
 from chalice.app import Rate, ScheduledEventConfig
 from chalice.local import LambdaContext
 
-from tools.processes import PARENT_ENV, die_with_parent
+from tools.devstack.processes import PARENT_ENV, die_with_parent
 from tools.stage import apply_stage_environment
 
 logger = logging.getLogger("sluice.local_schedule")
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="local")
     parser.add_argument("--once", action="store_true", help="run each handler once and exit")
     args = parser.parse_args(argv)
-    if PARENT_ENV in os.environ:  # started by make up (tools.serve): end with it
+    if PARENT_ENV in os.environ:  # started by make up (tools.devstack.serve): end with it
         die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     apply_stage_environment(args.stage)

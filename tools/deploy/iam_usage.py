@@ -1,7 +1,7 @@
 """Which of a packaged stack's IAM permissions its functions used: from MiniStack's record of every
 AWS call (its CloudTrail, CLOUDTRAIL_RECORDING=1), against what each role allows in the template.
 
-    python -m tools.iam_usage --stage stack      (the stack deployed in MiniStack, after its tests)
+    python -m tools.deploy.iam_usage --stage stack      (the stack deployed in MiniStack, after its tests)
 
 An allowed action that no recorded call used either is used by the Lambda service on the
 function's behalf (writing its logs, attaching it to the VPC, polling its queue), which no
@@ -18,8 +18,9 @@ from typing import Any
 
 import yaml
 
-from tools.package import DIST, TEMPLATE_NAME
-from tools.stack import client, stack_name, targets
+from tools.aws import aws_client
+from tools.deploy.package import DIST, TEMPLATE_NAME
+from tools.deploy.stack import stack_name, targets
 
 # Role -> the functions it runs, by logical id in the template.
 ROLE_FUNCTIONS = {"ApiHandlerRole": "APIHandler", "ConsumeLogsRole": "ConsumeLogs", "MigrateRole": "Migrate"}
@@ -123,7 +124,7 @@ def operations(action: str) -> list[str]:
 def recorded_calls(access_key: str, action: str) -> dict[str, int]:
     """Operation -> calls made with the key that the action authorizes, from MiniStack's CloudTrail
     (it answers at most 50 events a query, so a count of 50 means "50 or more")."""
-    trail = client(targets()["ministack"], "cloudtrail")
+    trail = aws_client("cloudtrail", endpoint_url=targets()["ministack"].endpoint)
     counts = {}
     for operation in operations(action):
         attributes = [
@@ -137,7 +138,7 @@ def recorded_calls(access_key: str, action: str) -> dict[str, int]:
 def usage(stage: str) -> list[RoleUsage]:
     """Each role's allowed actions and the calls its function made, in the MiniStack deployment."""
     template = yaml.safe_load((DIST / stage / TEMPLATE_NAME).read_text())
-    lam = client(targets()["ministack"], "lambda")
+    lam = aws_client("lambda", endpoint_url=targets()["ministack"].endpoint)
     result = []
     for role, function in ROLE_FUNCTIONS.items():
         config = lam.get_function_configuration(FunctionName=f"{stack_name(stage)}-{_suffix(function)}")

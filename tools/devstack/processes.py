@@ -12,7 +12,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.stage import LOCAL_AWS_ENV, ROOT
+from tools.aws import LOCAL_AWS_ENV
+from tools.stage import ROOT
 
 
 class Processes:
@@ -136,7 +137,7 @@ def die_with_parent(expected_parent: int | None = None) -> None:
     """Have the kernel send this process SIGTERM when its parent ends, however it ends (SIGKILL too).
 
     The signal follows the parent *thread* that started us: call this only in processes started
-    from their parent's main thread (make, tools.serve). `expected_parent` (default: $SLUICE_PARENT_PID,
+    from their parent's main thread (make, tools.devstack.serve). `expected_parent` (default: $SLUICE_PARENT_PID,
     else the parent now) closes the race of a parent that died before this call: then we exit now.
     """
     if expected_parent is None:

@@ -1,6 +1,6 @@
 """The SQS event source that `chalice local` lacks: feeds the log queue to the real consumer handler.
 
-    python -m tools.local_consumer --stage local [--env NAME=VALUE ...] [--timeout-s SECONDS]
+    python -m tools.devstack.local_consumer --stage local [--env NAME=VALUE ...] [--timeout-s SECONDS]
 
 Like Lambda's SQS event source mapping with ReportBatchItemFailures, it runs at most
 `maximum_concurrency` invocations at once, each with up to `batch_size` messages gathered for at
@@ -23,9 +23,9 @@ from typing import Any
 
 from chalice.local import LambdaContext
 
-from tools.chalice_local import env_pair
-from tools.processes import PARENT_ENV, die_with_parent
-from tools.sqs_events import delete, lambda_event, receive, succeeded
+from tools.devstack.chalice_local import env_pair
+from tools.devstack.processes import PARENT_ENV, die_with_parent
+from tools.devstack.sqs_events import delete, lambda_event, receive, succeeded
 from tools.stage import CONSUMER_FUNCTION, apply_stage_environment, function_settings
 
 logger = logging.getLogger("sluice.local_consumer")
@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", action="append", default=[], type=env_pair, metavar="NAME=VALUE")
     parser.add_argument("--timeout-s", type=int, help="the function timeout to give each invocation")
     args = parser.parse_args(argv)
-    if PARENT_ENV in os.environ:  # started by make up (tools.serve): end with it
+    if PARENT_ENV in os.environ:  # started by make up (tools.devstack.serve): end with it
         die_with_parent()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     source = build(args.stage, dict(args.env), args.timeout_s)

@@ -1,8 +1,8 @@
 """`make migrate STAGE=<stage>`: bring a stage's database to this code's schema and accounts.
 
-    python -m tools.migrate --stage local                          a local stage: as root, here
-    python -m tools.migrate --stage stack [--target localstack]    a deployed stack: its migrate function
-    python -m tools.migrate --stage prod --target aws [--stack-name sluice-prod]
+    python -m tools.ops.migrate --stage local                          a local stage: as root, here
+    python -m tools.ops.migrate --stage stack [--target localstack]    a deployed stack: its migrate function
+    python -m tools.ops.migrate --stage prod --target aws [--stack-name sluice-prod]
 
 Both run the same code (chalicelib.database.provision): the migrations the database has not run yet, the
 API and writer accounts with their grants and connection caps, the budget checked against the
@@ -16,10 +16,9 @@ import json
 import sys
 from typing import Any
 
-import boto3
-
-from tools.bootstrap import bootstrap_mysql
-from tools.stack import client, stack_name, targets
+from tools.aws import aws_client
+from tools.deploy.stack import stack_name, targets
+from tools.devstack.bootstrap import bootstrap_mysql
 from tools.stage import is_packaged, stage_settings
 
 
@@ -42,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         result = bootstrap_mysql(stage_settings(args.stage)).to_dict()
     else:
         function = f"{args.stack_name or stack_name(args.stage)}-migrate"
-        lambda_client = boto3.client("lambda") if args.target == "aws" else client(targets()[args.target], "lambda")
+        endpoint = None if args.target == "aws" else targets()[args.target].endpoint
+        lambda_client = aws_client("lambda", endpoint_url=endpoint)
         result = invoke_migrate(function, lambda_client)
     print(
         f"migrate ({args.stage}): database {result['database']} at schema version {result['schema_version']}"

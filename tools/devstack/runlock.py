@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from tools.devstack import RUN
+from tools.devstack.services import RUN
 
 
 @dataclass(frozen=True)
