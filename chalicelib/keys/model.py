@@ -54,6 +54,23 @@ def looks_like_token(token: str) -> bool:
     return bool(_TOKEN.match(token))
 
 
+class KeyFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    name: str
+    scopes: list[str]
+    sources: list[str]
+    rate_per_s: int
+    burst: int
+    created_at: str
+
+
+class KeyView(KeyFields):
+    last_used_at: str | None
+    revoked_at: str | None
+
+
 @dataclass(frozen=True)
 class ApiKey:
     """A key as the API uses it on each request (no token: only its hash is known)."""
@@ -74,18 +91,18 @@ class ApiKey:
         return self.revoked_at is not None
 
     def public(self) -> dict[str, Any]:
-        """The key as GET /keys shows it: never its token or hash."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "scopes": self.scopes,
-            "sources": self.sources,
-            "rate_per_s": self.rate_per_s,
-            "burst": self.burst,
-            "created_at": format_rfc3339(self.created_at),
-            "last_used_at": format_rfc3339(self.last_used_at) if self.last_used_at else None,
-            "revoked_at": format_rfc3339(self.revoked_at) if self.revoked_at else None,
-        }
+        """The key as GET /keys shows it (KeyView): never its token or hash."""
+        return KeyView(
+            id=self.id,
+            name=self.name,
+            scopes=self.scopes,
+            sources=self.sources,
+            rate_per_s=self.rate_per_s,
+            burst=self.burst,
+            created_at=format_rfc3339(self.created_at),
+            last_used_at=format_rfc3339(self.last_used_at) if self.last_used_at else None,
+            revoked_at=format_rfc3339(self.revoked_at) if self.revoked_at else None,
+        ).model_dump()
 
     def cached(self) -> dict[str, Any]:
         """What Redis keeps for a request's check: scopes, sources and limits."""

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.keys.model import KeyFields, KeyView
 from chalicelib.logs.model import LogLevel
 
 
@@ -57,22 +58,11 @@ class LogPage(_Answer):
     next_cursor: str | None
 
 
-class _KeyFields(_Answer):
-    id: str
-    name: str
-    scopes: list[str]
-    sources: list[str]
-    rate_per_s: int
-    burst: int
-    created_at: str
+class Key(KeyView):  # the answer's own name in openapi.json
+    pass
 
 
-class Key(_KeyFields):
-    last_used_at: str | None
-    revoked_at: str | None
-
-
-class KeyCreated(_KeyFields):
+class KeyCreated(KeyFields):
     key: str = Field(description="the token: shown this once, stored only as a hash")
 
 

@@ -1,5 +1,5 @@
 """The API's OpenAPI 3.1 description, generated from the models the code validates with
-(requests) and chalicelib/web/answers.py (answers). `python -m tools.openapi` writes it to
+(requests) and chalicelib/web/answers.py (answers). `python -m tools.ops.openapi` writes it to
 openapi.json; GET /openapi.json serves it; a test keeps it in step with the routes.
 """
 
