@@ -56,7 +56,7 @@ PROFILES = {
 
 # Clients of the LocalStack deployment: each concurrent request there may start an execution
 # environment of its own, and LocalStack spends 30 to 55 ms of its one core on each request
-# (README: Latency through LocalStack), so fewer clients than against chalice local keep the run
+# (docs/testing.md: latency through LocalStack), so fewer clients than against chalice local keep the run
 # about the fault rather than about LocalStack's queue.
 DEPLOYED_WRITERS = 4
 DEPLOYED_READERS = 2
