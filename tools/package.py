@@ -27,7 +27,7 @@ from pathlib import Path
 from chalicelib.schema import MIGRATIONS_DIR
 from tools import gateway_responses
 from tools.budget import check
-from tools.stage import DEPLOY_TIME_STAND_INS, LOCAL_AWS_ENV, ROOT, is_packaged, stage_environment
+from tools.stage import DEPLOY_TIME_STAND_INS, LOCAL_AWS_ENV, ROOT, is_packaged, stage_environment, stage_variables
 
 CHALICE = ROOT / ".venv" / "bin" / "chalice"
 MERGE_TEMPLATE = ROOT / "deploy" / "stack.yaml"
@@ -51,9 +51,9 @@ class Package:
 
 
 def stage_values(stage: str) -> dict[str, str]:
-    """The stage's environment (shared values included), as {{NAME}} markers see it, and the values
-    this code computes (CODE_VALUES)."""
-    env = stage_environment(stage)
+    """The stage's settings (declared defaults included), as {{NAME}} markers see them, and the
+    values this code computes (CODE_VALUES)."""
+    env = stage_variables(stage)
     return {
         **env,
         "PROVISION_REVISION": provision_revision(env),
