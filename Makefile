@@ -161,6 +161,7 @@ lint: venvs  ## ruff, mypy, the OpenAPI check, both packages and cfn-lint [30 s]
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m tools.ops.openapi --check
+	$(PY) -m tools.ops.configuration --check
 	@for stage in $(PACKAGED_STAGES); do $(PY) -m tools.deploy.package --stage $$stage || exit 1; done
 	$(LS_VENV)/bin/cfn-lint $(foreach stage,$(PACKAGED_STAGES),dist/$(stage)/sam.yaml)
 

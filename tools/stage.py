@@ -7,7 +7,7 @@ from pathlib import Path
 from chalice.cli.factory import CLIFactory
 from chalice.config import Config
 
-from chalicelib.config import Settings, load_settings
+from chalicelib.config import Settings, default_accounts, defaulted_variables, load_settings, with_defaults
 from chalicelib.secrets import SecretStore
 from tools.aws import LOCAL_AWS_ENV, aws_client
 
@@ -30,7 +30,18 @@ def stage_environment(stage: str) -> dict[str, str]:
 def stage_settings(stage: str) -> Settings:
     """The stage's Settings, as its functions would load them (a packaged stage's deploy-time
     settings are stand-ins)."""
-    return load_settings({**DEPLOY_TIME_STAND_INS, **os.environ, **stage_environment(stage)})
+    # This process's environment may add what a function gets from its runtime or its template
+    # (the region, a stack's servers, an administrator's secret), never a value the stage leaves
+    # to the declared defaults: another stage's environment, applied earlier, must not change it.
+    outside = {name: value for name, value in os.environ.items() if name not in defaulted_variables()}
+    return load_settings({**DEPLOY_TIME_STAND_INS, **outside, **stage_environment(stage)})
+
+
+def stage_variables(stage: str) -> dict[str, str]:
+    """The stage's variables with the declared defaults filled in (LOG_QUEUE_NAME, MYSQL_DATABASE,
+    the MySQL account names, ...): its Settings' values as the environment writes them."""
+    env = stage_environment(stage)
+    return {**default_accounts(env), **with_defaults(env)}
 
 
 @dataclass(frozen=True)
@@ -46,9 +57,12 @@ def function_settings(stage: str, function: str) -> FunctionSettings:
 
 
 def apply_stage_environment(stage: str, local_aws: bool = True) -> None:
-    """Put the stage's environment (and LocalStack credentials) into os.environ, as Lambda would."""
+    """Put the stage's environment (and LocalStack credentials) into os.environ, as Lambda would:
+    a value an earlier stage set and this one leaves to the declared defaults is removed."""
     if local_aws:
         os.environ.update(LOCAL_AWS_ENV)
+    for name in defaulted_variables():
+        os.environ.pop(name, None)
     os.environ.update(stage_environment(stage))
 
 

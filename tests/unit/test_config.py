@@ -1,10 +1,11 @@
-"""Settings come from the environment, and every stage in .chalice/config.json provides them."""
+"""Settings come from the environment: each stage in .chalice/config.json sets what has no declared default."""
 
 import pytest
 
-from chalicelib.config import load_settings
+from chalicelib.config import every_setting, load_settings
 from chalicelib.errors import ConfigError
-from tools.stage import stage_environment
+from tools.ops import configuration
+from tools.stage import stage_environment, stage_settings
 
 LOCAL_STAGES = ["local", "test", "integration", "bench", "faults", "faults-deployed"]
 PACKAGED_STAGES = ["stack", "prod"]
@@ -53,10 +54,66 @@ def test_tls_without_a_ca_bundle_is_refused_by_name():
 
 
 def test_a_missing_variable_is_named():
+    # GIVEN a stage without a setting that has no default (API_READ_SLOTS has one now)
     env = stage_environment("local")
-    del env["API_READ_SLOTS"]
-    with pytest.raises(ConfigError, match="API_READ_SLOTS is not set"):
+    del env["MYSQL_HOST"]
+    # WHEN it loads THEN the variable is named
+    with pytest.raises(ConfigError, match="MYSQL_HOST is not set"):
         load_settings(env)
+
+
+def test_names_follow_from_the_stage_unless_it_sets_them():
+    # GIVEN a stage named faults-deployed that sets only its password and its shortened maintainer account
+    settings = load_settings(stage_environment("faults-deployed"))
+    # THEN the names it leaves out follow from its name
+    assert settings.mysql.database == "sluice_faults_deployed"
+    assert settings.redis_key_prefix == "sluice:faults-deployed:"
+    assert (settings.log_queue_name, settings.log_dlq_name) == (
+        "sluice-faults-deployed-logs",
+        "sluice-faults-deployed-logs-dlq",
+    )
+    assert settings.secrets.plain["mysql_api"]["username"] == "sluice_faults_deployed_api"
+    assert settings.secrets.plain["mysql_writer"]["username"] == "sluice_faults_deployed_writer"
+    # AND what it sets wins
+    assert settings.secrets.plain["mysql_maintainer"]["username"] == "sluice_fdeployed_maintainer"
+    # AND a database it names carries the account names along (prod's "sluice": sluice_api)
+    env = {**stage_environment("local"), "MYSQL_DATABASE": "sluice"}
+    assert load_settings(env).secrets.plain["mysql_api"]["username"] == "sluice_api"
+
+
+def test_a_secret_the_stage_does_not_configure_gets_no_default_account():
+    # GIVEN a local stage without the writer's password WHEN it loads THEN the writer's secret is absent
+    env = {k: v for k, v in stage_environment("local").items() if not k.startswith("MYSQL_WRITER_")}
+    assert "mysql_writer" not in load_settings(env).secrets.plain
+
+
+def test_another_stages_environment_does_not_change_a_stage(monkeypatch):
+    # GIVEN this process holds another stage's overrides and names (as after apply_stage_environment)
+    monkeypatch.setenv("QUEUE_MAX_RECEIVE_COUNT", "3")
+    monkeypatch.setenv("LOG_QUEUE_NAME", "sluice-test-logs")
+    monkeypatch.setenv("MYSQL_API_USER", "sluice_test_api")
+    # WHEN the local stage's settings are read THEN they are the stage's own and the defaults
+    settings = stage_settings("local")
+    assert settings.queue_max_receive_count == 5
+    assert settings.log_queue_name == "sluice-local-logs"
+    assert settings.secrets.plain["mysql_api"]["username"] == "sluice_local_api"
+
+
+def test_the_generated_page_lists_every_setting():
+    text = configuration.rendered()
+    missing = [found.env for found in every_setting() if f"| `{found.env}` |" not in text]
+    assert not missing
+
+
+def test_the_check_fails_on_a_stale_page(tmp_path, capsys):
+    # GIVEN a page written from the declarations, then edited by hand
+    page = tmp_path / "configuration.md"
+    assert configuration.main([], path=page) == 0
+    assert configuration.main(["--check"], path=page) == 0
+    page.write_text(page.read_text().replace("`QUEUE_MAX_RECEIVE_COUNT` | `5`", "`QUEUE_MAX_RECEIVE_COUNT` | `6`"))
+    # WHEN it is checked THEN the check fails, saying what to run
+    assert configuration.main(["--check"], path=page) == 1
+    assert "run python -m tools.ops.configuration" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from chalicelib.database.schema import MIGRATIONS_DIR
 from tools.aws import LOCAL_AWS_ENV
 from tools.deploy import gateway_responses
 from tools.ops.budget import check
-from tools.stage import DEPLOY_TIME_STAND_INS, ROOT, is_packaged, stage_environment
+from tools.stage import DEPLOY_TIME_STAND_INS, ROOT, is_packaged, stage_environment, stage_variables
 
 CHALICE = ROOT / ".venv" / "bin" / "chalice"
 MERGE_TEMPLATE = ROOT / "deploy" / "stack.yaml"
@@ -55,9 +55,9 @@ class Package:
 
 
 def stage_values(stage: str) -> dict[str, str]:
-    """The stage's environment (shared values included), as {{NAME}} markers see it, and the values
-    this code computes (CODE_VALUES)."""
-    env = stage_environment(stage)
+    """The stage's settings (declared defaults included), as {{NAME}} markers see them, and the
+    values this code computes (CODE_VALUES)."""
+    env = stage_variables(stage)
     return {
         **env,
         "PROVISION_REVISION": provision_revision(env),
