@@ -13,7 +13,7 @@ from chalicelib.provision import provision
 from chalicelib.schema import Migration, latest_version, load_migrations, migrate, run_statements
 from chalicelib.secrets import Credentials
 from tests.functional.conftest import SETTINGS, scratch_database
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 from tools.devstack import admin_connect
 
 DATABASE = "sluice_migration_test"

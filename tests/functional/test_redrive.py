@@ -13,7 +13,7 @@ from chalicelib.queue import queue_depth
 from chalicelib.redrive import DeadLetters
 from chalicelib.replay import RejectReplay
 from tests.functional.conftest import JSON, body
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 
 
 def entry(source: str = "web") -> dict[str, Any]:

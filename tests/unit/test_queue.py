@@ -9,7 +9,7 @@ import pytest
 from chalicelib.errors import QueueUnavailableError
 from chalicelib.models import LogEntryIn, new_log_record, utc_now, validate
 from chalicelib.queue import GroupSender, LogQueue, group_for_batches, pack_messages, unpack_message
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 
 MAX = 262_144
 
