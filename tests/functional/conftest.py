@@ -8,7 +8,7 @@ import dataclasses
 import json
 import socket
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pymysql
@@ -16,6 +16,8 @@ import pytest
 import redis
 from chalice.test import Client
 
+from tests.support.mysql import global_variable
+from tests.support.tables import empty_tables
 from tools.admin import admin_connection
 from tools.aws import aws_client
 from tools.devstack.bootstrap import bootstrap
@@ -59,9 +61,8 @@ def admin_db() -> Iterator[pymysql.connections.Connection]:
 
 
 def _clean(queue_urls: Any, sqs: Any, redis_client: redis.Redis) -> None:
-    with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn, conn.cursor() as cur:
-        for table in ("items", "logs", "log_ids", "log_rejects"):
-            cur.execute(f"DELETE FROM {table}")
+    with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn:
+        empty_tables(conn)
     keys = list(redis_client.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
     if keys:
         redis_client.delete(*keys)
@@ -168,17 +169,13 @@ def consume(client: Client, sqs: Any, queue_urls: Any) -> Callable[[], Any]:
 
 @pytest.fixture
 def server_max_connections(admin_db):
-    """Set the server's max_connections for one test, then put it back."""
-    with admin_db.cursor() as cur:
-        cur.execute("SELECT @@GLOBAL.max_connections")
-        original = cur.fetchone()[0]
+    """Set the server's max_connections for one test; its old value is put back however the test ends."""
+    with ExitStack() as changes:
 
-    def set_to(value: int) -> None:
-        with admin_db.cursor() as cur:
-            cur.execute(f"SET GLOBAL max_connections = {int(value)}")
+        def set_to(value: int) -> None:
+            changes.enter_context(global_variable(admin_db, "max_connections", value))
 
-    yield set_to
-    set_to(original)
+        yield set_to
 
 
 def queue_depth(sqs, queue_urls) -> int:

@@ -12,7 +12,8 @@ import app as sluice_app
 import chalicelib.consumer.insert
 from chalicelib import wiring
 from tests.functional.conftest import JSON, SETTINGS, body, closed_port, deliver, queue_arn, received_messages
-from tests.waiting import wait_for
+from tests.support.mysql import connections_of, global_variable
+from tests.support.waiting import wait_for
 from tools.devstack.local_consumer import LocalEventSource
 from tools.devstack.sqs_events import lambda_event, receive
 
@@ -198,14 +199,9 @@ def test_a_reject_that_does_not_fit_its_columns_is_still_recorded(client, sqs, q
 
 @pytest.fixture
 def small_packets(admin_db):
-    """The server's max_allowed_packet at 1 MiB for new connections, then put back."""
-    with admin_db.cursor() as cur:
-        cur.execute("SELECT @@GLOBAL.max_allowed_packet")
-        previous = int(cur.fetchone()[0])
-        cur.execute("SET GLOBAL max_allowed_packet = 1048576")
-    yield 1048576
-    with admin_db.cursor() as cur:
-        cur.execute("SET GLOBAL max_allowed_packet = %s", (previous,))
+    """The server's max_allowed_packet at 1 MiB for new connections; put back however the test ends."""
+    with global_variable(admin_db, "max_allowed_packet", 1048576):
+        yield 1048576
 
 
 def test_inserts_are_held_to_the_servers_max_allowed_packet(client, sqs, queue_urls, admin_db, small_packets):
@@ -237,24 +233,17 @@ def test_a_batch_uses_one_connection_and_keeps_none(client, sqs, queue_urls, adm
         return real_connect()
 
     monkeypatch.setattr(writer.connector, "connect", counting_connect)
+    # GIVEN 25 queued entries
     for i in range(25):
         post(client, {**ENTRY, "message": f"m{i}"})
+    # WHEN they are consumed in one invocation THEN they are stored over one connection
     result = deliver(client, sqs, queue_urls.queue_url, received_messages(sqs, queue_urls.queue_url))
     assert result["stored"] == 25
     assert connects == 1
-    # AND after the invocation the writer holds no connection (closed ones may linger for a moment)
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:
-        with admin_db.cursor() as cur:
-            cur.execute(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = %s",
-                (wiring.get_secrets().credentials("mysql_writer").username,),
-            )
-            if cur.fetchone()[0] == 0:
-                break
-        time.sleep(0.05)
-    else:
-        pytest.fail("the writer kept a MySQL connection after its invocation")
+    # AND after the invocation the writer holds no connection (closed ones may linger for a moment:
+    # the deadline is far past that moment, so only a connection kept open fails it)
+    writer_user = wiring.get_secrets().credentials("mysql_writer").username
+    wait_for(lambda: connections_of(admin_db, writer_user) == 0, timeout_s=30, interval_s=0.05)
 
 
 def test_a_mysql_outage_longer_than_an_invocation_gives_the_batch_back_soon_then_dead_letters_it(

@@ -4,10 +4,10 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 from tests.functional.conftest import closed_port
-from tests.waiting import wait_for
+from tests.support import procs
+from tests.support.waiting import wait_for
 from tools.devstack import services
 
 ZOMBIE_MAKER = """
@@ -28,7 +28,7 @@ def test_a_process_that_died_but_was_not_reaped_counts_as_dead():
     try:
         assert parent.stdout is not None
         pid = int(parent.stdout.readline())
-        wait_for(lambda: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z", timeout_s=10)
+        wait_for(lambda: procs.state(pid) == "Z", timeout_s=10)
         # WHEN another process asks THEN it is not running (so `devstack up` starts the service again)
         assert not services._alive(pid)
     finally:

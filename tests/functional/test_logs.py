@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tests.functional.conftest import JSON, SETTINGS, body, queue_depth, received_messages
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 
 ENTRY = {"level": "info", "source": "web-1", "message": "GET /items/lamp 200"}
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.functional.conftest import closed_port
-from tests.waiting import wait_for
+from tests.support import procs
+from tests.support.waiting import wait_for
 from tools.devstack.processes import port_in_use
 from tools.stage import ROOT
 
@@ -45,18 +46,14 @@ def processes_of_this_checkout(names: tuple[str, ...] = CHILDREN) -> list[str]:
     """Live processes run from this checkout (their working directory) for stage local: make up's
     own, its API, consumer and schedule."""
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for pid in procs.pids():
         try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            cwd = os.readlink(proc / "cwd")
+            cmd, directory = procs.cmdline(pid), procs.cwd(pid)
         except OSError:
             continue
-        ours = state != "Z" and cwd == str(ROOT) and "--stage local" in cmd
+        ours = procs.running(pid) and directory == str(ROOT) and "--stage local" in cmd
         if ours and any(f"-m {name} " in cmd for name in names):
-            found.append(f"{proc.name}: {cmd}")
+            found.append(f"{pid}: {cmd}")
     return found
 
 

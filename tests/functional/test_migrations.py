@@ -13,7 +13,7 @@ from chalicelib.database.schema import Migration, latest_version, load_migration
 from chalicelib.errors import ConfigError, MigrationError
 from chalicelib.secrets import Credentials
 from tests.functional.conftest import SETTINGS, scratch_database
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 from tools.admin import admin_connection
 
 DATABASE = "sluice_migration_test"

@@ -14,16 +14,23 @@ import pytest
 import app as sluice_app
 from chalicelib import wiring
 from chalicelib.consumer.insert import insert_log_rows
-from chalicelib.database.partitions import BEFORE, FUTURE, day_name, maintain, read_partitions
+from chalicelib.database.partitions import (
+    BEFORE,
+    FUTURE,
+    PartitionMaintainer,
+    day_name,
+    maintain,
+    read_partitions,
+    utc_today,
+)
 from chalicelib.database.schema import load_migrations, migrate
 from chalicelib.logs.model import LogRecord
 from chalicelib.mysql.connector import MySQLConnector
 from tests.functional.conftest import SETTINGS, scratch_database
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 from tools.devstack.local_schedule import run_once, scheduled_handlers
 
 SCRATCH = "sluice_partitions_scratch"
-TODAY = datetime.now(UTC).date()
 
 
 def record(ts: datetime, log_id: uuid.UUID | None = None, source: str = "web") -> LogRecord:
@@ -62,6 +69,12 @@ def logs_count(admin_db, where: str = "1") -> int:
 
 
 @pytest.fixture
+def today() -> date:
+    """The UTC date when the test starts (not when the tests were collected)."""
+    return utc_today()
+
+
+@pytest.fixture
 def scratch() -> Iterator[pymysql.connections.Connection]:
     """Root in an empty scratch database, dropped afterwards."""
     with scratch_database(SCRATCH) as conn:
@@ -73,11 +86,11 @@ def run(conn: pymysql.connections.Connection, today: date) -> dict[str, Any]:
     return maintain(conn, today, retention_days=30, ahead_days=7, id_window_days=15, lock_wait_s=10).to_dict()
 
 
-def test_the_migration_keeps_every_row_of_an_existing_table_and_remembers_their_ids(scratch):
+def test_the_migration_keeps_every_row_of_an_existing_table_and_remembers_their_ids(scratch, today):
     # GIVEN a logs table from before partitioning, holding rows of several days
     migrations = load_migrations()
     migrate(scratch, [m for m in migrations if m.version < 3])
-    rows = [record(at(TODAY - timedelta(days)), source=f"s{days}") for days in (40, 10, 0)]
+    rows = [record(at(today - timedelta(days)), source=f"s{days}") for days in (40, 10, 0)]
     with scratch.cursor() as cur:
         for r in rows:
             cur.execute(
@@ -96,24 +109,24 @@ def test_the_migration_keeps_every_row_of_an_existing_table_and_remembers_their_
         cur.execute("SELECT id FROM log_ids")
         assert {row[0] for row in cur.fetchall()} == {str(r.id) for r in rows}
     # AND the first maintenance run splits them off without losing any: older days in p_before
-    result = run(scratch, TODAY)
-    assert result["created"][0] == day_name(TODAY) and result["dropped"] == []
+    result = run(scratch, today)
+    assert result["created"][0] == day_name(today) and result["dropped"] == []
     with scratch.cursor() as cur:
         cur.execute(f"SELECT COUNT(*) FROM logs PARTITION ({BEFORE})")
         assert cur.fetchone()[0] == 2
-        cur.execute(f"SELECT COUNT(*) FROM logs PARTITION ({day_name(TODAY)})")
+        cur.execute(f"SELECT COUNT(*) FROM logs PARTITION ({day_name(today)})")
         assert cur.fetchone()[0] == 1
 
 
-def test_retention_drops_whole_days_and_keeps_the_rest_and_rows_beyond_the_last_day(scratch):
+def test_retention_drops_whole_days_and_keeps_the_rest_and_rows_beyond_the_last_day(scratch, today):
     # GIVEN a partitioned table first maintained 45 days ago, with rows from 40 days ago to 20 days ahead
     migrate(scratch, load_migrations())
-    run(scratch, TODAY - timedelta(45))
+    run(scratch, today - timedelta(45))
     offsets = {-40: 2, -31: 1, -30: 1, -29: 1, 0: 3, 3: 1, 20: 1}
     with scratch.cursor() as cur:
         for offset, n in offsets.items():
             for _ in range(n):
-                ts = at(TODAY + timedelta(offset)).replace(tzinfo=None)
+                ts = at(today + timedelta(offset)).replace(tzinfo=None)
                 cur.execute(
                     "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at)"
                     " VALUES (UUID(), 'info', 'web', 'm', %s, '{}', %s, UTC_TIMESTAMP(6))",
@@ -121,74 +134,77 @@ def test_retention_drops_whole_days_and_keeps_the_rest_and_rows_beyond_the_last_
                 )
     scratch.commit()
     # WHEN maintenance runs today
-    result = run(scratch, TODAY)
+    result = run(scratch, today)
     # THEN the days that ended 30 days ago or earlier are dropped, with their rows, and nothing else
-    assert day_name(TODAY - timedelta(31)) in result["dropped"]
-    assert day_name(TODAY - timedelta(30)) not in result["dropped"]
+    assert day_name(today - timedelta(31)) in result["dropped"]
+    assert day_name(today - timedelta(30)) not in result["dropped"]
     with scratch.cursor() as cur:
-        cur.execute("SELECT DATEDIFF(ts, %s), COUNT(*) FROM logs GROUP BY 1", (TODAY,))
+        cur.execute("SELECT DATEDIFF(ts, %s), COUNT(*) FROM logs GROUP BY 1", (today,))
         remaining = {int(d): int(n) for d, n in cur.fetchall()}
     assert remaining == {-30: 1, -29: 1, 0: 3, 3: 1, 20: 1}
     # AND the days ahead exist; the row 20 days ahead waits in p_future until its day is made
     names = [p.name for p in read_partitions(scratch)]
-    assert names[-2:] == [day_name(TODAY + timedelta(7)), FUTURE]
+    assert names[-2:] == [day_name(today + timedelta(7)), FUTURE]
     # AND a second run the same day changes nothing
-    assert run(scratch, TODAY) == {"created": [], "dropped": [], "ids_forgotten": 0}
+    assert run(scratch, today) == {"created": [], "dropped": [], "ids_forgotten": 0}
 
 
-def test_ids_are_forgotten_after_their_window_only(scratch):
+def test_ids_are_forgotten_after_their_window_only(scratch, today):
     migrate(scratch, load_migrations())
     with scratch.cursor() as cur:
         for days_ago in (16, 15, 14, 0):
             cur.execute(
-                "INSERT INTO log_ids (id, claim, seen_on) VALUES (UUID(), 1, %s)", (TODAY - timedelta(days_ago),)
+                "INSERT INTO log_ids (id, claim, seen_on) VALUES (UUID(), 1, %s)", (today - timedelta(days_ago),)
             )
     scratch.commit()
-    result = run(scratch, TODAY)
+    result = run(scratch, today)
     assert result["ids_forgotten"] == 1
     with scratch.cursor() as cur:
-        cur.execute("SELECT DATEDIFF(%s, seen_on) FROM log_ids ORDER BY 1", (TODAY,))
+        cur.execute("SELECT DATEDIFF(%s, seen_on) FROM log_ids ORDER BY 1", (today,))
         assert [int(row[0]) for row in cur.fetchall()] == [0, 14, 15]
 
 
-def test_the_maintainer_account_can_maintain_the_stages_table(admin_db):
-    # GIVEN the test stage's table, and the scheduled function's maintainer (its own account)
+def test_the_maintainer_account_can_maintain_the_stages_table(admin_db, today):
+    # GIVEN the test stage's table, and the scheduled function's maintainer (its own account), told
+    # the date this test compares with (the real clock may pass UTC midnight meanwhile)
+    connector = MySQLConnector(SETTINGS.mysql, wiring.get_secrets().source("mysql_maintainer"))
+    maintainer = PartitionMaintainer(connector, SETTINGS, today=lambda: today)
     # WHEN it runs THEN today and the days ahead exist, and the account needed nothing more
-    wiring.get_maintainer().run()
+    maintainer.run()
     names = [p.name for p in read_partitions(admin_db)]
-    assert day_name(TODAY) in names
-    assert day_name(TODAY + timedelta(SETTINGS.log_partitions_ahead_days)) in names
+    assert day_name(today) in names
+    assert day_name(today + timedelta(SETTINGS.log_partitions_ahead_days)) in names
 
 
-def test_an_id_retried_with_another_timestamp_is_stored_once(admin_db):
+def test_an_id_retried_with_another_timestamp_is_stored_once(admin_db, today):
     # GIVEN an entry stored, and the same id again with a timestamp in another day's partition
     log_id = uuid.uuid4()
     writer = connect("mysql_writer")
     try:
-        assert store(writer, record(at(TODAY), log_id)) == 1
+        assert store(writer, record(at(today), log_id)) == 1
         # WHEN it is written again (a client's retry without a timestamp gets a new one)
-        assert store(writer, record(at(TODAY - timedelta(2)), log_id)) == 0
+        assert store(writer, record(at(today - timedelta(2)), log_id)) == 0
     finally:
         writer.close()
     # THEN it is stored once, as first written
     assert logs_count(admin_db, f"id = '{log_id}'") == 1
-    assert logs_count(admin_db, f"id = '{log_id}' AND DATE(ts) = '{TODAY}'") == 1
+    assert logs_count(admin_db, f"id = '{log_id}' AND DATE(ts) = '{today}'") == 1
 
 
 @pytest.mark.parametrize("first_ends_with", ["commit", "rollback"])
-def test_two_writers_with_one_id_store_it_once(admin_db, first_ends_with):
+def test_two_writers_with_one_id_store_it_once(admin_db, first_ends_with, today):
     # GIVEN a writer that has claimed an id and inserted its row, not yet committed
     log_id = uuid.uuid4()
     first, second = connect("mysql_writer"), connect("mysql_writer")
     try:
-        assert insert_log_rows(first, [record(at(TODAY), log_id)], 500, 1 << 20).inserted == 1
+        assert insert_log_rows(first, [record(at(today), log_id)], 500, 1 << 20).inserted == 1
         # WHEN a second writer stores the same id under another timestamp
         inserted: list[int] = []
         failed: list[BaseException] = []
 
         def second_writer() -> None:
             try:
-                inserted.append(store(second, record(at(TODAY, 13), log_id)))
+                inserted.append(store(second, record(at(today, 13), log_id)))
             except BaseException as exc:  # shown by the assertion below, not lost in the thread
                 failed.append(exc)
 
@@ -218,7 +234,7 @@ def _claiming(admin_db, log_id: uuid.UUID) -> bool:
         return bool(cur.fetchone()[0])
 
 
-def test_a_row_mysql_rejects_gives_its_id_back(admin_db):
+def test_a_row_mysql_rejects_gives_its_id_back(admin_db, today):
     # GIVEN MySQL refusing rows of one source (a data error: the row is set aside, not stored)
     with admin_db.cursor() as cur:
         cur.execute(
@@ -227,7 +243,7 @@ def test_a_row_mysql_rejects_gives_its_id_back(admin_db):
         )
     writer = connect("mysql_writer")
     try:
-        refused, good = record(at(TODAY), source="reject.me"), record(at(TODAY))
+        refused, good = record(at(today), source="reject.me"), record(at(today))
         outcome = insert_log_rows(writer, [refused, good], 500, 1 << 20)
         writer.commit()
     finally:
@@ -249,14 +265,14 @@ def test_make_up_runs_the_apps_schedule_as_eventbridge_would():
     assert run_once(jobs[0])
 
 
-def test_a_batch_mixing_stored_and_new_ids_stores_only_the_new_ones(admin_db):
+def test_a_batch_mixing_stored_and_new_ids_stores_only_the_new_ones(admin_db, today):
     # GIVEN one entry stored before
-    old = record(at(TODAY))
+    old = record(at(today))
     writer = connect("mysql_writer")
     try:
         assert store(writer, old) == 1
         # WHEN a batch carries it again among two new ones (and one of those twice)
-        fresh = [record(at(TODAY)), record(at(TODAY))]
+        fresh = [record(at(today)), record(at(today))]
         inserted = store(writer, old, fresh[0], fresh[1], fresh[1])
     finally:
         writer.close()

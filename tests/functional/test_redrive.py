@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib import wiring
 from tests.functional.conftest import JSON, body
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 from tools.ops.dead_letters import DeadLetters
 from tools.ops.queues import queue_depth
 from tools.ops.replay import RejectReplay

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
 from chalicelib.web.openapi import ADMIN, KEY
-from tests.waiting import wait_for
+from tests.support.tables import empty_tables
+from tests.support.waiting import wait_for
 from tools.admin import admin_connection
 from tools.devstack.bootstrap import bootstrap
 from tools.devstack.processes import Processes, wait_http
@@ -59,9 +60,8 @@ queued_lock = threading.Lock()
 def live_api() -> Iterator[None]:
     """The stage's API and consumer as `make up` runs them, on empty tables."""
     bootstrap(STAGE)
-    with admin_connection(_SETTINGS.mysql.database) as conn, conn.cursor() as cur:
-        for table in ("logs", "log_ids", "log_rejects", "items"):
-            cur.execute(f"TRUNCATE TABLE {table}")
+    with admin_connection(_SETTINGS.mysql.database) as conn:
+        empty_tables(conn)
     processes = Processes(ROOT / ".data" / "fuzz")
     python = str(ROOT / ".venv" / "bin" / "python")
     # Failed attempts per address are limited (2/s, 20 at once): the fuzzer's many requests without

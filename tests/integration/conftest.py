@@ -21,6 +21,7 @@ import pymysql
 import pytest
 import redis
 
+from tests.support.tables import empty_tables
 from tools.admin import admin_connection
 
 if TYPE_CHECKING:
@@ -135,9 +136,8 @@ def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) ->
     """Empty tables, keys and queues of the integration stage before and after a test."""
 
     def clean() -> None:
-        with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn, conn.cursor() as cur:
-            for table in ("items", "logs", "log_ids", "log_rejects"):
-                cur.execute(f"DELETE FROM {table}")
+        with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn:
+            empty_tables(conn)
         r = redis.Redis.from_url(SETTINGS.redis_url)
         keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
         if keys:

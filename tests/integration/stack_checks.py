@@ -10,9 +10,11 @@ import pymysql
 import redis
 
 from tests.integration.conftest import API
-from tests.waiting import wait_for
+from tests.support.tables import empty_tables
+from tests.support.waiting import wait_for
 from tools.aws import aws_client
 from tools.deploy.stack import StackDeployment, delete, deploy, targets
+from tools.ops.queues import queue_depth
 from tools.stage import stage_settings
 
 STAGE = "stack"
@@ -58,9 +60,8 @@ def count(sql: str, args: Any = None) -> int:
 
 def clean(deployment: StackDeployment) -> None:
     """Empty the stack's tables, Redis keys and queues."""
-    with database() as conn, conn.cursor() as cur:
-        for table in ("items", "logs", "log_ids", "log_rejects"):
-            cur.execute(f"DELETE FROM {table}")
+    with database() as conn:
+        empty_tables(conn)
     r = redis.Redis.from_url(stage_settings("local").redis_url)
     keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
     if keys:
@@ -82,14 +83,21 @@ def logs_locked() -> Iterator[None]:
             cur.execute("UNLOCK TABLES")
 
 
-def check_an_entry_is_stored_exactly_once(api: API) -> None:
+def check_an_entry_is_stored_exactly_once(api: API, deployment: StackDeployment) -> None:
     """POST /logs twice with one id (a client's retry) through the stack's URL: 202 both times,
     stored once by the event source mapping and the consumer, readable through GET /logs/{id}."""
+    # WHEN one entry is posted twice with its id, as a retrying client would
     log_id = str(uuid.uuid4())
     for _ in range(2):
         answer = api.post("/logs", {**ENTRY, "id": log_id})
         assert (answer.status, answer.body) == (202, {"id": log_id, "status": "queued"}), answer.body
-    wait_for(lambda: count("SELECT COUNT(*) FROM logs WHERE id = %s", (log_id,)) > 0, timeout_s=60)
+    # THEN once both messages are consumed (the queue empty: none waiting, none in flight) ...
+    sqs, queue_url = emulator(deployment, "sqs"), deployment.outputs["LogQueueUrl"]
+    wait_for(
+        lambda: count("SELECT COUNT(*) FROM logs WHERE id = %s", (log_id,)) > 0 and queue_depth(sqs, queue_url) == 0,
+        timeout_s=60,
+    )
+    # ... it is stored exactly once, and readable
     stored = api.get(f"/logs/{log_id}")
     assert (stored.status, stored.body["message"]) == (200, ENTRY["message"])
     assert count("SELECT COUNT(*) FROM logs WHERE id = %s", (log_id,)) == 1

@@ -3,11 +3,12 @@
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 
 from tests.integration.conftest import SETTINGS, STAGE, aws, rows
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 from tools.devstack.local_schedule import scheduled_event
 from tools.stage import stage_secrets
 
@@ -95,21 +96,47 @@ def test_a_failing_consumer_is_redelivered_then_the_message_goes_to_the_dlq(
     assert len(failures) >= SETTINGS.queue_max_receive_count
 
 
-def test_the_functions_logs_reach_cloudwatch_logs(api, deployment):
-    # WHEN the API function handles a request
+def api_gateway_event(path: str, item_id: str, request_id: str) -> dict[str, Any]:
+    """GET /items/{item_id} as API Gateway's proxy integration hands it to the API function."""
+    context = {"resourcePath": "/items/{item_id}", "httpMethod": "GET", "path": path, "stage": "api"}
+    return {
+        "resource": "/items/{item_id}",
+        "path": path,
+        "httpMethod": "GET",
+        "headers": {},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"item_id": item_id},
+        "stageVariables": None,
+        "requestContext": {**context, "requestId": request_id, "identity": {"sourceIp": "127.0.0.1"}},
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+def test_the_functions_logs_reach_cloudwatch_logs(deployment):
+    # GIVEN a request only this test makes: an unknown item, with a marker as API Gateway's request id
     marker = f"marker-{uuid.uuid4()}"
-    assert api.get(f"/items/{marker}").status == 404
-    # THEN its invocation's log lines are in its log group: the runtime's START/END/REPORT lines
+    event = api_gateway_event(f"/items/{marker}", marker, marker)
+    # WHEN the API function handles it
+    answer = aws("lambda").invoke(FunctionName=deployment.api_function, Payload=json.dumps(event).encode())
+    response = json.loads(answer["Payload"].read())
+    assert response["statusCode"] == 404, response
+    assert json.loads(response["body"])["error"]["request_id"] == marker  # it was our request
+    invocation = answer["ResponseMetadata"]["RequestId"]  # Lambda's id of that invocation
+    # THEN that invocation's own log lines are in its log group: the runtime's START/END/REPORT lines
     logs = aws("logs")
     group = f"/aws/lambda/{deployment.api_function}"
 
     def messages() -> list[str]:
-        return [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+        pages = logs.get_paginator("filter_log_events").paginate(logGroupName=group)
+        return [e["message"] for page in pages for e in page["events"]]
 
-    wait_for(lambda: any(m.startswith("REPORT RequestId:") for m in messages()), timeout_s=30)
+    wait_for(lambda: any(m.startswith(f"REPORT RequestId: {invocation}") for m in messages()), timeout_s=30)
     lines = messages()
-    assert any(m.startswith("START RequestId:") for m in lines)
-    assert any(m.startswith("END RequestId:") for m in lines)
+    assert any(m.startswith(f"START RequestId: {invocation}") for m in lines)
+    assert any(m.startswith(f"END RequestId: {invocation}") for m in lines)
 
 
 def test_partition_maintenance_is_an_hourly_eventbridge_rule_that_runs_the_function(deployment):

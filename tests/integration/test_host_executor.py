@@ -12,7 +12,8 @@ from typing import Any
 
 from faults.deployed import handler_processes
 from tests.integration.conftest import aws
-from tests.waiting import wait_for
+from tests.support.procs import parent_pid, running
+from tests.support.waiting import wait_for
 
 
 def invoke(lambda_client, name: str, event: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:
@@ -21,22 +22,10 @@ def invoke(lambda_client, name: str, event: dict[str, Any] | None = None) -> tup
     return {**response, "Payload": payload}, base64.b64decode(response.get("LogResult", "")).decode()
 
 
-def parent_pid(pid: int) -> int:
-    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
-
-
 def update_configuration(lambda_client, name: str, **changes: Any) -> None:
     """Change the function's configuration and wait until the new version serves."""
     lambda_client.update_function_configuration(FunctionName=name, **changes)
     lambda_client.get_waiter("function_updated_v2").wait(FunctionName=name)
-
-
-def pid_running(pid: int) -> bool:
-    """Alive and not a zombie (a killed template stays one until LocalStack reaps it)."""
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
 
 
 def pid_alive(pid: int) -> bool:
@@ -88,12 +77,15 @@ def test_an_import_error_is_the_functions_error_not_a_hang(lambda_client, make_f
 
 
 def test_a_function_that_runs_past_its_timeout_is_reported_as_a_timeout(lambda_client, make_function):
-    name = make_function("probe.sleep", timeout=1)
-    response, logs = invoke(lambda_client, name, {"seconds": 5})
+    # GIVEN a function with a 10 s timeout: room for a new environment's init before the next
+    # invocation, however slow the machine (a 1 s timeout had to fit it)
+    name = make_function("probe.sleep", timeout=10)
+    # WHEN an invocation runs far past it THEN it is reported as a timeout
+    response, logs = invoke(lambda_client, name, {"seconds": 120})
     assert response["FunctionError"] == "Unhandled"
     assert response["Payload"]["errorType"] == "Sandbox.Timedout"
-    assert "Task timed out after 1.00 seconds" in response["Payload"]["errorMessage"]
-    assert "Task timed out after 1.00 seconds" in logs
+    assert "Task timed out after 10.00 seconds" in response["Payload"]["errorMessage"]
+    assert "Task timed out after 10.00 seconds" in logs
     # AND the environment initialises again: the next invocation runs normally
     response, _ = invoke(lambda_client, name, {"seconds": 0})
     assert response["Payload"]["slept"] == 0
@@ -195,14 +187,16 @@ def test_updated_code_is_what_runs_next(lambda_client, make_function):
 # --- Environments forked from a template (localstack/host_executor/sluice_host_executor/runtime.py)
 
 
-def test_environments_forked_from_one_init_share_none_of_their_state(lambda_client, make_function):
+def test_environments_forked_from_one_init_share_none_of_their_state(lambda_client, make_function, tmp_path):
     # GIVEN a function whose init prints a line and sets module state
     name = make_function("probe.state", timeout=30)
-    # WHEN two invocations run at the same time (so in two environments)
+    # WHEN two invocations are in it at the same time (each waits in the handler until both are
+    # there, so in two environments; no sleeps that have to overlap)
     answers: list[tuple[dict[str, Any], str]] = []
+    meet = {"dir": str(tmp_path / "arrived"), "count": 2, "timeout_s": 25}
 
     def run() -> None:
-        response, logs = invoke(lambda_client, name, {"seconds": 2})
+        response, logs = invoke(lambda_client, name, {"meet": meet})
         answers.append((response["Payload"], logs))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
@@ -211,6 +205,7 @@ def test_environments_forked_from_one_init_share_none_of_their_state(lambda_clie
     for t in threads:
         t.join()
     (first, first_logs), (second, second_logs) = answers
+    assert first["met"] and second["met"]
     # THEN they ran in two processes that both started from the one init ...
     assert first["pid"] != second["pid"]
     assert first["init_id"] == second["init_id"]
@@ -233,13 +228,14 @@ def test_environments_forked_from_one_init_share_none_of_their_state(lambda_clie
 
 
 def test_a_timeout_or_a_crash_starts_the_environment_again_from_init(lambda_client, make_function):
-    # GIVEN a warm environment that has changed its module state
-    name = make_function("probe.state", timeout=1)
+    # GIVEN a warm environment that has changed its module state (a 10 s timeout: room for each new
+    # environment's init, however slow the machine)
+    name = make_function("probe.state", timeout=10)
     invoke(lambda_client, name)
     warm = invoke(lambda_client, name)[0]["Payload"]
     assert warm["calls"] == 2
     # WHEN an invocation runs past the timeout THEN the next starts from init's state, in a new process
-    assert invoke(lambda_client, name, {"seconds": 3})[0]["Payload"]["errorType"] == "Sandbox.Timedout"
+    assert invoke(lambda_client, name, {"seconds": 120})[0]["Payload"]["errorType"] == "Sandbox.Timedout"
     after_timeout, logs = invoke(lambda_client, name)
     assert after_timeout["Payload"]["calls"] == 1
     assert after_timeout["Payload"]["pid"] != warm["pid"]
@@ -289,7 +285,7 @@ def test_an_environment_whose_template_died_initialises_from_a_new_one(lambda_cl
     first = invoke(lambda_client, name)[0]["Payload"]
     template = parent_pid(first["pid"])
     os.kill(template, signal.SIGKILL)
-    wait_for(lambda: not pid_running(template), timeout_s=15)
+    wait_for(lambda: not running(template), timeout_s=15)
     # WHEN the environment's process then dies
     assert invoke(lambda_client, name, {"crash": True})[0]["Payload"]["errorType"] == "Runtime.ExitError"
     # THEN the next invocation runs init's state in a fork of a new template

@@ -17,11 +17,15 @@ def admin() -> str:
 
 
 def test_a_key_over_its_limit_gets_429_with_when_to_come_back(api, admin):
-    limited = api.with_key(api.make_key(admin, rate_per_s=1, burst=3))
-    spent = limited.post("/logs/batch", {"logs": [ENTRY] * 3})
+    # GIVEN a key of 1 entry/s with a burst of 200
+    limited = api.with_key(api.make_key(admin, rate_per_s=1, burst=200))
+    # WHEN it spends the burst in one batch
+    spent = limited.post("/logs/batch", {"logs": [ENTRY] * 200})
     assert spent.status == 202
-    assert spent.headers["ratelimit-policy"] == '"key";q=3;w=3'
-    refused = limited.post("/logs", ENTRY)
+    assert spent.headers["ratelimit-policy"] == '"key";q=200;w=200'
+    # THEN its next batch of 100 is refused with when to come back: 100 entries come back in 100 s
+    # at its rate, far more than a trip through API Gateway takes (no race with the clock)
+    refused = limited.post("/logs/batch", {"logs": [ENTRY] * 100})
     assert (refused.status, refused.body["error"]["code"]) == (429, "rate_limited")
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.headers["ratelimit"].startswith('"key";r=0;')

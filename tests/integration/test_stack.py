@@ -25,7 +25,7 @@ from tests.integration.stack_checks import (
     emulator,
     logs_locked,
 )
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 from tools.deploy.stack import StackDeployment, admin_token
 from tools.devstack.local_schedule import scheduled_event
 
@@ -106,8 +106,8 @@ def test_the_scheduled_maintenance_keeps_the_log_partitions_with_its_own_account
     assert names[-1] == FUTURE
 
 
-def test_an_entry_is_stored_exactly_once(api):
-    check_an_entry_is_stored_exactly_once(api)
+def test_an_entry_is_stored_exactly_once(api, stack):
+    check_an_entry_is_stored_exactly_once(api, stack)
 
 
 def test_a_read_is_cached_and_writes_need_the_stacks_admin_token(api, stack):

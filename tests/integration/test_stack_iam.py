@@ -49,7 +49,7 @@ def test_a_role_missing_one_needed_permission_fails_the_stack_tests(stack):
     try:
         # WHEN the stack's write test runs THEN it fails: the API may not queue entries
         with pytest.raises(AssertionError):
-            check_an_entry_is_stored_exactly_once(api)
+            check_an_entry_is_stored_exactly_once(api, stack)
         # AND the client is told it is a configuration error (500), not an outage to retry (503)
         answer = api.post("/logs", {"level": "info", "source": "web", "message": "x"})
         assert (answer.status, answer.body["error"]["code"]) == (500, "config_error")
@@ -57,7 +57,7 @@ def test_a_role_missing_one_needed_permission_fails_the_stack_tests(stack):
     finally:
         deploy(STAGE, TARGET)  # the template as packaged
     # AND with the permission back, the same test passes
-    check_an_entry_is_stored_exactly_once(api)
+    check_an_entry_is_stored_exactly_once(api, stack)
 
 
 def test_the_log_queue_takes_messages_from_the_api_role_only(stack):

@@ -11,7 +11,7 @@ from chalicelib.logs.model import LogEntryIn, new_log_record
 from chalicelib.logs.packing import group_for_batches, pack_messages, unpack_message
 from chalicelib.logs.queue import GroupSender, LogQueue
 from chalicelib.validation import utc_now, validate
-from tests.waiting import wait_for
+from tests.support.waiting import wait_for
 
 MAX = 262_144
 

@@ -41,17 +41,22 @@ def sleep(event, context):
     return {"pid": os.getpid(), "slept": event["seconds"]}
 
 
-def rendezvous(event, context):
-    """Wait until `count` invocations are in this handler at once (each leaves a file named by
-    its pid in `dir`), then return: only separate environments can all be here together."""
-    os.makedirs(event["dir"], exist_ok=True)
-    open(os.path.join(event["dir"], str(os.getpid())), "w").close()
-    deadline = time.monotonic() + float(event["timeout_s"])
-    while len(os.listdir(event["dir"])) < event["count"]:
+def meet(dir, count, timeout_s):
+    """Wait until `count` invocations are here at once (each leaves a file named by its pid in
+    `dir`); False if they were not by timeout_s. Only separate environments can all be here together."""
+    os.makedirs(dir, exist_ok=True)
+    open(os.path.join(dir, str(os.getpid())), "w").close()
+    deadline = time.monotonic() + float(timeout_s)
+    while len(os.listdir(dir)) < count:
         if time.monotonic() > deadline:
-            return {"pid": os.getpid(), "met": False}
+            return False
         time.sleep(0.02)
-    return {"pid": os.getpid(), "met": True}
+    return True
+
+
+def rendezvous(event, context):
+    """Return once `count` invocations are in this handler at once (see meet)."""
+    return {"pid": os.getpid(), "met": meet(event["dir"], event["count"], event["timeout_s"])}
 
 
 def crash(event, context):
@@ -102,8 +107,10 @@ def state(event, context):
         descriptors[fd] = "socket" if stat.S_ISSOCK(mode) else "pipe" if stat.S_ISFIFO(mode) else "other"
     if event.get("crash"):
         os._exit(5)
+    met = meet(**event["meet"]) if "meet" in event else None
     time.sleep(float(event.get("seconds", 0)))
     return {
+        "met": met,
         "pid": os.getpid(),
         "init_id": INIT_ID,
         "calls": CALLS,
