@@ -156,7 +156,7 @@ faults-short: venvs  ## five fault scenarios, shorter [1.5 min]
 	$(PY) -m faults.run --profile short --out .data/faults-short
 
 # ruff and mypy; then every packaged stage's template through cfn-lint (0 errors and 0 warnings).
-lint: venvs  ## ruff, mypy, the OpenAPI check, both packages and cfn-lint [30 s]
+lint: venvs  ## ruff, mypy, the OpenAPI and configuration checks, both packages and cfn-lint [30 s]
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

@@ -239,7 +239,7 @@ def flush_dirty_pages() -> float:
 
 @dataclass(frozen=True)
 class WriterRates:
-    api_ids: float  # rows/s with the ids the API makes (time-ordered, chalicelib/uuid7.py)
+    api_ids: float  # rows/s with the ids the API makes (time-ordered, chalicelib/logs/ids.py)
     client_ids: float  # rows/s with random ids, as a client that names its own entries sends
     flush_s: float
 

@@ -31,10 +31,14 @@ def stage_settings(stage: str) -> Settings:
     """The stage's Settings, as its functions would load them (a packaged stage's deploy-time
     settings are stand-ins)."""
     # This process's environment may add what a function gets from its runtime or its template
-    # (the region, a stack's servers, an administrator's secret), never a value the stage leaves
-    # to the declared defaults: another stage's environment, applied earlier, must not change it.
-    outside = {name: value for name, value in os.environ.items() if name not in defaulted_variables()}
-    return load_settings({**DEPLOY_TIME_STAND_INS, **outside, **stage_environment(stage)})
+    # (the region, a stack's servers, an administrator's secret), never a stage's default.
+    return load_settings({**DEPLOY_TIME_STAND_INS, **outside_environment(), **stage_environment(stage)})
+
+
+def outside_environment() -> dict[str, str]:
+    """This process's environment less every variable a stage may leave to the declared defaults:
+    what a stage leaves out is its default, never a value another stage (or a shell) set."""
+    return {name: value for name, value in os.environ.items() if name not in defaulted_variables()}
 
 
 def stage_variables(stage: str) -> dict[str, str]:
@@ -61,9 +65,14 @@ def apply_stage_environment(stage: str, local_aws: bool = True) -> None:
     a value an earlier stage set and this one leaves to the declared defaults is removed."""
     if local_aws:
         os.environ.update(LOCAL_AWS_ENV)
+    forget_defaulted_variables()
+    os.environ.update(stage_environment(stage))
+
+
+def forget_defaulted_variables() -> None:
+    """Remove from os.environ every variable a stage may leave to the declared defaults."""
     for name in defaulted_variables():
         os.environ.pop(name, None)
-    os.environ.update(stage_environment(stage))
 
 
 # Settings a packaged stack's functions get from its template at deploy time (deploy/stack.yaml

@@ -25,12 +25,12 @@ SECRET_MEANINGS = {
     "mysql_writer": "the log writer's MySQL account (its connections are capped)",
     "mysql_admin": "the migration's administrator account (a stack's MySQLAdminSecretArn)",
     "mysql_maintainer": "the partition maintenance's MySQL account",
-    "admin_token": "the bearer token for `PUT` and `DELETE /items`",
+    "admin_token": "the administrator's bearer token: `PUT` and `DELETE /items`, `/keys`, `GET /health/dependencies`",
     "redis": "Redis's ACL user (none locally)",
 }
 
 # A plain field a stage may leave out when it sets the secret's other fields. A stack's template
-# names its accounts the same way (deploy/stack.yaml, filled in by tools/package.py).
+# names its accounts the same way (deploy/stack.yaml, filled in by tools/deploy/package.py).
 SECRET_DEFAULTS: dict[str, FromSettings] = {
     "MYSQL_API_USER": FromSettings("{MYSQL_DATABASE}_api"),
     "MYSQL_WRITER_USER": FromSettings("{MYSQL_DATABASE}_writer"),

@@ -16,7 +16,6 @@ two runs apart.
 """
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -35,7 +34,6 @@ FUTURE = "p_future"
 BEFORE = "p_before"
 ID_DELETE_CHUNK = 10_000  # log_ids rows per DELETE
 ID_DELETE_ROUNDS = 100  # at most this many per run (a million ids); the rest next run
-_DAY_NAME = re.compile(r"^p(\d{8})$")
 
 
 @dataclass(frozen=True)

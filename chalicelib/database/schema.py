@@ -11,6 +11,8 @@ The `schema_migrations` table records each version that ran, with the checksum o
 file changed after it ran stops the run: add a new migration instead. A database ahead of the
 code (a deploy rolled back after its migration ran) is left as it is: migrations only add, so
 the older code runs on the newer schema. A named lock keeps two runs (two deploys) apart.
+A migration file never changes once it ran anywhere (its checksum is recorded): its header comments
+may name modules by the paths they had then.
 """
 
 import hashlib

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from chalicelib.keys.sources import source_allowed
+from chalicelib.keys.sources import ANY, PREFIX_MARK, source_allowed
 from chalicelib.validation import format_rfc3339
 
 TOKEN_PREFIX = "slk_"
@@ -27,7 +27,7 @@ SCOPES = (SCOPE_WRITE, SCOPE_READ)
 _TOKEN = re.compile(rf"^{TOKEN_PREFIX}[A-Za-z0-9_-]{{43,128}}$")
 MAX_SOURCES = 50
 # What a key's `sources` may hold: `*`, a source name, or a source-name prefix ending in `*`.
-SOURCE_PATTERN_OR_PREFIX = r"^(\*|[A-Za-z0-9_.:/-]{1,64}\*?)$"
+SOURCE_PATTERN_OR_PREFIX = rf"^({re.escape(ANY)}|[A-Za-z0-9_.:/-]{{1,64}}{re.escape(PREFIX_MARK)}?)$"
 Scope = Literal["logs:write", "logs:read"]
 SourcePattern = Annotated[str, Field(pattern=SOURCE_PATTERN_OR_PREFIX)]
 

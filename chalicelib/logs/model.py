@@ -54,7 +54,7 @@ class LogRecord(Strict):
 
 
 def new_log_record(entry: LogEntryIn, received_at: datetime) -> LogRecord:
-    """Complete a client's entry: an id (time-ordered, see chalicelib/uuid7.py) and a timestamp if
+    """Complete a client's entry: an id (time-ordered, see chalicelib/logs/ids.py) and a timestamp if
     it gave none, and when it arrived."""
     return LogRecord.model_construct(
         id=entry.id or uuid7(int(received_at.timestamp() * 1000)),

@@ -1,6 +1,6 @@
 """The shapes of the API's answers, for its OpenAPI description (chalicelib/web/openapi.py).
 
-The request models live in chalicelib/validation.py and chalicelib/keys/model.py, where the code
+The request models live with their concepts (chalicelib/items/model.py, logs/model.py, keys/model.py), where the code
 validates with them; these describe what the handlers return, and the fuzz run checks every
 answer against them.
 """

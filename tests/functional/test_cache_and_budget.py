@@ -178,12 +178,14 @@ def test_a_slot_whose_holder_died_frees_when_its_lease_ends(override_settings):
     release([taken])
 
 
-def test_slots_bound_concurrent_mysql_work_to_r(client, admin_headers, monkeypatch):
-    # GIVEN reads that hold their connection for 100 ms
+def test_slots_bound_concurrent_mysql_work_to_r(client, admin_headers, monkeypatch, override_settings):
+    # GIVEN reads that hold their connection for 100 ms, and R = 2 read slots while MySQL's own cap on
+    # the API account stays at the stage's R (so only the slots can hold the peak to 2)
     put(client, admin_headers, "busy", {"name": "B"})
+    override_settings(api_read_slots=2)
     db = wiring.get_database()
     pool = db.slots
-    assert pool is not None
+    assert pool is not None and pool.limit == 2 < SETTINGS.api_read_slots
     real_connect = db.connector.connect
 
     def slow_connect():

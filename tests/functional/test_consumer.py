@@ -316,9 +316,7 @@ def test_the_local_event_source_honours_batch_size_and_the_concurrency_cap(clien
     # WHEN it runs until everything is stored
     runner.start()
     try:
-        deadline = time.monotonic() + 30
-        while count_rows(admin_db) < 60 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for(lambda: count_rows(admin_db) >= 60, timeout_s=30, interval_s=0.1)
     finally:
         source.stopping.set()
         runner.join(timeout=10)

@@ -109,7 +109,10 @@ def test_a_second_run_waits_for_the_first(scratch):
 
 def _waiting_on_a_lock() -> bool:
     with admin_connection() as conn, conn.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User lock'")
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE = 'User lock' AND INFO LIKE %s",
+            (f"%sluice-migrations:{DATABASE}%",),
+        )
         row = cur.fetchone()
         return bool(row and row[0])
 

@@ -1,6 +1,6 @@
 """The OpenAPI description (openapi.json) is what the code does: every route described, the
 description served, and answers that match their schemas. (That openapi.json is what
-chalicelib/openapi.py generates is `make lint`'s check: python -m tools.openapi --check.)"""
+chalicelib/web/openapi.py generates is `make lint`'s check: python -m tools.ops.openapi --check.)"""
 
 import json
 from typing import Any

@@ -1,5 +1,7 @@
 """Settings come from the environment: each stage in .chalice/config.json sets what has no declared default."""
 
+import os
+
 import pytest
 
 from chalicelib.config import every_setting, load_settings
@@ -148,3 +150,17 @@ def test_a_deployed_stack_may_not_run_without_keys():
     }
     with pytest.raises(ConfigError, match="API_KEYS_REQUIRED is off in a deployed stack"):
         load_settings(env)
+
+
+def test_what_a_stage_leaves_to_its_defaults_is_never_taken_from_this_process(monkeypatch):
+    # GIVEN this process's environment holds another stage's value of a defaulted setting
+    from tools.stage import forget_defaulted_variables, outside_environment
+
+    monkeypatch.setenv("SLOT_WAIT_MS", "300")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    # WHEN the environment chalice package, chalice deploy and chalice local get is made
+    # THEN the defaulted setting is left out, and what is not a setting stays
+    assert "SLOT_WAIT_MS" not in outside_environment()
+    assert outside_environment()["AWS_REGION"] == "eu-west-1"
+    forget_defaulted_variables()
+    assert "SLOT_WAIT_MS" not in os.environ

@@ -9,7 +9,6 @@ The API answers at http://127.0.0.1:4566/_aws/execute-api/<api id>/<stage>/ (no 
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from tools.aws import LOCAL_AWS_ENV, aws_client
 from tools.deploy import gateway_responses
 from tools.devstack.bootstrap import bootstrap
 from tools.ops.budget import check
-from tools.stage import ROOT, chalice_config, stage_settings
+from tools.stage import ROOT, chalice_config, outside_environment, stage_settings
 
 CHALICE = ROOT / ".venv" / "bin" / "chalice"
 
@@ -44,7 +43,7 @@ def localstack_endpoint(stage: str) -> str:
 
 def chalice_env(stage: str) -> dict[str, str]:
     """The environment for chalice to talk to LocalStack instead of AWS."""
-    return {**os.environ, **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": localstack_endpoint(stage)}
+    return {**outside_environment(), **LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": localstack_endpoint(stage)}
 
 
 def deployed_record(stage: str) -> Path:

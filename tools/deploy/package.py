@@ -16,7 +16,6 @@
 import argparse
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -28,7 +27,14 @@ from chalicelib.database.schema import MIGRATIONS_DIR
 from tools.aws import LOCAL_AWS_ENV
 from tools.deploy import gateway_responses
 from tools.ops.budget import check
-from tools.stage import DEPLOY_TIME_STAND_INS, ROOT, is_packaged, stage_environment, stage_variables
+from tools.stage import (
+    DEPLOY_TIME_STAND_INS,
+    ROOT,
+    is_packaged,
+    outside_environment,
+    stage_environment,
+    stage_variables,
+)
 
 CHALICE = ROOT / ".venv" / "bin" / "chalice"
 MERGE_TEMPLATE = ROOT / "deploy" / "stack.yaml"
@@ -123,7 +129,7 @@ def package(stage: str, out: Path, max_connections: int | None = None) -> Packag
     rendered.write_text(render_merge_template(MERGE_TEMPLATE.read_text(), stage_values(stage)))
     for old in (out / TEMPLATE_NAME, out / "deployment.zip"):
         old.unlink(missing_ok=True)
-    env = {**os.environ, **LOCAL_AWS_ENV, **DEPLOY_TIME_STAND_INS}  # chalice imports app.py; no AWS call is made
+    env = {**outside_environment(), **LOCAL_AWS_ENV, **DEPLOY_TIME_STAND_INS}  # chalice imports app.py; no AWS call
     subprocess.run(
         [str(CHALICE), "package", "--stage", stage, "--merge-template", str(rendered), str(out)],
         cwd=ROOT,

@@ -36,11 +36,12 @@ from chalice.local import (
 
 from tools.deploy import gateway_responses
 from tools.devstack.processes import PARENT_ENV, die_with_parent
-from tools.stage import ROOT
+from tools.stage import ROOT, forget_defaulted_variables
 
 
 def create_server(stage: str, host: str, port: int, overrides: dict[str, str] | None = None) -> LocalDevServer:
     """The stage's app behind Chalice's local API Gateway emulation, built by Chalice as `chalice local` does."""
+    forget_defaulted_variables()  # what the stage leaves out is its default, not a value of this process's
     factory = CLIFactory(str(ROOT), environ=os.environ)
     params = {"environment_variables": overrides} if overrides else None
     config = factory.create_config_obj(chalice_stage_name=stage, user_provided_params=params)
