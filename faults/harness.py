@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import redis
-
 from chalicelib.config import Settings
 from faults.proxy import FaultProxy
 from tools.admin import admin_connection
 from tools.aws import aws_client
 from tools.devstack.bootstrap import bootstrap_mysql, bootstrap_queues
 from tools.devstack.processes import Processes, wait_http
+from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
 from tools.stage import ROOT, stage_environment, stage_settings
 
 STAGE = "faults"
@@ -68,17 +67,12 @@ def reset(settings: Settings, key: str) -> None:
     """Schema, users and key; queues (with the settings' visibility timeout); everything empty."""
     bootstrap_mysql(settings, key)
     urls = bootstrap_queues(settings)
-    with admin_connection(settings.mysql.database) as conn, conn.cursor() as cur:
-        for table in ("logs", "log_ids", "log_rejects", "items"):
-            cur.execute(f"TRUNCATE TABLE {table}")
-        cur.execute("DROP TRIGGER IF EXISTS faults_reject")
-    sqs = aws_client("sqs", settings)
-    for url in (urls.queue_url, urls.dlq_url):
-        sqs.purge_queue(QueueUrl=url)
-    r = redis.Redis.from_url(settings.redis_url)
-    keys = list(r.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000))
-    if keys:
-        r.delete(*keys)
+    with admin_connection(settings.mysql.database) as conn:
+        empty_tables(conn, truncate=True)
+        with conn.cursor() as cur:
+            cur.execute("DROP TRIGGER IF EXISTS faults_reject")
+    purge_queues(aws_client("sqs", settings), (urls.queue_url, urls.dlq_url))
+    forget_redis_keys(settings.redis_url, settings.redis_key_prefix)
 
 
 def queue_urls(settings: Settings) -> tuple[str, str]:

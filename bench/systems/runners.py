@@ -19,6 +19,7 @@ from tools.aws import aws_client
 from tools.devstack.bootstrap import bootstrap_mysql, bootstrap_queues
 from tools.devstack.processes import Processes, wait_http
 from tools.ops.queues import queue_depth
+from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
 from tools.stage import ROOT, stage_settings
 
 BENCH_STAGE = "bench"
@@ -79,19 +80,19 @@ def prepare_databases(writer_cap: int) -> Settings:
 
 
 def empty_everything(settings: Settings) -> None:
-    """Empty every system's table, sluice's queues and Redis keys, and Celery's broker."""
+    """Empty every system's table, sluice's queues and Redis keys (its API keys too: each run makes
+    its own), and Celery's broker."""
     with admin_connection() as conn, conn.cursor() as cur:
         for table in TABLES:
             cur.execute(f"TRUNCATE TABLE {DATABASE}.{table}")
-        for table in ("logs", "log_ids", "log_rejects", "items", "api_keys"):
-            cur.execute(f"TRUNCATE TABLE {settings.mysql.database}.{table}")
+    with admin_connection(settings.mysql.database) as conn:
+        empty_tables(conn, truncate=True)
+        with conn.cursor() as cur:
+            cur.execute("TRUNCATE TABLE api_keys")
     sqs = aws_client("sqs", settings)
-    for name in (settings.log_queue_name, settings.log_dlq_name):
-        sqs.purge_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
-    r = redis.Redis.from_url(settings.redis_url)
-    keys = list(r.scan_iter(match=f"{settings.redis_key_prefix}*", count=1000))
-    if keys:
-        r.delete(*keys)
+    names = (settings.log_queue_name, settings.log_dlq_name)
+    purge_queues(sqs, [sqs.get_queue_url(QueueName=name)["QueueUrl"] for name in names])
+    forget_redis_keys(settings.redis_url, settings.redis_key_prefix)
     redis.Redis.from_url(CELERY_BROKER).flushdb()
 
 

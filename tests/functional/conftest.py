@@ -17,12 +17,12 @@ import redis
 from chalice.test import Client
 
 from tests.support.mysql import global_variable
-from tests.support.tables import empty_tables
 from tools.admin import admin_connection
 from tools.aws import aws_client
 from tools.devstack.bootstrap import bootstrap
 from tools.devstack.sqs_events import delete, lambda_event, receive, succeeded
 from tools.ops.queues import queue_depth as log_queue_depth
+from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
 from tools.stage import apply_stage_environment, stage_environment
 
 STAGE = "test"
@@ -63,11 +63,8 @@ def admin_db() -> Iterator[pymysql.connections.Connection]:
 def _clean(queue_urls: Any, sqs: Any, redis_client: redis.Redis) -> None:
     with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn:
         empty_tables(conn)
-    keys = list(redis_client.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
-    sqs.purge_queue(QueueUrl=queue_urls.queue_url)
-    sqs.purge_queue(QueueUrl=queue_urls.dlq_url)
+    forget_redis_keys(SETTINGS.redis_url, SETTINGS.redis_key_prefix)
+    purge_queues(sqs, (queue_urls.queue_url, queue_urls.dlq_url))
     wiring.reset_clients()
 
 

@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
 from chalicelib.web.openapi import ADMIN, KEY
-from tests.support.tables import empty_tables
 from tests.support.waiting import wait_for
 from tools.admin import admin_connection
 from tools.devstack.bootstrap import bootstrap
 from tools.devstack.processes import Processes, wait_http
 from tools.ops.openapi import PATH
+from tools.ops.reset import empty_tables
 from tools.stage import ROOT, stage_environment, stage_settings
 
 STAGE = "test"

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import pymysql
 import pytest
-import redis
 
-from tests.support.tables import empty_tables
 from tools.admin import admin_connection
+from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
 
 if TYPE_CHECKING:
     from tests.integration.stack_checks import Stacks
@@ -138,12 +137,8 @@ def clean_state(deployment: Deployment, sqs: Any, queue_urls: dict[str, str]) ->
     def clean() -> None:
         with admin_connection(SETTINGS.mysql.database, settings=SETTINGS) as conn:
             empty_tables(conn)
-        r = redis.Redis.from_url(SETTINGS.redis_url)
-        keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
-        if keys:
-            r.delete(*keys)
-        for url in queue_urls.values():
-            sqs.purge_queue(QueueUrl=url)
+        forget_redis_keys(SETTINGS.redis_url, SETTINGS.redis_key_prefix)
+        purge_queues(sqs, queue_urls.values())
 
     clean()
     yield

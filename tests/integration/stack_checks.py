@@ -7,14 +7,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pymysql
-import redis
 
 from tests.integration.conftest import API
-from tests.support.tables import empty_tables
 from tests.support.waiting import wait_for
 from tools.aws import aws_client
 from tools.deploy.stack import StackDeployment, delete, deploy, targets
 from tools.ops.queues import queue_depth
+from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
 from tools.stage import stage_settings
 
 STAGE = "stack"
@@ -62,13 +61,9 @@ def clean(deployment: StackDeployment) -> None:
     """Empty the stack's tables, Redis keys and queues."""
     with database() as conn:
         empty_tables(conn)
-    r = redis.Redis.from_url(stage_settings("local").redis_url)
-    keys = list(r.scan_iter(match=f"{SETTINGS.redis_key_prefix}*", count=1000))
-    if keys:
-        r.delete(*keys)
-    sqs = emulator(deployment, "sqs")
-    for url in (deployment.outputs["LogQueueUrl"], deployment.outputs["LogDeadLetterQueueUrl"]):
-        sqs.purge_queue(QueueUrl=url)
+    forget_redis_keys(stage_settings("local").redis_url, SETTINGS.redis_key_prefix)
+    urls = (deployment.outputs["LogQueueUrl"], deployment.outputs["LogDeadLetterQueueUrl"])
+    purge_queues(emulator(deployment, "sqs"), urls)
 
 
 @contextmanager
