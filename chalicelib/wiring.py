@@ -16,7 +16,6 @@ from redis.retry import Retry
 from chalicelib import aws
 from chalicelib.config import Settings, load_settings
 from chalicelib.consumer.consumer import LogConsumer, RetryPolicy
-from chalicelib.consumer.metrics import PipelineMetrics
 from chalicelib.consumer.writer import LogWriter
 from chalicelib.database.budget import READ_TIMEOUT_MARGIN_S
 from chalicelib.database.partitions import PartitionMaintainer
@@ -29,6 +28,7 @@ from chalicelib.lazy import once
 from chalicelib.logs.queue import LogQueue
 from chalicelib.logs.service import LogService
 from chalicelib.logs.store import LogStore
+from chalicelib.metrics import PipelineMetrics
 from chalicelib.mysql.connector import Database, MySQLConnector
 from chalicelib.redis.cache import Cache
 from chalicelib.redis.circuit import RedisCircuit

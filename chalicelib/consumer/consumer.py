@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.consumer.metrics import PipelineMetrics
 from chalicelib.consumer.writer import LogWriter, WriteResult
 from chalicelib.errors import DependencyUnavailableError
 from chalicelib.logs.queue import LogQueue
+from chalicelib.metrics import PipelineMetrics
 
 logger = logging.getLogger(__name__)
 

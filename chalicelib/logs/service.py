@@ -11,13 +11,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.consumer.metrics import PipelineMetrics
 from chalicelib.errors import ForbiddenError, NotFoundError, QueueUnavailableError, ValidationError
 from chalicelib.keys.gate import Admission
 from chalicelib.keys.model import Principal
 from chalicelib.logs.model import LogEntryIn, LogListQuery, invalid_entries, new_log_record, validate_log_batch
 from chalicelib.logs.queue import LogQueue
 from chalicelib.logs.store import LogStore
+from chalicelib.metrics import PipelineMetrics
 from chalicelib.redis.cache import Cache
 from chalicelib.validation import (
     decode_cursor,

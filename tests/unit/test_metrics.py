@@ -1,11 +1,11 @@
-"""Pipeline metrics (chalicelib/consumer/metrics.py): one EMF line per request, however many at once."""
+"""Pipeline metrics (chalicelib/metrics.py): one EMF line per request, however many at once."""
 
 import json
 import threading
 
 import pytest
 
-from chalicelib.consumer.metrics import PipelineMetrics
+from chalicelib.metrics import PipelineMetrics
 
 THREADS = 8
 CALLS = 200

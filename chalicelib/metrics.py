@@ -1,5 +1,6 @@
-"""Pipeline metrics in CloudWatch's Embedded Metric Format (Powertools Metrics): each invocation
-prints one JSON line that CloudWatch Logs turns into metrics, with no API call and no permission.
+"""Pipeline metrics, of the API and of the consumer, in CloudWatch's Embedded Metric Format
+(Powertools Metrics): each invocation prints one JSON line that CloudWatch Logs turns into metrics,
+with no API call and no permission.
 
 Namespace `sluice`, dimensions `service` and `stage`:
 - EntriesAccepted (Count): entries the API queued (answered 202), per request;
@@ -9,11 +10,11 @@ Namespace `sluice`, dimensions `service` and `stage`:
 """
 
 import threading
+from collections.abc import Sized
+from typing import Protocol
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-
-from chalicelib.consumer.writer import WriteResult
 
 NAMESPACE = "sluice"
 # Powertools keeps the metrics being added in state shared by every Metrics object, and flushing
@@ -21,6 +22,23 @@ NAMESPACE = "sluice"
 # other's metric, and the second flush then raised "Must contain at least one metric" after its
 # entry was queued (measured: one 500 in 16,873 requests at 200 clients). Add and flush as one step.
 _FLUSH_LOCK = threading.Lock()
+
+
+class BatchOutcome(Protocol):
+    """What a consumer invocation did (consumer/writer.py's WriteResult), as the metrics read it."""
+
+    @property
+    def stored(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def failed_messages(self) -> Sized: ...
+    @property
+    def insert_ms(self) -> float: ...
+    @property
+    def lag_ms(self) -> float | None: ...
 
 
 class PipelineMetrics:
@@ -35,7 +53,7 @@ class PipelineMetrics:
             self._metrics.add_metric(name="EntriesAccepted", unit=MetricUnit.Count, value=entries)
             self._metrics.flush_metrics()
 
-    def batch(self, messages: int, result: WriteResult) -> None:
+    def batch(self, messages: int, result: BatchOutcome) -> None:
         add = self._metrics.add_metric
         with _FLUSH_LOCK:
             add(name="BatchMessages", unit=MetricUnit.Count, value=messages)
