@@ -286,22 +286,10 @@ def run(sizes: list[int], out: Path) -> dict[str, Any]:
 def server_variables(values: dict[str, int]) -> Iterator[None]:
     """MariaDB's global variables set (online), in order, while the block runs; then put back in
     the reverse order (innodb_io_capacity may not pass innodb_io_capacity_max on the way)."""
-    from tools.admin import admin_connection
+    from tools.admin import admin_connection, global_variables
 
-    before = {}
-    with admin_connection() as conn, conn.cursor() as cur:
-        for name, value in values.items():
-            cur.execute(f"SELECT @@GLOBAL.{name}")
-            row = cur.fetchone()
-            assert row is not None
-            before[name] = int(row[0])
-            cur.execute(f"SET GLOBAL {name} = {int(value)}")
-    try:
+    with admin_connection() as conn, global_variables(conn, values):
         yield
-    finally:
-        with admin_connection() as conn, conn.cursor() as cur:
-            for name, value in reversed(before.items()):
-                cur.execute(f"SET GLOBAL {name} = {value}")
 
 
 def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.Random) -> dict[str, Any]:

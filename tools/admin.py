@@ -1,6 +1,9 @@
-"""The one administrator's MySQL connection of the tools and tests."""
+"""The one administrator's MySQL connection of the tools and tests, and server variables set for a while."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pymysql
 
@@ -28,3 +31,21 @@ def admin_connection(database: str | None = None, settings: Settings | None = No
     return pymysql.connect(
         unix_socket=str(MARIADB_SOCKET), user="root", password="", database=database, autocommit=True
     )
+
+
+@contextmanager
+def global_variables(conn: Any, values: dict[str, int]) -> Iterator[dict[str, int]]:
+    """SET GLOBAL each variable, in order, while the block runs (yielding their old values); then put
+    them back in the reverse order, however the block ends (a limit may not pass its maximum on the way)."""
+    before: dict[str, int] = {}
+    try:
+        with conn.cursor() as cur:
+            for name, value in values.items():
+                cur.execute(f"SELECT @@GLOBAL.{name}")
+                before[name] = int(cur.fetchone()[0])
+                cur.execute(f"SET GLOBAL {name} = {int(value)}")
+        yield before
+    finally:
+        with conn.cursor() as cur:
+            for name, value in reversed(before.items()):
+                cur.execute(f"SET GLOBAL {name} = {value}")

@@ -10,19 +10,14 @@ from typing import Any
 import pymysql
 import pytest
 
+from tools.admin import global_variables
+
 
 @contextmanager
 def global_variable(conn: Any, name: str, value: int) -> Iterator[int]:
     """SET GLOBAL `name` = `value` for the block; its old value is put back however the block ends."""
-    with conn.cursor() as cur:
-        cur.execute(f"SELECT @@GLOBAL.{name}")
-        previous = int(cur.fetchone()[0])
-        cur.execute(f"SET GLOBAL {name} = {int(value)}")
-    try:
-        yield previous
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"SET GLOBAL {name} = {previous}")
+    with global_variables(conn, {name: value}) as before:
+        yield before[name]
 
 
 def connections_of(conn: Any, user: str) -> int:
