@@ -16,11 +16,11 @@ restart, so "SQS stopped" cannot be shown by stopping it.
 import contextlib
 import os
 import signal
-from pathlib import Path
 
 from chalicelib.config import Settings
 from faults.harness import ConsumerProfile, queue_urls, reset
 from faults.proxy import FaultProxy
+from tools import procs
 from tools.deploy.localstack import Deployment, delete, deploy
 from tools.devstack.processes import wait_http
 from tools.stage import stage_environment, stage_settings
@@ -84,15 +84,11 @@ def handler_processes(function_name: str) -> list[int]:
     environment block is the template's, which names the function.
     """
     wanted = f"AWS_LAMBDA_FUNCTION_NAME={function_name}".encode()
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    found = []
+    for pid in procs.pids():
         try:
-            name = (proc / "comm").read_text().strip()
-            environ = (proc / "environ").read_bytes().split(b"\0")
+            if procs.name(pid) == "lambda-env" and wanted in procs.environment(pid):
+                found.append(pid)
         except OSError:  # gone meanwhile, or not ours
             continue
-        if name == "lambda-env" and wanted in environ:
-            pids.append(int(proc.name))
-    return pids
+    return found

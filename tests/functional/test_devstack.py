@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 from tests.functional.conftest import closed_port
-from tests.support import procs
 from tests.support.waiting import wait_for
+from tools import procs
 from tools.devstack import services
 
 ZOMBIE_MAKER = """

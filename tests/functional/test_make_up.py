@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.functional.conftest import closed_port
-from tests.support import procs
 from tests.support.waiting import wait_for
+from tools import procs
 from tools.devstack.processes import port_in_use
 from tools.stage import ROOT
 

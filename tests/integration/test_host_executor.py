@@ -12,8 +12,8 @@ from typing import Any
 
 from faults.deployed import handler_processes
 from tests.integration.conftest import aws
-from tests.support.procs import parent_pid, running
 from tests.support.waiting import wait_for
+from tools.procs import parent_pid, running
 
 
 def invoke(lambda_client, name: str, event: dict[str, Any] | None = None) -> tuple[dict[str, Any], str]:

@@ -12,6 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tools import procs
 from tools.aws import LOCAL_AWS_ENV
 from tools.stage import ROOT
 
@@ -116,14 +117,10 @@ def port_holder(port: int) -> PortHolder | None:
                 inodes.add(f"socket:[{fields[9]}]")
     if not inodes:
         return None
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for pid in procs.pids():
         try:
-            for fd in (proc / "fd").iterdir():
-                if os.readlink(fd) in inodes:
-                    raw = (proc / "cmdline").read_bytes().rstrip(b"\0").replace(b"\0", b" ")
-                    return PortHolder(int(proc.name), raw.decode(errors="replace")[:120])
+            if procs.socket_inodes(pid) & inodes:
+                return PortHolder(pid, procs.cmdline(pid).rstrip()[:120])
         except OSError:
             continue  # ended meanwhile, or not ours to read
     return None

@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 
 import pymysql
 
+from tools import procs
 from tools.admin import admin_connection
 from tools.devstack import devcerts
 from tools.devstack.processes import port_holder, port_in_use, signal_group
@@ -83,11 +84,7 @@ def _alive(pid: int) -> bool:
         return done == 0
     except ChildProcessError:
         pass
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+    return procs.running(pid)
 
 
 @dataclass

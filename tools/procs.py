@@ -1,4 +1,5 @@
-"""Reading /proc: the tests' one walker of processes and their stat fields."""
+"""Reading /proc: the one walker of processes, their state, command line and environment (the
+tools, the tests and the fault suite)."""
 
 import os
 from collections.abc import Iterator
@@ -46,3 +47,18 @@ def cmdline(pid: int) -> str:
 def cwd(pid: int) -> str:
     """The process's working directory. Raises OSError when it is gone or not ours to read."""
     return os.readlink(PROC / str(pid) / "cwd")
+
+
+def name(pid: int) -> str:
+    """The process's name (/proc/<pid>/comm). Raises OSError when it is gone or not ours to read."""
+    return (PROC / str(pid) / "comm").read_text().strip()
+
+
+def environment(pid: int) -> list[bytes]:
+    """The process's environment block, NAME=VALUE entries. Raises OSError when gone or not ours."""
+    return (PROC / str(pid) / "environ").read_bytes().split(b"\0")
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """The `socket:[inode]` links of the process's open files. Raises OSError when gone or not ours."""
+    return {os.readlink(fd) for fd in (PROC / str(pid) / "fd").iterdir()}
