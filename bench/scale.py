@@ -191,7 +191,7 @@ def name(filters: str, ranged: bool, deep: bool) -> str:
 
 def explain_all(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     """EXPLAIN of each combination's SELECT (a deep page: with a cursor position)."""
-    from chalicelib.logs.store import logs_query
+    from chalicelib.logs.store import LogFilter, logs_query
     from tools.admin import admin_connection
 
     plans = {}
@@ -201,9 +201,10 @@ def explain_all(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
             since = datetime.fromisoformat(p["since"]) if "since" in p else None
             until = datetime.fromisoformat(p["until"]) if "until" in p else None
             before = (datetime.now(UTC) - timedelta(days=3), "8" + "0" * 35) if deep else None
-            sql, args = logs_query(
-                source=p.get("source"), level=p.get("level"), since=since, until=until, before=before, limit=100
+            wanted = LogFilter(
+                limit=100, source=p.get("source"), level=p.get("level"), since=since, until=until, before=before
             )
+            sql, args = logs_query(wanted)
             cur.execute("EXPLAIN " + sql, args)
             columns = [d[0] for d in cur.description]
             plans[name(filters, ranged, deep)] = [

@@ -16,7 +16,7 @@ from chalicelib.keys.gate import Admission
 from chalicelib.keys.model import Principal
 from chalicelib.logs.model import LogEntryIn, LogListQuery, invalid_entries, new_log_record, validate_log_batch
 from chalicelib.logs.queue import LogQueue
-from chalicelib.logs.store import LogStore
+from chalicelib.logs.store import LogFilter, LogStore
 from chalicelib.metrics import PipelineMetrics
 from chalicelib.redis.cache import Cache
 from chalicelib.validation import (
@@ -144,13 +144,15 @@ class LogService:
             except ValueError:
                 raise invalid_cursor() from None
         logs, more = self._store.query(
-            source=query.source,
-            level=query.level,
-            since=query.since,
-            until=query.until,
-            before=before,
-            limit=query.limit,
-            sources=None if principal.all_sources else principal.sources,
+            LogFilter(
+                limit=query.limit,
+                source=query.source,
+                level=query.level,
+                since=query.since,
+                until=query.until,
+                before=before,
+                sources=None if principal.all_sources else principal.sources,
+            )
         )
         page = _within_bytes(logs, self._settings.logs_page_max_bytes)
         more = more or len(page) < len(logs)

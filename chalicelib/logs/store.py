@@ -1,6 +1,7 @@
 """The logs table as the API reads it: one entry by id, and the pages of GET /logs."""
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,20 @@ from chalicelib.mysql.connector import Database, all_rows, one_row
 from chalicelib.validation import format_rfc3339
 
 _LOG_COLUMNS = "id, level, source, message, ts, attributes, received_at, stored_at"
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """What a page of GET /logs asks for: its filters, the keyset position (timestamp, id) it continues
+    before, its size, and the key's source patterns (names, prefixes ending in *; None: every source)."""
+
+    limit: int
+    source: str | None = None
+    level: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: tuple[datetime, str] | None = None
+    sources: list[str] | None = None
 
 
 class LogStore:
@@ -24,66 +39,44 @@ class LogStore:
             row = one_row(cur)
         return _log_from_row(row) if row else None
 
-    def query(
-        self,
-        *,
-        source: str | None,
-        level: str | None,
-        since: datetime | None,
-        until: datetime | None,
-        before: tuple[datetime, str] | None,
-        limit: int,
-        sources: list[str] | None = None,
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Log entries newest first (by timestamp, then id), before the keyset position `before`;
-        `sources` (a key's patterns: names, prefixes ending in *) limits them to those sources."""
-        sql, args = logs_query(
-            source=source, level=level, since=since, until=until, before=before, limit=limit, sources=sources
-        )
+    def query(self, wanted: LogFilter) -> tuple[list[dict[str, Any]], bool]:
+        """Log entries newest first (by timestamp, then id), and whether more follow."""
+        sql, args = logs_query(wanted)
         with self._db.connection() as conn, conn.cursor() as cur:
             cur.execute(sql, args)
             rows = all_rows(cur)
-        return [_log_from_row(r) for r in rows[:limit]], len(rows) > limit
+        return [_log_from_row(r) for r in rows[: wanted.limit]], len(rows) > wanted.limit
 
 
-def logs_query(
-    *,
-    source: str | None,
-    level: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    before: tuple[datetime, str] | None,
-    limit: int,
-    sources: list[str] | None = None,
-) -> tuple[str, list[Any]]:
-    """The SELECT of GET /logs and its arguments (one more row than `limit`, to tell if there are more)."""
+def logs_query(wanted: LogFilter) -> tuple[str, list[Any]]:
+    """The SELECT of GET /logs and its arguments (one more row than the limit, to tell if there are more)."""
     where: list[str] = []
     args: list[Any] = []
-    if source is not None:
+    if wanted.source is not None:
         where.append("source = %s")
-        args.append(source)
-    if sources is not None:
-        condition, condition_args = sql_condition(sources)
+        args.append(wanted.source)
+    if wanted.sources is not None:
+        condition, condition_args = sql_condition(wanted.sources)
         if condition is not None:
             where.append(condition)
             args.extend(condition_args)
-    if level is not None:
+    if wanted.level is not None:
         where.append("level = %s")
-        args.append(level)
-    if since is not None:
+        args.append(wanted.level)
+    if wanted.since is not None:
         where.append("ts >= %s")
-        args.append(since)
-    if until is not None:
+        args.append(wanted.since)
+    if wanted.until is not None:
         where.append("ts < %s")
-        args.append(until)
-    if before is not None:
+        args.append(wanted.until)
+    if wanted.before is not None:
         where.append("(ts < %s OR (ts = %s AND id < %s))")
-        args.extend([before[0], before[0], before[1]])
+        args.extend([wanted.before[0], wanted.before[0], wanted.before[1]])
     sql = f"SELECT {_LOG_COLUMNS} FROM logs"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY ts DESC, id DESC LIMIT %s"
-    args.append(limit + 1)
+    args.append(wanted.limit + 1)
     return sql, args
 
 
