@@ -36,6 +36,12 @@ class InvalidJSONError(SluiceError):
     code = "invalid_json"
 
 
+class InvalidEncodingError(SluiceError):
+    """The body does not decode as its Content-Encoding says (a corrupt or cut gzip stream)."""
+
+    code = "invalid_encoding"
+
+
 class UnsupportedMediaTypeError(SluiceError):
     code = "unsupported_media_type"
 

@@ -18,6 +18,7 @@ from chalicelib.errors import (
     DatabaseError,
     DependencyUnavailableError,
     ForbiddenError,
+    InvalidEncodingError,
     InvalidJSONError,
     NotFoundError,
     PayloadTooLargeError,
@@ -28,12 +29,14 @@ from chalicelib.errors import (
     ValidationError,
 )
 from chalicelib.validation import parse_json
+from chalicelib.web.encoding import decoded_body
 
 logger = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[SluiceError], int] = {
     ValidationError: 400,
     InvalidJSONError: 400,
+    InvalidEncodingError: 400,
     UnauthorizedError: 401,
     ForbiddenError: 403,
     NotFoundError: 404,
@@ -129,13 +132,15 @@ def normalize_chalice_errors(event: Any, get_response: Callable[[Any], Response]
 
 
 def read_json_body(request: Request, max_bytes: int) -> Any:
-    """The request body parsed as JSON; 415 if it is declared as something else, 413 if too large."""
+    """The request body (inflated when it is compressed) parsed as JSON; 415 if it is declared as
+    something else, 413 if too large before or after inflating."""
     content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
     if not _JSON_MEDIA_TYPE.match(content_type):
         raise UnsupportedMediaTypeError(f"Content-Type must be application/json, not {content_type!r}")
-    raw = request.raw_body or b""
-    if len(raw) > max_bytes:
-        raise PayloadTooLargeError(f"body is {len(raw)} bytes; at most {max_bytes} are accepted")
+    sent = request.raw_body or b""
+    raw = decoded_body(
+        sent.encode() if isinstance(sent, str) else sent, request.headers.get("content-encoding"), max_bytes
+    )
     if not raw.strip():
         raise InvalidJSONError("body is empty; a JSON object is expected")
     return parse_json(raw)

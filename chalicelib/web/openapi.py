@@ -16,6 +16,10 @@ from chalicelib.web import answers
 
 KEY = "apiKey"  # Authorization: Bearer slk_...
 ADMIN = "adminToken"  # Authorization: Bearer <the stage's admin token>
+_BODY_ENCODINGS = (
+    "JSON; it may be compressed (Content-Encoding: gzip or deflate) and sent in chunks"
+    " (Transfer-Encoding: chunked). The size limit holds before and after inflating (413)."
+)
 _REF = "#/components/schemas/{model}"
 
 
@@ -192,7 +196,11 @@ def _operation(op: Operation) -> dict[str, Any]:
         out["parameters"] = parameters
     if op.body is not None:
         schema = op.body if isinstance(op.body, dict) else {"$ref": _REF.format(model=op.body.__name__)}
-        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        out["requestBody"] = {
+            "required": True,
+            "description": _BODY_ENCODINGS,
+            "content": {"application/json": {"schema": schema}},
+        }
     statuses = dict(op.answers)
     if parameters or op.body is not None:  # any input can be invalid
         statuses[400] = answers.Error

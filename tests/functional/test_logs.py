@@ -1,7 +1,9 @@
 """Logs over HTTP: queued in the real SQS, stored by the real consumer, read back from MySQL."""
 
+import gzip
 import json
 import uuid
+import zlib
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -110,6 +112,22 @@ def test_bodies_that_are_not_json_are_refused(client, sqs, queue_urls):
     assert (broken.status_code, body(broken)["error"]["code"]) == (400, "invalid_json")
     assert (too_big.status_code, body(too_big)["error"]["code"]) == (413, "payload_too_large")
     assert queue_depth(sqs, queue_urls) == 0
+
+
+def test_compressed_bodies_are_inflated_within_the_cap(client, sqs, queue_urls):
+    # GIVEN an entry gzip-compressed, the same deflated, and a small gzip body that inflates past the cap
+    gzipped = gzip.compress(json.dumps(ENTRY).encode())
+    deflated = zlib.compress(json.dumps(ENTRY).encode())
+    bomb = gzip.compress(json.dumps({**ENTRY, "pad": "x" * 10 * SETTINGS.max_body_bytes}).encode())
+    # WHEN each is posted with its Content-Encoding
+    sent = [
+        client.http.post("/logs", headers={**JSON, "Content-Encoding": encoding}, body=raw)
+        for encoding, raw in (("gzip", gzipped), ("deflate", deflated), ("gzip", bomb), ("br", gzipped))
+    ]
+    # THEN the first two are queued, the bomb is too large, and an encoding it does not speak is a 415
+    assert [r.status_code for r in sent] == [202, 202, 413, 415]
+    assert [body(r)["error"]["code"] for r in sent[2:]] == ["payload_too_large", "unsupported_media_type"]
+    assert queue_depth(sqs, queue_urls) == 2
 
 
 def test_a_batch_is_queued_in_few_messages_and_stored(client, sqs, queue_urls, consume, admin_db):

@@ -15,13 +15,18 @@ file under the project, `.data/` and the virtual environments included): restart
   would answer TRACE or QUERY with an HTML 501.
 - A path without a route answers 404 in the error shape, as the deployed API Gateway does
   (tools/deploy/gateway_responses.py), not Chalice's copy of API Gateway's default 403.
+- A body sent with `Transfer-Encoding: chunked` is read (tools/devstack/chunked.py), within the
+  largest body any route takes; a malformed or oversized one is answered 400 or 413, and the
+  connection closed.
 """
 
 import argparse
+import json
 import logging
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
@@ -34,7 +39,9 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
+from chalicelib.web.http import error_body
 from tools.deploy import gateway_responses
+from tools.devstack.chunked import ChunkedBodyError, read_chunked
 from tools.devstack.processes import PARENT_ENV, die_with_parent
 from tools.stage import ROOT, forget_defaulted_variables
 
@@ -57,8 +64,50 @@ def create_server(stage: str, host: str, port: int, overrides: dict[str, str] | 
     # A path without a route: the 404 the deployed API Gateway gives (tools/deploy/gateway_responses.py),
     # not Chalice's imitation of API Gateway's default 403.
     ChaliceRequestHandler._send_error_response = _send_gateway_answer  # type: ignore[method-assign,assignment]
+    from chalicelib import wiring  # the app's settings, loaded with the app above
+
+    body_cap = max(wiring.SETTINGS.max_body_bytes, wiring.SETTINGS.max_batch_body_bytes)
+    handle = _reading_chunked_bodies(_CHALICE_HANDLE, body_cap)
+    for name in ("_generic_handle", "do_GET", "do_PUT", "do_POST", "do_HEAD", "do_DELETE", "do_PATCH", "do_OPTIONS"):
+        setattr(ChaliceRequestHandler, name, handle)  # Chalice's do_* are aliases of _generic_handle
+    setattr(ChaliceRequestHandler, "_parse_payload", _parsed_payload)  # noqa: B010
     server: LocalDevServer = factory.create_local_server(app, config, host, port)
     return server
+
+
+_CHALICE_HANDLE = ChaliceRequestHandler._generic_handle
+_CHALICE_PARSE = ChaliceRequestHandler._parse_payload
+
+
+def _reading_chunked_bodies(handle: Callable[[Any], None], max_bytes: int) -> Callable[[Any], None]:
+    """Chalice's request handling, with a chunked body read first (Chalice reads Content-Length only)."""
+
+    def handle_request(handler: ChaliceRequestHandler) -> None:
+        if "chunked" not in handler.headers.get("transfer-encoding", "").lower():
+            handler._chunked_payload = None
+            handle(handler)
+            return
+        try:
+            body = read_chunked(handler.rfile, max_bytes)
+        except ChunkedBodyError as refused:
+            handler.close_connection = True  # what follows on the connection is not a request
+            code = "payload_too_large" if refused.status == 413 else "invalid_body"
+            answer = json.dumps(error_body(code, str(refused), str(uuid.uuid4())))
+            handler._send_http_response(
+                refused.status, {"Content-Type": "application/json", "Connection": "close"}, answer
+            )
+            return
+        headers = {k: v for k, v in handler.headers.items() if k.lower() != "transfer-encoding"}
+        handler._chunked_payload = ({**headers, "Content-Length": str(len(body))}, body)
+        handle(handler)
+
+    return handle_request
+
+
+def _parsed_payload(handler: ChaliceRequestHandler) -> tuple[dict[str, Any], bytes | None]:
+    """The chunked body read before Chalice's handling, or Chalice's own reading of Content-Length."""
+    payload = getattr(handler, "_chunked_payload", None)
+    return payload if payload is not None else _CHALICE_PARSE(handler)
 
 
 def _any_method(handler: ChaliceRequestHandler, name: str) -> Any:
