@@ -7,6 +7,7 @@ queues; `make test` starts the servers. Every test starts from empty tables, key
 import dataclasses
 import json
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -20,6 +21,7 @@ from tests.support.mysql import global_variable
 from tools.admin import admin_connection
 from tools.aws import aws_client
 from tools.devstack.bootstrap import bootstrap
+from tools.devstack.chalice_local import create_server
 from tools.devstack.sqs_events import delete, lambda_event, receive, succeeded
 from tools.ops.queues import queue_depth as log_queue_depth
 from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
@@ -177,3 +179,14 @@ def server_max_connections(admin_db):
 
 def queue_depth(sqs, queue_urls) -> int:
     return log_queue_depth(sqs, queue_urls.queue_url)
+
+
+@pytest.fixture(scope="session")  # Chalice makes the app a LocalChalice once per process
+def server() -> Iterator[str]:
+    """The test stage's API served as make up serves it (tools/devstack/chalice_local), on a free port."""
+    local = create_server(STAGE, "127.0.0.1", 0)
+    thread = threading.Thread(target=local.server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{local.server.server_address[1]}"
+    local.shutdown()
+    local.server.server_close()

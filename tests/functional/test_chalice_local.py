@@ -15,18 +15,7 @@ from typing import Any
 import pytest
 from chalice.local import LocalChalice
 
-from tests.functional.conftest import JSON, STAGE
-from tools.devstack.chalice_local import create_server
-
-
-@pytest.fixture(scope="module")  # Chalice makes the app a LocalChalice once per process
-def server():
-    local = create_server(STAGE, "127.0.0.1", 0)
-    thread = threading.Thread(target=local.server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{local.server.server_address[1]}"
-    local.shutdown()
-    local.server.server_close()
+from tests.functional.conftest import JSON
 
 
 def test_each_concurrent_request_is_answered_with_its_own_data(server):

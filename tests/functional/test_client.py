@@ -1,0 +1,61 @@
+"""The Python client (clients/python) against the app as make up serves it: every record an app
+logs through SluiceHandler is stored exactly once, and the Client's errors carry sluice's code and
+request id."""
+
+import logging
+
+import pytest
+from sluice_client import Client, SluiceError, SluiceHandler
+
+from tests.functional.conftest import TEST_KEY, queue_depth
+
+SOURCE = "client-test"
+
+
+def test_every_record_an_app_logs_is_stored_exactly_once(server, consume, admin_db, sqs, queue_urls):
+    # GIVEN an app's logger with SluiceHandler, batches of at most 100 entries
+    handler = SluiceHandler(server, TEST_KEY, SOURCE, batch_entries=100)
+    log = logging.getLogger("test_client.app")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        # WHEN it logs 1,000 records, with extra fields, and the handler is flushed
+        for i in range(1000):
+            log.info("request %d", i, extra={"path": f"/orders/{i}", "status": 200})
+        handler.flush(timeout=60)
+        assert (handler.pending, handler.dropped) == (0, 0)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    # AND the consumer has drained the queue (nothing waiting or in flight)
+    while consume() is not None:
+        pass
+    assert queue_depth(sqs, queue_urls) == 0
+    # THEN each record is stored once, with its message and attributes
+    with admin_db.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT message) FROM logs WHERE source = %s", (SOURCE,)
+        )
+        assert cur.fetchone() == (1000, 1000, 1000)
+        cur.execute(
+            "SELECT level, JSON_VALUE(attributes, '$.path'), JSON_VALUE(attributes, '$.logger') FROM logs"
+            " WHERE source = %s AND message = 'request 7'",
+            (SOURCE,),
+        )
+        assert cur.fetchone() == ("info", "/orders/7", "test_client.app")
+
+
+def test_the_client_sends_reads_back_and_names_sluices_refusals(server, consume):
+    client = Client(server, TEST_KEY)
+    # GIVEN an entry sent and stored
+    log_id = client.send({"level": "warning", "source": SOURCE, "message": "disk at 91%"})
+    consume()
+    # WHEN it is read back THEN it is there
+    page = client.query(source=SOURCE)
+    assert [(e["id"], e["message"]) for e in page["logs"]] == [(log_id, "disk at 91%")]
+    # AND a refusal carries sluice's status, code and request id
+    with pytest.raises(SluiceError) as refused:
+        Client(server, "slk_" + "x" * 43).send({"level": "info", "source": SOURCE, "message": "m"})
+    assert (refused.value.status, refused.value.code) == (401, "unauthorized")
+    assert refused.value.request_id and not refused.value.retryable
