@@ -106,7 +106,10 @@ class SluiceHandler(logging.Handler):
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sluice-handler", daemon=True)
                 self._thread.start()
-            self._changed.notify_all()
+            # Wake the sender only when it has something new to do: time the first entry, or send a full batch.
+            full = len(self._queue) >= self._batch_entries or self._queued_bytes >= self._batch_bytes
+            if full or len(self._queue) == 1:
+                self._changed.notify_all()
 
     def entry(self, record: logging.LogRecord) -> dict[str, Any]:
         """The sluice entry of a log record: level, the handler's source, message, time, and as
