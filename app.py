@@ -161,6 +161,15 @@ def post_log_batch() -> Response:
     return _answer(*wiring.get_logs().ingest_batch(body, admit), 202)
 
 
+@app.route("/v1/logs", methods=["POST"], **BODY_ROUTE)
+@json_errors
+def post_otlp_logs() -> Response:
+    """An OpenTelemetry exporter (OTLP/HTTP, JSON) with a key with logs:write; one unit per record queued."""
+    admit = _key(SCOPE_WRITE)
+    body = http.read_json_body(_request(), wiring.SETTINGS.max_batch_body_bytes)
+    return _answer(*wiring.get_otlp().export(body, admit), 200)
+
+
 @app.route("/logs", methods=["GET"])
 @json_errors
 def query_logs() -> Response:

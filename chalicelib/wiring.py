@@ -30,6 +30,7 @@ from chalicelib.logs.service import LogService
 from chalicelib.logs.store import LogStore
 from chalicelib.metrics import PipelineMetrics
 from chalicelib.mysql.connector import Database, MySQLConnector
+from chalicelib.otlp.service import OtlpService
 from chalicelib.redis.cache import Cache
 from chalicelib.redis.circuit import RedisCircuit
 from chalicelib.redis.slots import SlotPool
@@ -149,6 +150,11 @@ def get_logs() -> LogService:
 
 
 @once
+def get_otlp() -> OtlpService:
+    return OtlpService(get_queue(), SETTINGS, get_metrics())
+
+
+@once
 def get_gate() -> Gate:
     return Gate(
         get_redis(),
@@ -210,6 +216,7 @@ GETTERS = (
     get_queue,
     get_items,
     get_logs,
+    get_otlp,
     get_gate,
     get_keys,
     get_writer,

@@ -290,6 +290,17 @@ class Settings:
             env="MAX_BATCH_BODY_BYTES", default="5242880", minimum=1024, meaning="the largest batch request body (413)"
         )
     )
+    otlp_max_records: int = field(
+        metadata=setting(
+            env="OTLP_MAX_RECORDS",
+            default="2048",
+            minimum=1,
+            meaning=(
+                "the most log records one OTLP export (POST /v1/logs) may carry (413); the OpenTelemetry SDKs"
+                " batch 512 by default. Each record costs the key one unit: a key's burst must hold an export"
+            ),
+        )
+    )
     max_error_details: int = field(
         metadata=setting(
             env="MAX_ERROR_DETAILS",

@@ -1,7 +1,7 @@
 """What a log entry is: as a client posts it, as it travels through the queue into MySQL, and
 the queries of GET /logs."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -102,3 +102,8 @@ def invalid_entries(details: list[dict[str, Any]], max_details: int) -> Validati
     return ValidationError(
         f"{len(indexes)} invalid entries, at index {named}; nothing was queued", details=capped(details, max_details)
     )
+
+
+def timestamp_window(received_at: datetime, max_age_s: int, max_ahead_s: int) -> tuple[datetime, datetime]:
+    """The earliest and the latest `timestamp` an entry received at `received_at` may carry."""
+    return received_at - timedelta(seconds=max_age_s), received_at + timedelta(seconds=max_ahead_s)

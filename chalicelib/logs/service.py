@@ -7,14 +7,21 @@ and may only use the key's sources; reads see only the key's sources.
 import json
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.errors import ForbiddenError, NotFoundError, QueueUnavailableError, ValidationError
 from chalicelib.keys.gate import Admission
 from chalicelib.keys.model import Principal
-from chalicelib.logs.model import LogEntryIn, LogListQuery, invalid_entries, new_log_record, validate_log_batch
+from chalicelib.logs.model import (
+    LogEntryIn,
+    LogListQuery,
+    invalid_entries,
+    new_log_record,
+    timestamp_window,
+    validate_log_batch,
+)
 from chalicelib.logs.queue import LogQueue
 from chalicelib.logs.store import LogFilter, LogStore
 from chalicelib.metrics import PipelineMetrics
@@ -96,8 +103,9 @@ class LogService:
 
     def _check_times(self, entries: list[LogEntryIn], received_at: datetime, *, batch: bool) -> None:
         """Refuse timestamps outside [received - LOG_TIMESTAMP_MAX_AGE_S, received + LOG_TIMESTAMP_MAX_AHEAD_S]."""
-        earliest = received_at - timedelta(seconds=self._settings.log_timestamp_max_age_s)
-        latest = received_at + timedelta(seconds=self._settings.log_timestamp_max_ahead_s)
+        earliest, latest = timestamp_window(
+            received_at, self._settings.log_timestamp_max_age_s, self._settings.log_timestamp_max_ahead_s
+        )
         message = (
             f"must be between {format_rfc3339(earliest)} and {format_rfc3339(latest)}"
             f" (at most {self._settings.log_timestamp_max_age_s} s before the time received,"

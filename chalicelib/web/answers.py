@@ -94,3 +94,15 @@ class ErrorDetail(_Answer):
 
 class Error(_Answer):
     error: ErrorDetail
+
+
+class OtlpPartialSuccess(_Answer):
+    rejectedLogRecords: str = Field(description="int64 as OTLP/JSON writes it: records refused, none queued")
+    errorMessage: str
+
+
+class OtlpExported(BaseModel):
+    """An ExportLogsServiceResponse (OTLP/JSON): empty when every record was queued."""
+
+    model_config = ConfigDict(extra="allow")  # OTLP: a client ignores fields it does not know
+    partialSuccess: OtlpPartialSuccess | None = None

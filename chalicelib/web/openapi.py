@@ -42,6 +42,12 @@ _BATCH_BODY: dict[str, Any] = {
     "required": ["logs"],
     "additionalProperties": False,
 }
+# An ExportLogsServiceRequest in OTLP/JSON (opentelemetry-proto): its records are checked one by one.
+_OTLP_BODY: dict[str, Any] = {
+    "type": "object",
+    # null is the empty list, as in protobuf's JSON mapping
+    "properties": {"resourceLogs": {"type": ["array", "null"], "items": {"type": "object"}}},
+}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("/health", "get", "The function answers (touches no dependency)", None, answers={200: answers.Health}),
@@ -119,6 +125,14 @@ OPERATIONS: tuple[Operation, ...] = (
         KEY,
         body=_BATCH_BODY,
         answers={202: answers.LogsQueued, **dict.fromkeys(_WRITE_ERRORS, answers.Error)},
+    ),
+    Operation(
+        "/v1/logs",
+        "post",
+        "OTLP/HTTP logs in the JSON encoding (an OpenTelemetry exporter); records refused one by one",
+        KEY,
+        body=_OTLP_BODY,
+        answers={200: answers.OtlpExported, **dict.fromkeys(_WRITE_ERRORS, answers.Error)},
     ),
     Operation(
         "/logs",

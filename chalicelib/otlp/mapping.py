@@ -1,0 +1,205 @@
+"""OTLP log records (OTLP/JSON, opentelemetry-proto's logs data model) mapped onto sluice's entries;
+docs/api.md has the table.
+
+- level: `severityNumber` 1-8 (TRACE, DEBUG) debug, 9-12 info, 13-16 warning, 17-20 error, 21-24
+  critical; unset, `severityText` by the same names (`warn`, `fatal` too); otherwise info.
+- source: the resource's `service.name`, else the scope's name.
+- message: the body, a string as it is and any other value as its JSON; no body, `eventName`.
+- timestamp: `timeUnixNano`, else `observedTimeUnixNano`, else the time received.
+- attributes: the record's; the resource's as `resource.<key>` and the scope's as `scope.<key>`;
+  `trace_id` and `span_id` (hex), `event_name`, `severity_text`.
+
+Keys are read in lowerCamelCase or as the proto's snake_case, unknown fields are ignored, and a
+64-bit integer may be a decimal string or a number (OTLP/JSON's rules).
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from chalicelib.errors import ValidationError
+
+RESOURCE_PREFIX = "resource."
+SCOPE_PREFIX = "scope."
+_LEVELS_BY_NUMBER = ((4, "debug"), (8, "debug"), (12, "info"), (16, "warning"), (20, "error"), (24, "critical"))
+_LEVELS_BY_TEXT = {
+    "trace": "debug",
+    "debug": "debug",
+    "info": "info",
+    "warn": "warning",
+    "warning": "warning",
+    "error": "error",
+    "fatal": "critical",
+    "critical": "critical",
+}
+
+
+@dataclass(frozen=True)
+class MappedRecord:
+    """One record as a sluice entry (the JSON a client would post), and its own time, if it has one."""
+
+    entry: dict[str, Any]
+    timestamp_ns: int | None
+
+
+def records(request: Any) -> list[MappedRecord]:
+    """Every log record of an ExportLogsServiceRequest (OTLP/JSON), mapped; ValidationError when the
+    request's own structure is wrong (a record's content is checked later, record by record)."""
+    if not isinstance(request, dict):
+        raise ValidationError("invalid OTLP request: the body must be an ExportLogsServiceRequest object")
+    mapped: list[MappedRecord] = []
+    for resource_logs in _items(request, "resourceLogs", "resource_logs"):
+        resource = _attributes(_dict(_get(resource_logs, "resource")))
+        for scope_logs in _items(resource_logs, "scopeLogs", "scope_logs"):
+            scope_obj = _dict(_get(scope_logs, "scope"))
+            scope = _attributes(scope_obj)
+            scope_name = _get(scope_obj, "name")
+            for record in _items(scope_logs, "logRecords", "log_records"):
+                mapped.append(_record(record, resource, scope, scope_name))
+    return mapped
+
+
+def _record(record: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any], scope_name: Any) -> MappedRecord:
+    severity_text = _get(record, "severityText", "severity_text")
+    event_name = _get(record, "eventName", "event_name")
+    attributes: dict[str, Any] = {
+        **{RESOURCE_PREFIX + k: v for k, v in resource.items()},
+        **{SCOPE_PREFIX + k: v for k, v in scope.items()},
+        **_attributes(record),
+    }
+    for name, keys in (("trace_id", ("traceId", "trace_id")), ("span_id", ("spanId", "span_id"))):
+        value = _get(record, *keys)
+        if value:
+            attributes[name] = str(value).lower()
+    if event_name:
+        attributes["event_name"] = event_name
+    if severity_text:
+        attributes["severity_text"] = severity_text
+    body = _value(_get(record, "body"))
+    message = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    if body is None or message == "":
+        message = str(event_name or "")
+    timestamp_ns = _nanos(_get(record, "timeUnixNano", "time_unix_nano")) or _nanos(
+        _get(record, "observedTimeUnixNano", "observed_time_unix_nano")
+    )
+    entry: dict[str, Any] = {
+        "level": _level(_get(record, "severityNumber", "severity_number"), severity_text),
+        "source": str(resource.get("service.name") or scope_name or ""),
+        "message": message,
+        "attributes": attributes,
+    }
+    if timestamp_ns:
+        entry["timestamp"] = (
+            datetime.fromtimestamp(timestamp_ns // 10**9, UTC)
+            .replace(microsecond=timestamp_ns % 10**9 // 1000)
+            .isoformat()
+        )
+    return MappedRecord(entry, timestamp_ns or None)
+
+
+def record_id(mapped: MappedRecord) -> UUID | None:
+    """A time-ordered id made from the record's own content, so the same record sent again (an
+    exporter's retry) is stored once; None for a record without a time of its own."""
+    if mapped.timestamp_ns is None:
+        return None
+    digest = int.from_bytes(hashlib.sha256(json.dumps(mapped.entry, sort_keys=True).encode()).digest()[:10], "big")
+    ms = mapped.timestamp_ns // 1_000_000
+    if not 0 <= ms < 1 << 48:
+        return None
+    return UUID(int=ms << 80 | 0x7 << 76 | (digest >> 68) << 64 | 0b10 << 62 | (digest & ((1 << 62) - 1)))
+
+
+def _level(number: Any, text: Any) -> str:
+    try:
+        severity = int(number or 0)
+    except (TypeError, ValueError):
+        severity = 0
+    for upper, level in _LEVELS_BY_NUMBER:
+        if 1 <= severity <= upper:
+            return level
+    return _LEVELS_BY_TEXT.get(str(text or "").strip().lower(), "info")
+
+
+def _nanos(value: Any) -> int:
+    """A uint64 of nanoseconds, as OTLP/JSON writes it (a decimal string or a number); 0 if unset or not one."""
+    try:
+        nanos = int(value) if isinstance(value, int | str) and not isinstance(value, bool) else 0
+    except ValueError:
+        return 0
+    return nanos if 0 < nanos < 1 << 64 else 0
+
+
+def _value(any_value: Any) -> Any:
+    """An AnyValue as a plain JSON value."""
+    if not isinstance(any_value, dict):
+        return None
+    if "stringValue" in any_value or "string_value" in any_value:
+        return str(_get(any_value, "stringValue", "string_value"))
+    if "boolValue" in any_value or "bool_value" in any_value:
+        return bool(_get(any_value, "boolValue", "bool_value"))
+    if "intValue" in any_value or "int_value" in any_value:
+        raw = _get(any_value, "intValue", "int_value")
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            return str(raw)
+    if "doubleValue" in any_value or "double_value" in any_value:
+        raw = _get(any_value, "doubleValue", "double_value")
+        return raw if isinstance(raw, int | float) and not isinstance(raw, bool) else str(raw)
+    if "arrayValue" in any_value or "array_value" in any_value:
+        return [_value(v) for v in _list(_get(any_value, "arrayValue", "array_value"), "values")]
+    if "kvlistValue" in any_value or "kvlist_value" in any_value:
+        return _key_values(_list(_get(any_value, "kvlistValue", "kvlist_value"), "values"))
+    if "bytesValue" in any_value or "bytes_value" in any_value:
+        return str(_get(any_value, "bytesValue", "bytes_value"))  # base64, as OTLP/JSON writes bytes
+    return None
+
+
+def _attributes(holder: Any) -> dict[str, Any]:
+    return _key_values(_list(holder, "attributes")) if holder else {}
+
+
+def _key_values(pairs: list[Any]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        if not isinstance(pair, dict):
+            raise ValidationError("invalid OTLP request: an attribute must be an object")
+        values[str(pair.get("key", ""))] = _value(pair.get("value"))
+    return values
+
+
+def _get(holder: Any, *names: str) -> Any:
+    if not isinstance(holder, dict):
+        return None
+    for name in names:
+        if name in holder:
+            return holder[name]
+    return None
+
+
+def _list(holder: Any, *names: str) -> list[Any]:
+    value = _get(holder, *names)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValidationError(f"invalid OTLP request: {names[0]} must be a list")
+    return value
+
+
+def _items(holder: Any, *names: str) -> list[dict[str, Any]]:
+    """A list of objects (resource logs, scope logs, log records)."""
+    values = _list(holder, *names)
+    if not all(isinstance(value, dict) for value in values):
+        raise ValidationError(f"invalid OTLP request: every item of {names[0]} must be an object")
+    return values
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError("invalid OTLP request: an object was expected")
+    return value

@@ -1,0 +1,89 @@
+"""POST /v1/logs: an OpenTelemetry exporter's logs (OTLP/HTTP, JSON encoding) queued as sluice entries.
+
+Records are taken or refused one by one, as OTLP's partial success says: a record whose source the
+key may not write, whose timestamp is outside the window, or that does not make a valid entry is
+refused and counted in `partialSuccess`, and the others are queued. The key is charged one unit per
+record it queues. A record with a time of its own is stored under an id made from its content
+(chalicelib/otlp/mapping.py), so an exporter's retry of the same export stores it once.
+"""
+
+from typing import Any
+
+import pydantic
+
+from chalicelib.config import Settings
+from chalicelib.errors import PayloadTooLargeError, QueueUnavailableError
+from chalicelib.keys.gate import Admission
+from chalicelib.logs.model import LogEntryIn, new_log_record, timestamp_window
+from chalicelib.logs.queue import LogQueue
+from chalicelib.metrics import PipelineMetrics
+from chalicelib.otlp.mapping import record_id, records
+from chalicelib.validation import format_rfc3339, utc_now
+from chalicelib.web.http import Admit
+
+_REASONS_SHOWN = 5  # distinct refusal reasons named in errorMessage
+
+
+class OtlpService:
+    """Takes an ExportLogsServiceRequest; answers an ExportLogsServiceResponse (OTLP/JSON)."""
+
+    def __init__(self, queue: LogQueue, settings: Settings, metrics: PipelineMetrics | None = None) -> None:
+        self._queue = queue
+        self._settings = settings
+        self._metrics = metrics
+
+    def export(self, body: Any, admit: Admit) -> tuple[dict[str, Any], Admission]:
+        """Queue every record that makes a valid entry of the key's sources; report the others."""
+        received_at = utc_now()
+        mapped = records(body)
+        if len(mapped) > self._settings.otlp_max_records:
+            raise PayloadTooLargeError(
+                f"{len(mapped)} log records in one export; at most {self._settings.otlp_max_records} are accepted"
+            )
+        checked = admit(0, [])  # the key and its scope, before anything is charged
+        principal = checked.principal
+        earliest, latest = timestamp_window(
+            received_at, self._settings.log_timestamp_max_age_s, self._settings.log_timestamp_max_ahead_s
+        )
+        entries: list[LogEntryIn] = []
+        refused: list[str] = []
+        for record in mapped:
+            made = record_id(record)
+            try:
+                entry = LogEntryIn.model_validate({**record.entry, **({"id": str(made)} if made else {})})
+            except pydantic.ValidationError as exc:
+                fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False)})
+                refused.append(f"not a valid entry ({', '.join(fields)})")
+                continue
+            if not principal.may_use_source(entry.source):
+                refused.append(f"this key may not write the source {entry.source!r}")
+            elif entry.timestamp is not None and not earliest <= entry.timestamp <= latest:
+                refused.append(f"a timestamp outside {format_rfc3339(earliest)} .. {format_rfc3339(latest)}")
+            else:
+                entries.append(entry)
+        admission = admit(len(entries), sorted({e.source for e in entries})) if entries else checked
+        if entries:
+            queued = [new_log_record(entry, received_at) for entry in entries]
+            try:
+                self._queue.send(queued)
+            except QueueUnavailableError as exc:
+                raise QueueUnavailableError(
+                    f"{exc.message}. Some records may have been queued: the exporter's retry stores each"
+                    " record with a time of its own once"
+                ) from exc
+            if self._metrics is not None:
+                self._metrics.accepted(len(queued))
+        return _answer(refused), admission
+
+
+def _answer(refused: list[str]) -> dict[str, Any]:
+    """An ExportLogsServiceResponse in OTLP/JSON: empty when every record was taken."""
+    if not refused:
+        return {}
+    reasons = list(dict.fromkeys(refused))
+    named = "; ".join(reasons[:_REASONS_SHOWN]) + (
+        f"; and {len(reasons) - _REASONS_SHOWN} more" if len(reasons) > _REASONS_SHOWN else ""
+    )
+    return {
+        "partialSuccess": {"rejectedLogRecords": str(len(refused)), "errorMessage": f"{len(refused)} refused: {named}"}
+    }
