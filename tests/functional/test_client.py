@@ -3,6 +3,8 @@ logs through SluiceHandler is stored exactly once, and the Client's errors carry
 request id."""
 
 import logging
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sluice_client import Client, SluiceError, SluiceHandler
@@ -10,6 +12,7 @@ from sluice_client import Client, SluiceError, SluiceHandler
 from tests.functional.conftest import TEST_KEY, queue_depth
 
 SOURCE = "client-test"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_record_an_app_logs_is_stored_exactly_once(server, consume, admin_db, sqs, queue_urls):
@@ -59,3 +62,37 @@ def test_the_client_sends_reads_back_and_names_sluices_refusals(server, consume)
         Client(server, "slk_" + "x" * 43).send({"level": "info", "source": SOURCE, "message": "m"})
     assert (refused.value.status, refused.value.code) == (401, "unauthorized")
     assert refused.value.request_id and not refused.value.retryable
+
+
+def readme_block(heading: str) -> str:
+    """The python block under a heading of the client's README."""
+    text = (ROOT / "clients" / "python" / "README.md").read_text()
+    section = text.split(f"## {heading}\n", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_flask_example_logs_each_request_once(server, consume, admin_db):
+    # GIVEN the README's Flask app as written, pointed at this API with the test key
+    code = readme_block("A Flask app under gunicorn")
+    code = code.replace("http://127.0.0.1:8000", server).replace('"slk_..."', repr(TEST_KEY))
+    example: dict[str, Any] = {"__name__": "flask_example"}
+    exec(compile(code, "clients/python/README.md", "exec"), example)
+    handler = example["log"].handlers[-1]
+    try:
+        # WHEN 20 requests reach it
+        with example["app"].test_client() as web:
+            answers = [web.post("/orders") for _ in range(20)]
+        handler.flush(timeout=60)
+    finally:
+        example["log"].removeHandler(handler)
+        handler.close()
+    # THEN each was answered, and each request's record is stored once with its path
+    assert [a.status_code for a in answers] == [201] * 20
+    while consume() is not None:
+        pass
+    with admin_db.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT id) FROM logs"
+            " WHERE source = 'web-1' AND message = 'order received' AND JSON_VALUE(attributes, '$.path') = '/orders'"
+        )
+        assert cur.fetchone() == (20, 20)
