@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from chalicelib.errors import ValidationError
+from chalicelib.logs.ids import uuid7
 
 RESOURCE_PREFIX = "resource."
 SCOPE_PREFIX = "scope."
@@ -105,11 +106,11 @@ def record_id(mapped: MappedRecord) -> UUID | None:
     exporter's retry) is stored once; None for a record without a time of its own."""
     if mapped.timestamp_ns is None:
         return None
-    digest = int.from_bytes(hashlib.sha256(json.dumps(mapped.entry, sort_keys=True).encode()).digest()[:10], "big")
-    ms = mapped.timestamp_ns // 1_000_000
-    if not 0 <= ms < 1 << 48:
+    digest = hashlib.sha256(json.dumps(mapped.entry, sort_keys=True).encode()).digest()[:10]
+    try:
+        return uuid7(mapped.timestamp_ns // 1_000_000, digest)
+    except ValueError:  # a time beyond UUIDv7's 48 bits of milliseconds
         return None
-    return UUID(int=ms << 80 | 0x7 << 76 | (digest >> 68) << 64 | 0b10 << 62 | (digest & ((1 << 62) - 1)))
 
 
 def _level(number: Any, text: Any) -> str:
