@@ -16,6 +16,7 @@ from chalicelib.database import custom_resource
 from chalicelib.database.provision import provision_database
 from chalicelib.keys.gate import Admission
 from chalicelib.keys.model import SCOPE_READ, SCOPE_WRITE
+from chalicelib.otlp import http as otlp_http
 from chalicelib.web import http, openapi
 from chalicelib.web.health import check_health
 
@@ -23,6 +24,7 @@ logger = Logger(service="sluice")
 copy_config_to_registered_loggers(source_logger=logger, include={"chalicelib"})
 
 app = Chalice(app_name="sluice", configure_logs=False)
+app.api.binary_types.extend(otlp_http.BINARY_MEDIA_TYPES)  # OTLP's protobuf: base64 through API Gateway, both ways
 app.register_middleware(http.normalize_chalice_errors, "http")
 json_errors = http.json_errors(wiring.SETTINGS.retry_after_s, lambda: app.current_request)
 BODY_ROUTE = {"content_types": ["*/*"]}  # read_json_body answers 415 in our error shape
@@ -164,10 +166,11 @@ def post_log_batch() -> Response:
 @app.route("/v1/logs", methods=["POST"], **BODY_ROUTE)
 @json_errors
 def post_otlp_logs() -> Response:
-    """An OpenTelemetry exporter (OTLP/HTTP, JSON) with a key with logs:write; one unit per record queued."""
+    """An OpenTelemetry exporter (OTLP/HTTP, protobuf or JSON), a key with logs:write; a unit per record queued."""
     admit = _key(SCOPE_WRITE)
-    body = http.read_json_body(_request(), wiring.SETTINGS.max_batch_body_bytes)
-    return _answer(*wiring.get_otlp().export(body, admit), 200)
+    body, as_protobuf = otlp_http.read_export(_request(), wiring.SETTINGS.max_batch_body_bytes)
+    result, admission = wiring.get_otlp().export(body, admit)
+    return otlp_http.answer(result, as_protobuf, _request(), dict(admission.headers()))
 
 
 @app.route("/logs", methods=["GET"])

@@ -7,6 +7,7 @@ record it queues. A record with a time of its own is stored under an id made fro
 (chalicelib/otlp/mapping.py), so an exporter's retry of the same export stores it once.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
@@ -24,15 +25,29 @@ from chalicelib.web.http import Admit
 _REASONS_SHOWN = 5  # distinct refusal reasons named in errorMessage
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    """What an ExportLogsServiceResponse says: how many records were refused, and why."""
+
+    rejected: int = 0
+    error_message: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The response in OTLP/JSON: `{}` when every record was taken."""
+        if not self.rejected:
+            return {}
+        return {"partialSuccess": {"rejectedLogRecords": str(self.rejected), "errorMessage": self.error_message}}
+
+
 class OtlpService:
-    """Takes an ExportLogsServiceRequest; answers an ExportLogsServiceResponse (OTLP/JSON)."""
+    """Takes an ExportLogsServiceRequest (in OTLP/JSON's shape); says what was refused."""
 
     def __init__(self, queue: LogQueue, settings: Settings, metrics: PipelineMetrics | None = None) -> None:
         self._queue = queue
         self._settings = settings
         self._metrics = metrics
 
-    def export(self, body: Any, admit: Admit) -> tuple[dict[str, Any], Admission]:
+    def export(self, body: Any, admit: Admit) -> tuple[ExportResult, Admission]:
         """Queue every record that makes a valid entry of the key's sources; report the others."""
         received_at = utc_now()
         mapped = records(body)
@@ -73,17 +88,15 @@ class OtlpService:
                 ) from exc
             if self._metrics is not None:
                 self._metrics.accepted(len(queued))
-        return _answer(refused), admission
+        return _result(refused), admission
 
 
-def _answer(refused: list[str]) -> dict[str, Any]:
-    """An ExportLogsServiceResponse in OTLP/JSON: empty when every record was taken."""
+def _result(refused: list[str]) -> ExportResult:
+    """The refused records counted, and their distinct reasons named."""
     if not refused:
-        return {}
+        return ExportResult()
     reasons = list(dict.fromkeys(refused))
     named = "; ".join(reasons[:_REASONS_SHOWN]) + (
         f"; and {len(reasons) - _REASONS_SHOWN} more" if len(reasons) > _REASONS_SHOWN else ""
     )
-    return {
-        "partialSuccess": {"rejectedLogRecords": str(len(refused)), "errorMessage": f"{len(refused)} refused: {named}"}
-    }
+    return ExportResult(len(refused), f"{len(refused)} refused: {named}")

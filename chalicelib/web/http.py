@@ -131,16 +131,31 @@ def normalize_chalice_errors(event: Any, get_response: Callable[[Any], Response]
     return response
 
 
-def read_json_body(request: Request, max_bytes: int) -> Any:
-    """The request body (inflated when it is compressed) parsed as JSON; 415 if it is declared as
-    something else, 413 if too large before or after inflating."""
-    content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
-    if not _JSON_MEDIA_TYPE.match(content_type):
-        raise UnsupportedMediaTypeError(f"Content-Type must be application/json, not {content_type!r}")
+def media_type(request: Request) -> str:
+    """The declared Content-Type without its parameters, lower case (JSON when none is declared)."""
+    return (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+
+
+def is_json(media: str) -> bool:
+    """Whether a media type is JSON (application/json, or a +json type)."""
+    return bool(_JSON_MEDIA_TYPE.match(media))
+
+
+def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body as the client meant it (inflated when it is compressed); 413 if too large
+    before or after inflating."""
     sent = request.raw_body or b""
-    raw = decoded_body(
+    return decoded_body(
         sent.encode() if isinstance(sent, str) else sent, request.headers.get("content-encoding"), max_bytes
     )
+
+
+def read_json_body(request: Request, max_bytes: int) -> Any:
+    """The request body parsed as JSON; 415 if it is declared as something else."""
+    media = media_type(request)
+    if not is_json(media):
+        raise UnsupportedMediaTypeError(f"Content-Type must be application/json, not {media!r}")
+    raw = read_body(request, max_bytes)
     if not raw.strip():
         raise InvalidJSONError("body is empty; a JSON object is expected")
     return parse_json(raw)

@@ -32,6 +32,7 @@ class Operation:
     body: type[BaseModel] | dict[str, Any] | None = None
     query: type[BaseModel] | None = None
     answers: dict[int, type[BaseModel] | None] = field(default_factory=dict)  # status -> body (None: empty)
+    binary: dict[str, Any] | None = None  # a binary media type taken and answered besides JSON: its schema
 
 
 _WRITE_ERRORS: tuple[int, ...] = (400, 401, 403, 413, 415, 429, 503)
@@ -47,6 +48,13 @@ _OTLP_BODY: dict[str, Any] = {
     "type": "object",
     # null is the empty list, as in protobuf's JSON mapping
     "properties": {"resourceLogs": {"type": ["array", "null"], "items": {"type": "object"}}},
+}
+
+# The same in protobuf: answered in protobuf when the Accept header takes it (docs/api.md).
+_OTLP_PROTOBUF: dict[str, Any] = {
+    "application/x-protobuf": {
+        "schema": {"type": "string", "contentMediaType": "application/x-protobuf"},
+    }
 }
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -129,9 +137,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "/v1/logs",
         "post",
-        "OTLP/HTTP logs in the JSON encoding (an OpenTelemetry exporter); records refused one by one",
+        "OTLP/HTTP logs, protobuf or JSON (an OpenTelemetry exporter); records refused one by one",
         KEY,
         body=_OTLP_BODY,
+        binary=_OTLP_PROTOBUF,
         answers={200: answers.OtlpExported, **dict.fromkeys(_WRITE_ERRORS, answers.Error)},
     ),
     Operation(
@@ -213,7 +222,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         out["requestBody"] = {
             "required": True,
             "description": _BODY_ENCODINGS,
-            "content": {"application/json": {"schema": schema}},
+            "content": {"application/json": {"schema": schema}, **(op.binary or {})},
         }
     statuses = dict(op.answers)
     if parameters or op.body is not None:  # any input can be invalid
@@ -226,7 +235,12 @@ def _operation(op: Operation) -> dict[str, Any]:
         str(status): {
             "description": _DESCRIPTIONS.get(status, "answer"),
             **(
-                {"content": {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}}
+                {
+                    "content": {
+                        "application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}},
+                        **((op.binary or {}) if status < 300 else {}),
+                    }
+                }
                 if model
                 else {}
             ),

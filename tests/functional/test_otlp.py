@@ -4,7 +4,16 @@ through the app against the real Redis, SQS and MariaDB."""
 import gzip
 import json
 import time
+import urllib.request
 from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from tests.functional.conftest import JSON, SETTINGS, body, queue_depth
 
@@ -98,9 +107,81 @@ def test_a_gzip_export_is_taken_and_what_cannot_be_taken_is_refused_whole(client
     assert (zipped.status_code, body(zipped)) == (200, {})
     refused = [
         client.http.post("/v1/logs", headers={**JSON, "Authorization": "Bearer slk_" + "x" * 43}, body="{}"),
-        client.http.post("/v1/logs", headers={**JSON, "Content-Type": "application/x-protobuf"}, body=b"\x0a\x00"),
+        client.http.post("/v1/logs", headers={**JSON, "Content-Type": "text/plain"}, body="m"),
         post(client, JSON, {"resourceLogs": "not a list"}),
+        client.http.post("/v1/logs", headers={**JSON, "Content-Type": "application/x-protobuf"}, body=b"\x0a\x05"),
         post(client, JSON, export("web-1", *(record("m") for _ in range(2049)))),
     ]
-    assert [r.status_code for r in refused] == [401, 415, 400, 413]
+    assert [r.status_code for r in refused] == [401, 415, 400, 400, 413]
     assert queue_depth(sqs, queue_urls) == 1
+
+
+def protobuf_export(service: str, *messages: str, at_ns: int) -> bytes:
+    """An ExportLogsServiceRequest built with opentelemetry-proto's classes."""
+    return ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))]),
+                scope_logs=[
+                    ScopeLogs(
+                        log_records=[
+                            LogRecord(time_unix_nano=at_ns + i, body=AnyValue(string_value=m))
+                            for i, m in enumerate(messages)
+                        ]
+                    )
+                ],
+            )
+        ]
+    ).SerializeToString()
+
+
+def post_over_http(url: str, payload: bytes, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
+    request = urllib.request.Request(url + "/v1/logs", data=payload, headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return answer.status, answer.headers.get("Content-Type"), answer.read()
+
+
+def test_a_protobuf_partial_success_reaches_clients_with_and_without_accept(
+    server, client, admin_headers, consume, admin_db, sqs, queue_urls
+):
+    # GIVEN a key for web-*, and a protobuf export of two web-1 records and one billing record
+    key = key_for(client, admin_headers, ["web-*"])["Authorization"]
+    now = now_ns()
+    payload = merged_protobuf(protobuf_export("web-1", "a", "b", at_ns=now), protobuf_export("billing", "c", at_ns=now))
+    protobuf = {"Content-Type": "application/x-protobuf", "Authorization": key}
+    # WHEN it is posted over HTTP, as make up serves it, by a client that accepts protobuf (the Python
+    # exporter sends Accept: */*) and by one that sends no Accept (the JavaScript exporters)
+    with_accept = post_over_http(server, payload, {**protobuf, "Accept": "application/x-protobuf"})
+    without_accept = post_over_http(server, gzip.compress(payload), {**protobuf, "Content-Encoding": "gzip"})
+    # THEN the first gets the partial success in protobuf, the second the same in OTLP/JSON (a binary
+    # answer cannot reach it through API Gateway)
+    status, content_type, answer = with_accept
+    partial = ExportLogsServiceResponse.FromString(answer).partial_success
+    assert (status, content_type, partial.rejected_log_records) == (200, "application/x-protobuf", 1)
+    assert "billing" in partial.error_message
+    status, content_type, answer = without_accept
+    assert (status, content_type) == (200, "application/json")
+    assert json.loads(answer)["partialSuccess"]["rejectedLogRecords"] == "1"
+    # AND once the queue is empty the web-1 records are stored, each once (both posts made the same ids)
+    while consume() is not None:
+        pass
+    assert queue_depth(sqs, queue_urls) == 0
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT source, message, COUNT(*) FROM logs GROUP BY source, message ORDER BY message")
+        assert cur.fetchall() == (("web-1", "a", 1), ("web-1", "b", 1))
+
+
+def test_a_protobuf_export_taken_whole_is_answered_with_an_empty_body(server):
+    # GIVEN an export whose every record this key may write
+    payload = protobuf_export("web-1", "a", at_ns=now_ns())
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": JSON["Authorization"]}
+    # WHEN a client that accepts protobuf posts it THEN the answer is an empty ExportLogsServiceResponse
+    assert post_over_http(server, payload, {**headers, "Accept": "*/*"}) == (200, "application/x-protobuf", b"")
+    # AND a client with no Accept gets no body at all (zero bytes are the same empty response)
+    status, _, answer = post_over_http(server, payload, headers)
+    assert (status, answer) == (200, b"")
+
+
+def merged_protobuf(*payloads: bytes) -> bytes:
+    """Serialized messages concatenated merge, as protobuf's wire format says: their resource logs add up."""
+    return b"".join(payloads)

@@ -1,0 +1,54 @@
+"""OTLP/HTTP on the wire: which encoding a request uses, and the answer in the same one.
+
+`Content-Type: application/json` is OTLP/JSON and `application/x-protobuf` is protobuf; any other
+type is a 415. The answer is in the request's encoding, with one exception that API Gateway forces:
+a protobuf answer is binary, and a binary answer reaches only a request whose Accept names a binary
+type (Chalice answers 400 otherwise, locally and deployed). An exporter that sends no such Accept
+(OpenTelemetry's JavaScript exporters send none) gets the same meaning as text: an empty body when
+every record was taken (an empty ExportLogsServiceResponse is zero bytes in protobuf), and the
+partial success in OTLP/JSON, with `Content-Type: application/json`, when some were refused.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from chalice.app import Request, Response
+
+from chalicelib.errors import UnsupportedMediaTypeError
+from chalicelib.otlp import protobuf
+from chalicelib.otlp.service import ExportResult
+from chalicelib.web import http
+
+MEDIA_JSON = "application/json"
+MEDIA_PROTOBUF = "application/x-protobuf"
+BINARY_MEDIA_TYPES = (MEDIA_PROTOBUF,)  # the deployed API's binary media types (app.api.binary_types)
+
+
+def read_export(request: Request, max_bytes: int) -> tuple[Any, bool]:
+    """The ExportLogsServiceRequest in OTLP/JSON's shape, and whether it came as protobuf."""
+    media = http.media_type(request)
+    if media == MEDIA_PROTOBUF:
+        return protobuf.decode_request(http.read_body(request, max_bytes)), True
+    if not http.is_json(media):
+        raise UnsupportedMediaTypeError(f"Content-Type must be {MEDIA_JSON} or {MEDIA_PROTOBUF}, not {media!r}")
+    return http.read_json_body(request, max_bytes), False
+
+
+def answer(result: ExportResult, as_protobuf: bool, request: Request, headers: Mapping[str, str]) -> Response:
+    """The ExportLogsServiceResponse: 200, in the request's encoding where the client can receive it."""
+    if not as_protobuf:
+        return Response(body=result.as_json(), status_code=200, headers={**headers, "Content-Type": MEDIA_JSON})
+    if accepts_binary(request.headers.get("accept")):
+        body = protobuf.encode_response(result)
+        return Response(body=body, status_code=200, headers={**headers, "Content-Type": MEDIA_PROTOBUF})
+    if not result.rejected:
+        return Response(body="", status_code=200, headers={**headers})
+    return Response(body=result.as_json(), status_code=200, headers={**headers, "Content-Type": MEDIA_JSON})
+
+
+def accepts_binary(accept: str | None) -> bool:
+    """Whether a binary answer reaches this client: its Accept names the protobuf type or */* (Chalice's rule)."""
+    if not accept:
+        return False
+    parts = {part.strip().lower() for part in accept.replace(";", ",").split(",")}
+    return "*/*" in accept or MEDIA_PROTOBUF in parts
