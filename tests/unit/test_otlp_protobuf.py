@@ -3,6 +3,7 @@ opentelemetry-proto's own classes maps onto exactly the entries its OTLP/JSON fo
 answer is written as the encoding and the client's Accept allow."""
 
 import base64
+from typing import Any
 
 import pytest
 from chalice.app import Request
@@ -11,7 +12,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from chalicelib.errors import UnsupportedMediaTypeError, ValidationError
@@ -32,7 +33,7 @@ def kv(key: str, value: AnyValue) -> KeyValue:
 def protobuf_export() -> ExportLogsServiceRequest:
     record = LogRecord(
         time_unix_nano=NS,
-        severity_number=13,
+        severity_number=SeverityNumber.SEVERITY_NUMBER_WARN,
         severity_text="WARN",
         body=AnyValue(kvlist_value=KeyValueList(values=[kv("disk", AnyValue(double_value=0.91))])),
         attributes=[
@@ -58,7 +59,7 @@ def protobuf_export() -> ExportLogsServiceRequest:
     )
 
 
-def json_export() -> dict:
+def json_export() -> dict[str, Any]:
     """The same export as OTLP/JSON writes it (int64 as strings, ids in hex, bytes in base64)."""
 
     def v(**value):
