@@ -2,11 +2,13 @@
 
 `Content-Type: application/json` is OTLP/JSON and `application/x-protobuf` is protobuf; any other
 type is a 415. The answer is in the request's encoding, with one exception that API Gateway forces:
-a protobuf answer is binary, and a binary answer reaches only a request whose Accept names a binary
-type (Chalice answers 400 otherwise, locally and deployed). An exporter that sends no such Accept
-(OpenTelemetry's JavaScript exporters send none) gets the same meaning as text: an empty body when
-every record was taken (an empty ExportLogsServiceResponse is zero bytes in protobuf), and the
-partial success in OTLP/JSON, with `Content-Type: application/json`, when some were refused.
+a protobuf answer is binary, and API Gateway delivers a binary answer as bytes only to a request
+whose first Accept media type is a binary one (to any other it passes the base64 text on, and Chalice
+answers 400 to a binary answer without a binary Accept). A client that does not ask for protobuf
+first (OpenTelemetry's JavaScript exporters send no Accept, the Python one `*/*`) gets the same
+meaning as text: an empty body when every record was taken (an empty ExportLogsServiceResponse is
+zero bytes in protobuf), and the partial success in OTLP/JSON, with `Content-Type: application/json`,
+when some were refused.
 """
 
 from collections.abc import Mapping
@@ -47,8 +49,7 @@ def answer(result: ExportResult, as_protobuf: bool, request: Request, headers: M
 
 
 def accepts_binary(accept: str | None) -> bool:
-    """Whether a binary answer reaches this client: its Accept names the protobuf type or */* (Chalice's rule)."""
-    if not accept:
-        return False
-    parts = {part.strip().lower() for part in accept.replace(";", ",").split(",")}
-    return "*/*" in accept or MEDIA_PROTOBUF in parts
+    """Whether a binary answer reaches this client through API Gateway: the first media type of its
+    Accept is the protobuf type. API Gateway looks at that one only, and `*/*` does not match it."""
+    first = (accept or "").split(",")[0].split(";")[0].strip().lower()
+    return first in BINARY_MEDIA_TYPES

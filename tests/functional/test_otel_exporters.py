@@ -4,74 +4,17 @@ record is stored once with the mapped fields; records of a source the key may no
 refused without failing the export."""
 
 import json
-import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
-from opentelemetry.exporter.otlp.common.http import Compression as JsonCompression
-from opentelemetry.exporter.otlp.json.http._log_exporter import OTLPLogExporter as JsonLogExporter
-from opentelemetry.exporter.otlp.proto.http import Compression as ProtoCompression
-from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as ProtoLogExporter
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, ReadableLogRecord
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk._logs.export import LogRecordExportResult
 from opentelemetry.sdk.trace import TracerProvider
 
 from tests.functional.conftest import TEST_KEY, queue_depth
 from tests.functional.test_otlp import key_for
+from tests.support.otel import DEPRECATED_HANDLER, App, exporter
 
-pytestmark = pytest.mark.filterwarnings("ignore:`LoggingHandler` in `opentelemetry-sdk` is deprecated")
-FLUSH_MS = 60_000  # well past an export's time on a loaded machine (the exporter's own timeout is 10 s)
-
-
-class Recorded(LogRecordExporter):
-    """The real exporter, with the result of each export kept for the test to check."""
-
-    def __init__(self, exporter: LogRecordExporter) -> None:
-        self.exporter = exporter
-        self.results: list[LogRecordExportResult] = []
-
-    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        result = self.exporter.export(batch)
-        self.results.append(result)
-        return result
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self.exporter.force_flush(timeout_millis)
-
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
-
-
-def exporter(encoding: str, gzip: bool, url: str, key: str) -> LogRecordExporter:
-    headers = {"Authorization": f"Bearer {key}"}
-    if encoding == "protobuf":
-        compression = ProtoCompression.Gzip if gzip else ProtoCompression.NoCompression
-        return ProtoLogExporter(endpoint=url + "/v1/logs", headers=headers, compression=compression, timeout=30)
-    json_compression = JsonCompression.GZIP if gzip else JsonCompression.NONE
-    return JsonLogExporter(endpoint=url + "/v1/logs", headers=headers, compression=json_compression, timeout=30)
-
-
-class App:
-    """An app that logs through OpenTelemetry's LoggingHandler and BatchLogRecordProcessor, as its docs show."""
-
-    def __init__(self, name: str, service: str, export: LogRecordExporter) -> None:
-        self.recorded = Recorded(export)
-        self.provider = LoggerProvider(resource=Resource.create({"service.name": service, "deployment": "test"}))
-        self.provider.add_log_record_processor(BatchLogRecordProcessor(self.recorded, max_export_batch_size=100))
-        self.handler = LoggingHandler(level=logging.INFO, logger_provider=self.provider)
-        self.log = logging.getLogger(name)
-        self.log.propagate = False
-        self.log.setLevel(logging.INFO)
-        self.log.addHandler(self.handler)
-
-    def flush(self) -> list[LogRecordExportResult]:
-        assert self.provider.force_flush(FLUSH_MS)
-        return self.recorded.results
-
-    def close(self) -> None:
-        self.log.removeHandler(self.handler)
-        self.provider.shutdown()
+pytestmark = pytest.mark.filterwarnings(DEPRECATED_HANDLER)
 
 
 @pytest.fixture

@@ -4,18 +4,12 @@ through the app against the real Redis, SQS and MariaDB."""
 import gzip
 import json
 import time
-import urllib.request
 from typing import Any
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from tests.functional.conftest import JSON, SETTINGS, body, queue_depth
+from tests.support.otel import post_over_http, protobuf_export
 
 
 def now_ns() -> int:
@@ -116,31 +110,6 @@ def test_a_gzip_export_is_taken_and_what_cannot_be_taken_is_refused_whole(client
     assert queue_depth(sqs, queue_urls) == 1
 
 
-def protobuf_export(service: str, *messages: str, at_ns: int) -> bytes:
-    """An ExportLogsServiceRequest built with opentelemetry-proto's classes."""
-    return ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=Resource(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=service))]),
-                scope_logs=[
-                    ScopeLogs(
-                        log_records=[
-                            LogRecord(time_unix_nano=at_ns + i, body=AnyValue(string_value=m))
-                            for i, m in enumerate(messages)
-                        ]
-                    )
-                ],
-            )
-        ]
-    ).SerializeToString()
-
-
-def post_over_http(url: str, payload: bytes, headers: dict[str, str]) -> tuple[int, str | None, bytes]:
-    request = urllib.request.Request(url + "/v1/logs", data=payload, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return answer.status, answer.headers.get("Content-Type"), answer.read()
-
-
 def test_a_protobuf_partial_success_reaches_clients_with_and_without_accept(
     server, client, admin_headers, consume, admin_db, sqs, queue_urls
 ):
@@ -149,8 +118,8 @@ def test_a_protobuf_partial_success_reaches_clients_with_and_without_accept(
     now = now_ns()
     payload = merged_protobuf(protobuf_export("web-1", "a", "b", at_ns=now), protobuf_export("billing", "c", at_ns=now))
     protobuf = {"Content-Type": "application/x-protobuf", "Authorization": key}
-    # WHEN it is posted over HTTP, as make up serves it, by a client that accepts protobuf (the Python
-    # exporter sends Accept: */*) and by one that sends no Accept (the JavaScript exporters)
+    # WHEN it is posted over HTTP, as make up serves it, by a client that asks for protobuf and by one
+    # that sends no Accept (the JavaScript exporters)
     with_accept = post_over_http(server, payload, {**protobuf, "Accept": "application/x-protobuf"})
     without_accept = post_over_http(server, gzip.compress(payload), {**protobuf, "Content-Encoding": "gzip"})
     # THEN the first gets the partial success in protobuf, the second the same in OTLP/JSON (a binary
@@ -175,11 +144,13 @@ def test_a_protobuf_export_taken_whole_is_answered_with_an_empty_body(server):
     # GIVEN an export whose every record this key may write
     payload = protobuf_export("web-1", "a", at_ns=now_ns())
     headers = {"Content-Type": "application/x-protobuf", "Authorization": JSON["Authorization"]}
-    # WHEN a client that accepts protobuf posts it THEN the answer is an empty ExportLogsServiceResponse
-    assert post_over_http(server, payload, {**headers, "Accept": "*/*"}) == (200, "application/x-protobuf", b"")
-    # AND a client with no Accept gets no body at all (zero bytes are the same empty response)
-    status, _, answer = post_over_http(server, payload, headers)
-    assert (status, answer) == (200, b"")
+    accepts = {**headers, "Accept": "application/x-protobuf"}
+    # WHEN a client that asks for protobuf posts it THEN the answer is an empty ExportLogsServiceResponse
+    assert post_over_http(server, payload, accepts) == (200, "application/x-protobuf", b"")
+    # AND a client with no Accept, or */*, gets no body at all (zero bytes are the same empty response)
+    for accept in ({}, {"Accept": "*/*"}):
+        status, _, answer = post_over_http(server, payload, {**headers, **accept})
+        assert (status, answer) == (200, b"")
 
 
 def merged_protobuf(*payloads: bytes) -> bytes:

@@ -5,6 +5,8 @@ import uuid
 import pytest
 
 from tests.integration.conftest import SETTINGS, rows
+from tests.integration.otel_checks import check_otel_exports_are_stored_once
+from tests.support.otel import DEPRECATED_HANDLER
 from tests.support.waiting import wait_for
 from tools.ops.queues import queue_depth
 
@@ -116,3 +118,12 @@ def test_log_errors(keyed_api, api, sqs, queue_urls, admin_db):
     wait_for(lambda: queue_depth(sqs, queue_urls["queue"]) == 0, timeout_s=60)
     assert rows(admin_db, "SELECT COUNT(*) FROM logs") == [(0,)]
     assert rows(admin_db, "SELECT COUNT(*) FROM log_rejects") == [(0,)]
+
+
+@pytest.mark.filterwarnings(DEPRECATED_HANDLER)
+def test_opentelemetry_exporters_through_api_gateway(keyed_api, admin_db, sqs, queue_urls):
+    check_otel_exports_are_stored_once(
+        keyed_api,
+        stored=lambda source: rows(admin_db, "SELECT COUNT(*) FROM logs WHERE source = %s", (source,))[0][0],
+        queue_empty=lambda: queue_depth(sqs, queue_urls["queue"]) == 0,
+    )

@@ -15,6 +15,7 @@ from chalicelib.database.accounts import MAINTAINER_CONNECTIONS
 from chalicelib.database.partitions import FUTURE, day_name, read_partitions
 from chalicelib.database.schema import latest_version, load_migrations
 from tests.integration.conftest import API
+from tests.integration.otel_checks import check_otel_exports_are_stored_once
 from tests.integration.stack_checks import (
     ENTRY,
     SETTINGS,
@@ -25,9 +26,11 @@ from tests.integration.stack_checks import (
     emulator,
     logs_locked,
 )
+from tests.support.otel import DEPRECATED_HANDLER
 from tests.support.waiting import wait_for
 from tools.deploy.stack import StackDeployment, admin_token
 from tools.devstack.local_schedule import scheduled_event
+from tools.ops.queues import queue_depth
 
 
 @pytest.fixture(scope="module", params=["localstack", "ministack"])
@@ -111,6 +114,15 @@ def test_the_scheduled_maintenance_keeps_the_log_partitions_with_its_own_account
 
 def test_an_entry_is_stored_exactly_once(api, stack):
     check_an_entry_is_stored_exactly_once(api, stack)
+
+
+@pytest.mark.filterwarnings(DEPRECATED_HANDLER)
+def test_opentelemetry_exporters_through_the_stacks_api_gateway(api, stack):
+    check_otel_exports_are_stored_once(
+        api,
+        stored=lambda source: count("SELECT COUNT(*) FROM logs WHERE source = %s", (source,)),
+        queue_empty=lambda: queue_depth(emulator(stack, "sqs"), stack.outputs["LogQueueUrl"]) == 0,
+    )
 
 
 def test_a_read_is_cached_and_writes_need_the_stacks_admin_token(api, stack):

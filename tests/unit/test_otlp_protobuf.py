@@ -149,8 +149,10 @@ def request(content_type: str, body: bytes = b"", accept: str | None = None) -> 
 @pytest.mark.parametrize(
     ("accept", "refused", "expected"),
     [
-        ("*/*", 0, ("application/x-protobuf", b"")),
-        ("application/x-protobuf", 2, ("application/x-protobuf", "protobuf")),
+        ("application/x-protobuf", 0, ("application/x-protobuf", b"")),
+        ("application/x-protobuf; q=1, */*", 2, ("application/x-protobuf", "protobuf")),
+        ("*/*", 0, (None, "")),
+        ("application/json, application/x-protobuf", 2, ("application/json", "json")),
         (None, 0, (None, "")),
         (None, 2, ("application/json", {"partialSuccess": {"rejectedLogRecords": "2", "errorMessage": "why"}})),
         (
@@ -174,6 +176,8 @@ def test_a_protobuf_answer_is_binary_only_for_a_client_whose_accept_takes_it(acc
     )
     if body == "protobuf":
         assert ExportLogsServiceResponse.FromString(answer.body).partial_success.rejected_log_records == refused
+    elif body == "json":
+        assert answer.body["partialSuccess"]["rejectedLogRecords"] == str(refused)
     else:
         assert answer.body == body
 
