@@ -166,7 +166,7 @@ def post_log_batch() -> Response:
 @app.route("/v1/logs", methods=["POST"], **BODY_ROUTE)
 @json_errors
 def post_otlp_logs() -> Response:
-    """An OpenTelemetry exporter (OTLP/HTTP, protobuf or JSON), a key with logs:write; a unit per record queued."""
+    """An OpenTelemetry exporter (OTLP/HTTP, protobuf or JSON), a key with logs:write; a unit per record sent."""
     admit = _key(SCOPE_WRITE)
     body, as_protobuf = otlp_http.read_export(_request(), wiring.SETTINGS.max_batch_body_bytes)
     result, admission = wiring.get_otlp().export(body, admit)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -19,8 +20,21 @@ class Sample:
     latency_ms: float
     status: int  # 0: no HTTP answer
     kind: str  # "ok", or what went wrong (an error code from the body, "http_500", "timeout", ...)
-    log_id: str  # for POSTs; "" for GETs
+    log_id: str  # for POSTs of one entry; "" for GETs and made bodies
     cache: str = ""  # X-Cache, with "+stale" when X-Cache-Stale is set
+    records: int = 1  # log records the request carried (a made body's)
+
+
+@dataclass(frozen=True)
+class Body:
+    """A request body made by the caller: its bytes, its headers, and how many log records it carries."""
+
+    data: bytes
+    headers: dict[str, str]
+    records: int
+
+
+BodyMaker = Callable[[int], Body]  # the n-th request's body
 
 
 def entry(log_id: str, n: int) -> dict[str, Any]:
@@ -52,6 +66,7 @@ async def _run(
     timeout_s: float,
     method: str,
     headers: dict[str, str],
+    make_body: BodyMaker | None = None,
 ) -> list[Sample]:
     host = urlparse(url).hostname
     if host not in ("127.0.0.1", "localhost"):
@@ -68,12 +83,19 @@ async def _run(
             nonlocal counter
             while time.perf_counter() < deadline and counter < max_requests:
                 counter += 1
-                log_id = str(uuid.uuid4()) if method == "POST" else ""
-                body = entry(log_id, counter) if method == "POST" else None
+                made = make_body(counter) if make_body else None
+                log_id = str(uuid.uuid4()) if method == "POST" and made is None else ""
+                body = entry(log_id, counter) if log_id else None
                 sent = time.perf_counter()
                 cache = ""
                 try:
-                    async with session.request(method, url, json=body, headers=headers) as response:
+                    async with session.request(
+                        method,
+                        url,
+                        json=body,
+                        data=made.data if made else None,
+                        headers={**headers, **(made.headers if made else {})},
+                    ) as response:
                         text = await response.text()
                         status, kind = response.status, classify(response.status, text)
                         if kind == "ok" and log_id and json.loads(text).get("id") != log_id:
@@ -86,7 +108,8 @@ async def _run(
                 except aiohttp.ClientError as exc:
                     status, kind = 0, f"connection_error:{type(exc).__name__}"
                 done = time.perf_counter()
-                samples.append(Sample(sent - started, (done - sent) * 1000, status, kind, log_id, cache))
+                records = made.records if made else 1
+                samples.append(Sample(sent - started, (done - sent) * 1000, status, kind, log_id, cache, records))
 
         await asyncio.gather(*(client() for _ in range(clients)))
     return samples
@@ -100,12 +123,14 @@ def run_load(
     timeout_s: float = 30.0,
     method: str = "POST",
     headers: dict[str, str] | None = None,
+    make_body: BodyMaker | None = None,
 ) -> list[Sample]:
     """Send requests to `url` from `clients` concurrent clients for `duration_s` (or max_requests).
 
-    POSTs carry a new log entry each; GETs have no body. `headers` go with every request (a key).
+    POSTs carry a new log entry each, or what `make_body` makes; GETs have no body. `headers` go
+    with every request (a key).
     """
-    return asyncio.run(_run(url, clients, duration_s, max_requests, timeout_s, method, headers or {}))
+    return asyncio.run(_run(url, clients, duration_s, max_requests, timeout_s, method, headers or {}, make_body))
 
 
 def percentile(values: list[float], p: float) -> float | None:

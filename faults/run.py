@@ -49,7 +49,15 @@ PROFILES = {
         tail_s=3,
         writers=4,
         readers=2,
-        scenarios=("mariadb-killed", "consumer-killed-after-commit", "sqs-slow", "data-errors", "redis-killed"),
+        scenarios=(
+            "mariadb-killed",
+            "client-mariadb-killed",
+            "consumer-killed-after-commit",
+            "sqs-slow",
+            "data-errors",
+            "redis-killed",
+        ),
+        client_records=4_000,
     ),
 }
 

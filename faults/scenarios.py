@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faults import workload
+from faults.client_app import LoggingApp, emit_summary
 from faults.harness import SHORT_VISIBILITY, STANDARD, ConsumerProfile, Target
 from faults.inject import MySQLHog, connections_by_user, kill_service, pause_service, start_service
 from faults.proxy import FaultProxy
@@ -34,6 +35,7 @@ class Profile:
     writers: int
     readers: int
     scenarios: tuple[str, ...]  # against chalice local
+    client_records: int = 20_000  # what the app logs through the Python client in client-mariadb-killed
     deployed: tuple[str, ...] = ()  # against the LocalStack deployment
 
 
@@ -190,6 +192,29 @@ def _service_killed(sluice: Target, profile: Profile, outcome: Outcome, name: st
 
 def mariadb_killed(sluice: Target, profile: Profile, outcome: Outcome) -> None:
     _service_killed(sluice, profile, outcome, "mariadb", profile.outage_s)
+
+
+def client_mariadb_killed(sluice: Target, profile: Profile, outcome: Outcome) -> None:
+    """An app logs through the Python client while MariaDB is killed, then started again."""
+    record = Record()
+    duration_s = profile.lead_s + profile.outage_s + profile.tail_s
+    outcome.workload = (
+        f"one app logging {profile.client_records:,} records evenly over {duration_s:g} s through SluiceHandler"
+    )
+    app = LoggingApp(sluice.base_url, sluice.key, profile.client_records, duration_s)
+    app.start()
+    time.sleep(profile.lead_s)
+    kill_service("mariadb")
+    time.sleep(profile.outage_s)
+    start_service("mariadb")
+    recovery = BacklogWatch(sluice.settings, app.logged_so_far(), 120)
+    app.finish()
+    record.acked = dict.fromkeys(app.markers, "")  # every record the app logged must be stored once
+    outcome.check("the app logged every record", len(app.markers) == profile.client_records, len(app.markers))
+    outcome.check("the handler dropped nothing", app.handler.dropped == 0, app.handler.dropped)
+    outcome.check("the handler's queue was sent", app.handler.pending == 0, app.handler.pending)
+    _settle_and_reconcile(sluice, record, outcome, recovery, timeout_s=120)
+    outcome.notes.append(f"emit (the app's cost of a log call): {emit_summary(app.emit_ns)}")
 
 
 def mariadb_hung(sluice: Target, profile: Profile, outcome: Outcome) -> None:
@@ -404,6 +429,14 @@ SCENARIOS = {
             "inside its invocation; every entry stored once, within 10 s of MariaDB's return; no DLQ",
             STANDARD,
             mariadb_killed,
+        ),
+        Scenario(
+            "client-mariadb-killed",
+            "MariaDB SIGKILLed while an app logs through the Python client (SluiceHandler), started again",
+            "the app's log calls never wait for sluice; the handler drops nothing; every record stored once, "
+            "within 10 s of MariaDB's return; no DLQ",
+            STANDARD,
+            client_mariadb_killed,
         ),
         Scenario(
             "mariadb-hung",

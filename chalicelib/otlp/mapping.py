@@ -15,6 +15,7 @@ Keys are read in lowerCamelCase or as the proto's snake_case, unknown fields are
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -57,46 +58,47 @@ def records(request: Any) -> list[MappedRecord]:
         for scope_logs in _items(resource_logs, "scopeLogs", "scope_logs"):
             scope_obj = _dict(_get(scope_logs, "scope"))
             scope = _attributes(scope_obj)
-            scope_name = _get(scope_obj, "name")
+            source = str(resource.get("service.name") or _get(scope_obj, "name") or "")
+            context = {
+                **{RESOURCE_PREFIX + k: v for k, v in resource.items()},
+                **{SCOPE_PREFIX + k: v for k, v in scope.items()},
+            }
             for record in _items(scope_logs, "logRecords", "log_records"):
-                mapped.append(_record(record, resource, scope, scope_name))
+                mapped.append(_record(record, source, context))
     return mapped
 
 
-def _record(record: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any], scope_name: Any) -> MappedRecord:
-    severity_text = _get(record, "severityText", "severity_text")
-    event_name = _get(record, "eventName", "event_name")
-    attributes: dict[str, Any] = {
-        **{RESOURCE_PREFIX + k: v for k, v in resource.items()},
-        **{SCOPE_PREFIX + k: v for k, v in scope.items()},
-        **_attributes(record),
-    }
-    for name, keys in (("trace_id", ("traceId", "trace_id")), ("span_id", ("spanId", "span_id"))):
-        value = _get(record, *keys)
-        if value:
-            attributes[name] = str(value).lower()
+def _record(record: dict[str, Any], source: str, context: dict[str, Any]) -> MappedRecord:
+    """One record; `context` holds the resource's and scope's attributes, already prefixed."""
+    get = record.get  # each field by its lowerCamelCase name, else its proto name
+    severity_text = get("severityText", get("severity_text"))
+    event_name = get("eventName", get("event_name"))
+    attributes: dict[str, Any] = {**context, **_attributes(record)} if context else _attributes(record)
+    trace_id, span_id = get("traceId", get("trace_id")), get("spanId", get("span_id"))
+    if trace_id:
+        attributes["trace_id"] = str(trace_id).lower()
+    if span_id:
+        attributes["span_id"] = str(span_id).lower()
     if event_name:
         attributes["event_name"] = event_name
     if severity_text:
         attributes["severity_text"] = severity_text
-    body = _value(_get(record, "body"))
+    body = _value(get("body"))
     message = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"), ensure_ascii=False)
     if body is None or message == "":
         message = str(event_name or "")
-    timestamp_ns = _nanos(_get(record, "timeUnixNano", "time_unix_nano")) or _nanos(
-        _get(record, "observedTimeUnixNano", "observed_time_unix_nano")
+    timestamp_ns = _nanos(get("timeUnixNano", get("time_unix_nano"))) or _nanos(
+        get("observedTimeUnixNano", get("observed_time_unix_nano"))
     )
     entry: dict[str, Any] = {
-        "level": _level(_get(record, "severityNumber", "severity_number"), severity_text),
-        "source": str(resource.get("service.name") or scope_name or ""),
+        "level": _level(get("severityNumber", get("severity_number")), severity_text),
+        "source": source,
         "message": message,
         "attributes": attributes,
     }
-    if timestamp_ns:
-        entry["timestamp"] = (
-            datetime.fromtimestamp(timestamp_ns // 10**9, UTC)
-            .replace(microsecond=timestamp_ns % 10**9 // 1000)
-            .isoformat()
+    if timestamp_ns:  # below 2**64 ns: at most the year 2554
+        entry["timestamp"] = datetime.fromtimestamp(timestamp_ns // 10**9, UTC).replace(
+            microsecond=timestamp_ns % 10**9 // 1000
         )
     return MappedRecord(entry, timestamp_ns or None)
 
@@ -106,7 +108,10 @@ def record_id(mapped: MappedRecord) -> UUID | None:
     exporter's retry) is stored once; None for a record without a time of its own."""
     if mapped.timestamp_ns is None:
         return None
-    digest = hashlib.sha256(json.dumps(mapped.entry, sort_keys=True).encode()).digest()[:10]
+    entry = mapped.entry
+    # The same record gives the same text: its attributes are listed in the order the record has them.
+    content = f"{mapped.timestamp_ns}|{entry['source']}|{entry['level']}|{entry['message']}|{entry['attributes']!r}"
+    digest = hashlib.blake2b(content.encode(), digest_size=10).digest()
     try:
         return uuid7(mapped.timestamp_ns // 1_000_000, digest)
     except ValueError:  # a time beyond UUIDv7's 48 bits of milliseconds
@@ -134,29 +139,44 @@ def _nanos(value: Any) -> int:
 
 
 def _value(any_value: Any) -> Any:
-    """An AnyValue as a plain JSON value."""
+    """An AnyValue as a plain JSON value (its one field, by either spelling)."""
     if not isinstance(any_value, dict):
         return None
-    if "stringValue" in any_value or "string_value" in any_value:
-        return str(_get(any_value, "stringValue", "string_value"))
-    if "boolValue" in any_value or "bool_value" in any_value:
-        return bool(_get(any_value, "boolValue", "bool_value"))
-    if "intValue" in any_value or "int_value" in any_value:
-        raw = _get(any_value, "intValue", "int_value")
-        try:
-            return int(raw)
-        except (TypeError, ValueError):
-            return str(raw)
-    if "doubleValue" in any_value or "double_value" in any_value:
-        raw = _get(any_value, "doubleValue", "double_value")
-        return raw if isinstance(raw, int | float) and not isinstance(raw, bool) else str(raw)
-    if "arrayValue" in any_value or "array_value" in any_value:
-        return [_value(v) for v in _list(_get(any_value, "arrayValue", "array_value"), "values")]
-    if "kvlistValue" in any_value or "kvlist_value" in any_value:
-        return _key_values(_list(_get(any_value, "kvlistValue", "kvlist_value"), "values"))
-    if "bytesValue" in any_value or "bytes_value" in any_value:
-        return str(_get(any_value, "bytesValue", "bytes_value"))  # base64, as OTLP/JSON writes bytes
+    for key, raw in any_value.items():
+        convert = _VALUE_KINDS.get(key)
+        if convert is not None:
+            return convert(raw)
     return None
+
+
+def _int(raw: Any) -> Any:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return str(raw)
+
+
+def _double(raw: Any) -> Any:
+    return raw if isinstance(raw, int | float) and not isinstance(raw, bool) else str(raw)
+
+
+def _array(raw: Any) -> list[Any]:
+    return [_value(v) for v in _list(raw, "values")]
+
+
+def _kvlist(raw: Any) -> dict[str, Any]:
+    return _key_values(_list(raw, "values"))
+
+
+_VALUE_KINDS: dict[str, Callable[[Any], Any]] = {
+    **dict.fromkeys(("stringValue", "string_value"), str),
+    **dict.fromkeys(("boolValue", "bool_value"), bool),
+    **dict.fromkeys(("intValue", "int_value"), _int),
+    **dict.fromkeys(("doubleValue", "double_value"), _double),
+    **dict.fromkeys(("arrayValue", "array_value"), _array),
+    **dict.fromkeys(("kvlistValue", "kvlist_value"), _kvlist),
+    **dict.fromkeys(("bytesValue", "bytes_value"), str),  # base64, as OTLP/JSON writes bytes
+}
 
 
 def _attributes(holder: Any) -> dict[str, Any]:

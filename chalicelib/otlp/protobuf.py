@@ -7,7 +7,7 @@ written as an ExportLogsServiceResponse.
 
 import base64
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from google.protobuf.message import DecodeError
@@ -59,17 +59,23 @@ def encode_response(result: ExportResult) -> bytes:
 
 
 def _record(record: LogRecord) -> dict[str, Any]:
-    return {
-        "timeUnixNano": record.time_unix_nano,
-        "observedTimeUnixNano": record.observed_time_unix_nano,
-        "severityNumber": record.severity_number,
-        "severityText": record.severity_text,
-        "body": _any_value(record.body) if record.HasField("body") else None,
-        "attributes": _key_values(record.attributes),
-        "traceId": record.trace_id.hex(),
-        "spanId": record.span_id.hex(),
-        "eventName": record.event_name,
-    }
+    """A record's set fields (an unset one reads as absent in OTLP/JSON too)."""
+    out: dict[str, Any] = {"timeUnixNano": record.time_unix_nano, "severityNumber": record.severity_number}
+    if record.observed_time_unix_nano:
+        out["observedTimeUnixNano"] = record.observed_time_unix_nano
+    if record.severity_text:
+        out["severityText"] = record.severity_text
+    if record.HasField("body"):
+        out["body"] = _any_value(record.body)
+    if record.attributes:
+        out["attributes"] = _key_values(record.attributes)
+    if record.trace_id:
+        out["traceId"] = record.trace_id.hex()
+    if record.span_id:
+        out["spanId"] = record.span_id.hex()
+    if record.event_name:
+        out["eventName"] = record.event_name
+    return out
 
 
 def _double(number: float) -> float | str:
@@ -85,18 +91,16 @@ def _key_values(pairs: Iterable[KeyValue]) -> list[dict[str, Any]]:
 
 def _any_value(value: AnyValue) -> dict[str, Any]:
     kind = value.WhichOneof("value")
-    if kind == "string_value":
-        return {"stringValue": value.string_value}
-    if kind == "bool_value":
-        return {"boolValue": value.bool_value}
-    if kind == "int_value":
-        return {"intValue": value.int_value}
-    if kind == "double_value":
-        return {"doubleValue": _double(value.double_value)}
-    if kind == "array_value":
-        return {"arrayValue": {"values": [_any_value(v) for v in value.array_value.values]}}
-    if kind == "kvlist_value":
-        return {"kvlistValue": {"values": _key_values(value.kvlist_value.values)}}
-    if kind == "bytes_value":
-        return {"bytesValue": base64.b64encode(value.bytes_value).decode()}
-    return {}  # unset, or a kind this version of sluice does not know: no value
+    convert = _KINDS.get(kind) if kind else None
+    return convert(value) if convert else {}  # unset, or a kind this version of sluice does not know: no value
+
+
+_KINDS: dict[str, Callable[[AnyValue], dict[str, Any]]] = {
+    "string_value": lambda v: {"stringValue": v.string_value},
+    "bool_value": lambda v: {"boolValue": v.bool_value},
+    "int_value": lambda v: {"intValue": v.int_value},
+    "double_value": lambda v: {"doubleValue": _double(v.double_value)},
+    "array_value": lambda v: {"arrayValue": {"values": [_any_value(x) for x in v.array_value.values]}},
+    "kvlist_value": lambda v: {"kvlistValue": {"values": _key_values(v.kvlist_value.values)}},
+    "bytes_value": lambda v: {"bytesValue": base64.b64encode(v.bytes_value).decode()},
+}

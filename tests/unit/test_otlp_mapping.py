@@ -1,6 +1,8 @@
 """OTLP/JSON log records mapped onto sluice entries (chalicelib/otlp/mapping.py), by the rules of
 opentelemetry-proto's JSON encoding and the logs data model."""
 
+from datetime import UTC, datetime
+
 import pytest
 
 from chalicelib.errors import ValidationError
@@ -47,7 +49,7 @@ def test_a_record_becomes_an_entry_with_every_field_mapped():
         "level": "error",
         "source": "checkout",
         "message": "payment failed",
-        "timestamp": "2025-11-24T16:00:00.123456+00:00",
+        "timestamp": datetime(2025, 11, 24, 16, 0, 0, 123456, tzinfo=UTC),
         "attributes": {
             "resource.service.name": "checkout",
             "resource.host.name": "h1",

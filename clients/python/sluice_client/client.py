@@ -12,10 +12,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+_ENCODE_SLICE = 50  # entries of a batch encoded to JSON at a time
 
-def new_id() -> str:
-    """A time-ordered id (UUID version 7): sluice stores an id once, so a retry with it is safe."""
-    ms = time.time_ns() // 1_000_000
+
+def new_id(ms: int | None = None) -> str:
+    """A time-ordered id (UUID version 7) of `ms` (now, by default): sluice stores an id once, so a
+    retry with it is safe."""
+    ms = time.time_ns() // 1_000_000 if ms is None else ms
     rand = int.from_bytes(os.urandom(10), "big")
     return str(uuid.UUID(int=ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | (rand & ((1 << 62) - 1))))
 
@@ -55,7 +58,14 @@ class Client:
 
     def send_batch(self, entries: Sequence[Mapping[str, Any]]) -> list[str]:
         """Queue entries together (POST /logs/batch, at most 500): all of them, or none."""
-        return [str(i) for i in self._request("POST", "/logs/batch", {"logs": [dict(e) for e in entries]})["ids"]]
+        # Encoded a slice at a time, letting other threads run in between (a logging thread waits
+        # for the GIL no longer than one slice takes, not a whole batch).
+        parts = []
+        for start in range(0, len(entries), _ENCODE_SLICE):
+            parts.append(_json([dict(e) for e in entries[start : start + _ENCODE_SLICE]])[1:-1])
+            time.sleep(0)
+        body = b'{"logs":[' + b",".join(parts) + b"]}"
+        return [str(i) for i in self._request("POST", "/logs/batch", body)["ids"]]
 
     def query(self, **filters: str | int) -> dict[str, Any]:
         """A page of stored entries (GET /logs): source, level, since, until, limit, cursor."""
@@ -65,7 +75,7 @@ class Client:
         headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
         data = None
         if body is not None:
-            data = gzip.compress(json.dumps(body, separators=(",", ":"), default=str).encode(), compresslevel=5)
+            data = gzip.compress(body if isinstance(body, bytes) else _json(body), compresslevel=5)
             headers.update({"Content-Type": "application/json", "Content-Encoding": "gzip"})
         request = urllib.request.Request(self._base + path, data=data, headers=headers, method=method)
         try:
@@ -76,6 +86,10 @@ class Client:
             raise _error(failed.code, failed.headers.get("Retry-After"), failed.read()) from None
         except (OSError, ValueError) as failed:  # refused, reset, timed out, or not JSON
             raise SluiceError(0, "unreachable", str(failed)) from None
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), default=str).encode()
 
 
 def _error(status: int, retry_after: str | None, raw: bytes) -> SluiceError:

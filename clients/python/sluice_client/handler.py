@@ -1,9 +1,11 @@
 """A logging handler that ships records to sluice and never blocks the thread that logs.
 
-`emit` only turns the record into an entry and puts it on a bounded queue in memory: when the
-queue is full the oldest entry is dropped (and counted), never the caller made to wait. A
-background thread sends batches to POST /logs/batch, gzip-compressed, when one is full (count or
-bytes) or its oldest entry is old enough. Each entry carries an id made here, so a batch sent
+`emit` only takes what the record says now (its message formatted, its `extra` fields, the
+exception's text) and puts it on a bounded queue in memory: when the queue is full the oldest is
+dropped (and counted), never the caller made to wait. A background thread makes the entries and
+sends batches to POST /logs/batch, gzip-compressed, when one is full (count or bytes) or its oldest
+record is old enough; between entries it lets the logging threads run (the GIL), so a send costs
+them little. Each entry carries an id made before its first send, so a batch sent
 again after a timeout or a 503 is stored once. 429 and 503 are retried after their Retry-After,
 other failures to reach sluice after an exponential backoff with jitter; a batch sluice refuses
 for its content (a 4xx other than 429) is not sent again: the entries it names are dropped with a
@@ -31,6 +33,10 @@ from sluice_client.client import Client, SluiceError, new_id
 MESSAGE_MAX_CHARS = 8192  # sluice refuses a longer message
 ATTRIBUTES_MAX_BYTES = 8 * 1024  # and larger attributes (as JSON)
 BATCH_MAX_ENTRIES = 500  # and a larger batch
+_YIELD_EVERY = 8  # entries the sender makes between two chances it gives the logging threads
+_ENTRY_OVERHEAD_BYTES = (
+    200  # an entry's JSON beyond its message and extra values, as a queued record's size is estimated
+)
 # The attributes of every LogRecord: what is left in a record's __dict__ came from `extra`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 
@@ -79,8 +85,8 @@ class SluiceHandler(logging.Handler):
 
     def _start(self) -> None:
         """A new queue and no thread yet (also in a forked child: the parent's thread is not there)."""
-        self._queue: deque[tuple[float, dict[str, Any], int]] = deque()  # (queued at, entry, JSON bytes)
-        self._queued_bytes = 0
+        self._queue: deque[_Taken] = deque()
+        self._queued_bytes = 0  # as estimated when queued (the sender measures the entries it makes)
         self._changed = threading.Condition()
         self._sending = 0  # entries taken from the queue and not yet stored or dropped
         self._flushers = 0  # callers waiting in flush(): send what is queued, however young
@@ -88,10 +94,9 @@ class SluiceHandler(logging.Handler):
         self._thread: threading.Thread | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        """Queue the record as an entry; no I/O, and never a wait for sluice."""
+        """Queue what the record says; no I/O, no encoding, and never a wait for sluice."""
         try:
-            entry = self.entry(record)
-            size = len(json.dumps(entry, separators=(",", ":"), default=str))
+            taken = _Taken.of(record, self.formatter)
         except Exception:
             self.handleError(record)
             return
@@ -99,14 +104,14 @@ class SluiceHandler(logging.Handler):
             if self._stopping:
                 return
             if len(self._queue) >= self._queue_size:
-                self._queued_bytes -= self._queue.popleft()[2]
+                self._queued_bytes -= self._queue.popleft().size
                 self.dropped += 1
-            self._queue.append((time.monotonic(), entry, size))
-            self._queued_bytes += size
+            self._queue.append(taken)
+            self._queued_bytes += taken.size
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="sluice-handler", daemon=True)
                 self._thread.start()
-            # Wake the sender only when it has something new to do: time the first entry, or send a full batch.
+            # Wake the sender only when it has something new to do: time the first record, or send a full batch.
             full = len(self._queue) >= self._batch_entries or self._queued_bytes >= self._batch_bytes
             if full or len(self._queue) == 1:
                 self._changed.notify_all()
@@ -114,16 +119,18 @@ class SluiceHandler(logging.Handler):
     def entry(self, record: logging.LogRecord) -> dict[str, Any]:
         """The sluice entry of a log record: level, the handler's source, message, time, and as
         attributes the logger's name, the exception's text and every `extra` field."""
-        attributes: dict[str, Any] = {"logger": record.name}
-        attributes.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
-        if record.exc_info:
-            attributes["exception"] = (self.formatter or logging.Formatter()).formatException(record.exc_info)
+        return self._entry(_Taken.of(record, self.formatter))
+
+    def _entry(self, taken: "_Taken") -> dict[str, Any]:
+        attributes: dict[str, Any] = {"logger": taken.logger, **taken.extra}
+        if taken.exception:
+            attributes["exception"] = taken.exception
         return {
-            "id": new_id(),
-            "level": _level(record.levelno),
+            "id": new_id(int(taken.created * 1000)),
+            "level": _level(taken.levelno),
             "source": self.source,
-            "message": (record.getMessage() or "(empty)")[:MESSAGE_MAX_CHARS],
-            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "message": (taken.message or "(empty)")[:MESSAGE_MAX_CHARS],
+            "timestamp": datetime.fromtimestamp(taken.created, UTC).isoformat(),
             "attributes": _fitting(attributes),
         }
 
@@ -167,11 +174,12 @@ class SluiceHandler(logging.Handler):
                 self._changed.notify_all()
 
     def _next_batch(self) -> list[dict[str, Any]] | None:
-        """Wait until a batch is due; take it off the queue (None once stopping with nothing left)."""
+        """Wait until a batch is due; take it off the queue and make its entries (None once stopping
+        with nothing left)."""
         with self._changed:
             while True:
                 if self._queue:
-                    due_at = self._queue[0][0] + self._max_age_s
+                    due_at = self._queue[0].queued_at + self._max_age_s
                     full = len(self._queue) >= self._batch_entries or self._queued_bytes >= self._batch_bytes
                     if full or self._flushers or self._stopping or time.monotonic() >= due_at:
                         break
@@ -180,18 +188,22 @@ class SluiceHandler(logging.Handler):
                     return None
                 else:
                     self._changed.wait()
-            batch: list[dict[str, Any]] = []
+            taken: list[_Taken] = []
             size = 0
-            while self._queue and len(batch) < self._batch_entries:
-                _, entry, entry_size = self._queue[0]
-                if batch and size + entry_size > self._batch_bytes:
+            while self._queue and len(taken) < self._batch_entries:
+                if taken and size + self._queue[0].size > self._batch_bytes:
                     break
-                self._queue.popleft()
-                self._queued_bytes -= entry_size
-                batch.append(entry)
-                size += entry_size
-            self._sending += len(batch)
-            return batch
+                item = self._queue.popleft()
+                self._queued_bytes -= item.size
+                taken.append(item)
+                size += item.size
+            self._sending += len(taken)
+        batch = []
+        for n, item in enumerate(taken):
+            batch.append(self._entry(item))
+            if n % _YIELD_EVERY == _YIELD_EVERY - 1:
+                time.sleep(0)  # let a logging thread take the GIL now, not after the switch interval
+        return batch
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         """Send the batch until sluice stores it or refuses it for its content."""
@@ -235,6 +247,31 @@ class SluiceHandler(logging.Handler):
             self.dropped += len(entries)
         # Not through logging: this handler may be the one that would receive it.
         print(f"sluice_client: dropped {len(entries)} log entries: {why}", file=sys.stderr)
+
+
+class _Taken:
+    """What a record said when it was logged: its formatted message, its `extra` values, its
+    exception as text. The record itself is not kept (the app may change what its values refer to)."""
+
+    __slots__ = ("created", "exception", "extra", "levelno", "logger", "message", "queued_at", "size")
+
+    def __init__(
+        self, created: float, levelno: int, logger: str, message: str, extra: dict[str, Any], exception: str
+    ) -> None:
+        self.created = created
+        self.levelno = levelno
+        self.logger = logger
+        self.message = message
+        self.extra = extra
+        self.exception = exception
+        self.queued_at = time.monotonic()
+        self.size = _ENTRY_OVERHEAD_BYTES + len(message) + len(exception) + 16 * len(extra)
+
+    @classmethod
+    def of(cls, record: logging.LogRecord, formatter: logging.Formatter | None) -> "_Taken":
+        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        exception = (formatter or logging.Formatter()).formatException(record.exc_info) if record.exc_info else ""
+        return cls(record.created, record.levelno, record.name, record.getMessage(), extra, exception)
 
 
 def _level(levelno: int) -> str:
