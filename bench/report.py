@@ -9,23 +9,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench import report_clients
+from bench.tables import table as _table
+
 COLORS = {"direct": "#d62728", "celery": "#1f77b4", "sluice": "#2ca02c", "sluice (LocalStack)": "#9467bd"}
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def lag_table(results: dict[str, Any]) -> str:
@@ -479,7 +466,7 @@ def write(results: dict[str, Any], out: Path) -> Path:
     if results.get("scale"):
         plot_scale(results, out / "scale.png")
         plots.append(("scale.png", "(d) GET /logs p99 against table size"))
-    checks = targets(results, budget)
+    checks = targets(results, budget) + report_clients.targets(results)
     machine = results["machine"]
     lines = [
         f"# sluice benchmark ({config['profile']}, {results['started']})",
@@ -541,6 +528,8 @@ def write(results: dict[str, Any], out: Path) -> Path:
         "",
         *(_keys_section(results) if "keys" in results else []),
         *(scale_section(results) if results.get("scale") else []),
+        *(report_clients.otlp_section(results) if "otlp" in results else []),
+        *(report_clients.clients_section(results) if "clients" in results else []),
         "## Plots",
         "",
         *[f"![{caption}]({name})\n" for name, caption in plots],

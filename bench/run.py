@@ -24,7 +24,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bench import cliff, drain, keys, reads, report, writer
+from bench import clients, cliff, drain, keys, otlp, reads, report, writer
 from bench.sampler import set_max_connections
 from bench.systems import runners
 from tools.admin import admin_connection
@@ -53,6 +53,11 @@ class Profile:
     limit_clients: int  # per key, in the limits run
     limit_s: float
     scale_sizes: tuple[int, ...] = ()  # GET /logs and the writer at these table sizes (bench/scale.py)
+    otlp_clients: int = 200  # OTLP ingestion (bench/otlp.py): the cliff's load,
+    otlp_s: float = 30  # this long per route
+    client_records: int = 20_000  # the app's side (bench/clients.py): records per app run,
+    client_rate: float = 2_000  # logged at this rate,
+    client_max_s: float = 20  # for at most this long
 
 
 PROFILES = {
@@ -74,8 +79,50 @@ PROFILES = {
         20,
         (1_000_000, 10_000_000),
     ),
-    "quick": Profile("quick", 100, 10, 0, 60, 5_000, 3, (1, 2, 4, 8), {100: 50_000}, 30, 3, 200, 9, 10, 5, (100_000,)),
-    "smoke": Profile("smoke", 10, 2, 0, 60, 300, 1, (1, 2), {1: 300}, 4, 1, 20, 1.5, 2, 1),
+    "quick": Profile(
+        "quick",
+        100,
+        10,
+        0,
+        60,
+        5_000,
+        3,
+        (1, 2, 4, 8),
+        {100: 50_000},
+        30,
+        3,
+        200,
+        9,
+        10,
+        5,
+        (100_000,),
+        otlp_clients=100,
+        otlp_s=5,
+        client_records=4_000,
+        client_max_s=5,
+    ),
+    "smoke": Profile(
+        "smoke",
+        10,
+        2,
+        0,
+        60,
+        300,
+        1,
+        (1, 2),
+        {1: 300},
+        4,
+        1,
+        20,
+        1.5,
+        2,
+        1,
+        otlp_clients=10,
+        otlp_s=1.5,
+        client_records=300,
+        client_rate=1_000,
+        client_max_s=2,
+    ),
 }
 LIMITED_RATE = 100  # entries/s of key A in the limits run
 MAX_CONNECTIONS = 30
@@ -148,7 +195,7 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
     )
     systems = [name for name in systems if only is None or name in only]
     progress = Progress(
-        len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 2 + bool(profile.scale_sizes)
+        len(systems) + 1 + len(profile.drain_writers) * len(profile.drain_backlogs) + 4 + bool(profile.scale_sizes)
     )
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -178,11 +225,11 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
         for name in systems:
             progress.step(f"cliff: {name}")
             runners.empty_everything(settings)
-            clients = profile.localstack_clients if name == "sluice (LocalStack)" else profile.clients
+            burst_clients = profile.localstack_clients if name == "sluice (LocalStack)" else profile.clients
             with _system(name, logs, settings, writers) as system:
                 system.name = name
                 results["cliff"]["systems"][name] = cliff.measure(
-                    system, clients, profile.duration_s, profile.drain_timeout_s, progress.note
+                    system, burst_clients, profile.duration_s, profile.drain_timeout_s, progress.note
                 )
     finally:
         if previous_max is not None:
@@ -216,6 +263,35 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
         "cost": keys.cost(logs, profile.key_cost_s, progress.note),
         "limits": keys.limits(logs, profile.limit_clients, profile.limit_s, LIMITED_RATE, progress.note),
     }
+
+    progress.step("OTLP ingestion")
+    runners.empty_everything(settings)
+    with runners.sluice_local(logs, settings, writers, port=8102, headers=runners.unlimited_key("otlp")) as system:
+        results["otlp"] = {
+            **otlp.ingest(
+                system,
+                "http://127.0.0.1:8102",
+                profile.otlp_clients,
+                profile.otlp_s,
+                profile.drain_timeout_s,
+                progress.note,
+            ),
+            "decode_us_per_record": otlp.decode_cost(),
+        }
+
+    progress.step("the app's side: logging handlers")
+    runners.empty_everything(settings)
+    with runners.sluice_local(logs, settings, writers, port=8103, headers=runners.unlimited_key("clients")) as system:
+        results["clients"] = clients.compare(
+            "http://127.0.0.1:8103",
+            system.headers["Authorization"].removeprefix("Bearer "),
+            system.table,
+            profile.client_records,
+            profile.client_rate,
+            profile.client_max_s,
+            profile.drain_timeout_s,
+            progress.note,
+        )
     runners.prepare_databases(writer_cap=writers)  # leave the bench stage as configured
 
     if profile.scale_sizes:
@@ -310,6 +386,12 @@ def incomplete(results: dict[str, Any], out: Path) -> list[str]:
     problems += [f"drain: W={r['writers']} did not store its backlog" for r in results["drain"] if not r["completed"]]
     if results["reads"]["cold_key"]["requests"] == 0:
         problems.append("reads: no cold-key answers")
+    for name, route in results.get("otlp", {}).get("routes", {}).items():
+        if not route["records_acknowledged"] or route["lost"] or route["duplicated"]:
+            problems.append(f"OTLP: {name} acknowledged {route['records_acknowledged']}, lost {route['lost']}")
+    for condition, app in results.get("clients", {}).get("runs", {}).get("sluice", {}).items():
+        if not app["logged"] or (condition == "up" and app["stored"] != app["logged"]):
+            problems.append(f"clients: SluiceHandler ({condition}) logged {app['logged']}, stored {app.get('stored')}")
     problems += [f"missing {name}" for name in ("report.md", "writer.png") if not (out / name).exists()]
     return problems
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-_ENCODE_SLICE = 50  # entries of a batch encoded to JSON at a time
+_ENCODE_SLICE = 10  # entries of a batch encoded to JSON at a time
 
 
 def new_id(ms: int | None = None) -> str:

@@ -33,7 +33,7 @@ from sluice_client.client import Client, SluiceError, new_id
 MESSAGE_MAX_CHARS = 8192  # sluice refuses a longer message
 ATTRIBUTES_MAX_BYTES = 8 * 1024  # and larger attributes (as JSON)
 BATCH_MAX_ENTRIES = 500  # and a larger batch
-_YIELD_EVERY = 8  # entries the sender makes between two chances it gives the logging threads
+_YIELD_EVERY = 2  # entries the sender makes between two chances it gives the logging threads
 _ENTRY_OVERHEAD_BYTES = (
     200  # an entry's JSON beyond its message and extra values, as a queued record's size is estimated
 )
