@@ -152,7 +152,7 @@ faults: setup  ## the fault suite: outages injected, every acknowledged entry re
 	$(PY) -m tools.devstack run -- $(PY) -m faults.run --profile full
 
 # Its short profile, part of make test (report in .data/faults-short).
-faults-short: venvs  ## five fault scenarios, shorter [1.5 min]
+faults-short: venvs  ## six fault scenarios, shorter [2 min]
 	$(PY) -m faults.run --profile short --out .data/faults-short
 
 # ruff and mypy; then every packaged stage's template through cfn-lint (0 errors and 0 warnings).

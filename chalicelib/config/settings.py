@@ -298,6 +298,7 @@ class Settings:
             meaning=(
                 "the most log records one OTLP export (POST /v1/logs) may carry (413); the OpenTelemetry SDKs"
                 " batch 512 by default. Each record costs the key one unit: a key's burst must hold an export"
+                " (KEY_DEFAULT_BURST does)"
             ),
         )
     )
@@ -347,9 +348,12 @@ class Settings:
     key_default_burst: int = field(
         metadata=setting(
             env="KEY_DEFAULT_BURST",
-            default="500",
+            default="2048",
             minimum=1,
-            meaning="a new key's burst, unless `POST /keys` says otherwise",
+            meaning=(
+                "a new key's burst, unless `POST /keys` says otherwise: the most entries one request may cost"
+                " (413 past it); the default holds one OTLP export of OTLP_MAX_RECORDS"
+            ),
         )
     )
     key_last_used_interval_s: int = field(

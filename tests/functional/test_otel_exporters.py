@@ -4,7 +4,10 @@ record is stored once with the mapped fields; records of a source the key may no
 refused without failing the export."""
 
 import json
+import logging
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk._logs.export import LogRecordExportResult
@@ -12,7 +15,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from tests.functional.conftest import TEST_KEY, queue_depth
 from tests.functional.test_otlp import key_for
-from tests.support.otel import DEPRECATED_HANDLER, App, exporter
+from tests.support.otel import DEPRECATED_HANDLER, FLUSH_MS, App, exporter
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.filterwarnings(DEPRECATED_HANDLER)
 
@@ -82,3 +87,29 @@ def test_a_source_the_key_may_not_write_is_refused_without_failing_the_export(
     with admin_db.cursor() as cur:
         cur.execute("SELECT source, COUNT(*) FROM logs GROUP BY source")
         assert cur.fetchall() == (("web-2", 20),)
+
+
+def test_the_readmes_opentelemetry_example_logs_to_sluice(server, consume, admin_db, sqs, queue_urls):
+    # GIVEN the README's OpenTelemetry setup as written, pointed at this API with the test key
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## From your app\n", 1)[1].split("\n## ", 1)[0]
+    code = next(block for block in section.split("```python\n")[1:] if "opentelemetry" in block).split("```")[0]
+    code = code.replace("http://127.0.0.1:8000", server).replace("Bearer slk_...", f"Bearer {TEST_KEY}")
+    root = logging.getLogger()
+    before = list(root.handlers)
+    example: dict[str, Any] = {}
+    try:
+        exec(compile(code, "README.md", "exec"), example)
+        # WHEN the app logs a warning and its provider flushes
+        logging.getLogger("readme.app").warning("from the README's setup")
+        assert example["provider"].force_flush(FLUSH_MS)
+    finally:
+        for handler in set(root.handlers) - set(before):
+            root.removeHandler(handler)
+        if "provider" in example:
+            example["provider"].shutdown()
+    # THEN, once the queue is empty, it is stored once under the service's name
+    drain(consume, sqs, queue_urls)
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT source, level FROM logs WHERE message = %s", ("from the README's setup",))
+        assert cur.fetchall() == (("web-1", "warning"),)
