@@ -3,6 +3,10 @@ logs through SluiceHandler is stored exactly once, and the Client's errors carry
 request id."""
 
 import logging
+import socket
+import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +14,7 @@ import pytest
 from sluice_client import Client, SluiceError, SluiceHandler
 
 from tests.functional.conftest import TEST_KEY, queue_depth
+from tests.support.waiting import wait_for
 
 SOURCE = "client-test"
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +101,52 @@ def test_the_readmes_flask_example_logs_each_request_once(server, consume, admin
             " WHERE source = 'web-1' AND message = 'order received' AND JSON_VALUE(attributes, '$.path') = '/orders'"
         )
         assert cur.fetchone() == (20, 20)
+
+
+def test_the_flask_example_under_a_pre_fork_server_stores_each_record_once(server, consume, admin_db, tmp_path):
+    # GIVEN the README's Flask app as a module that also logs once at import, served by gunicorn with
+    # two workers forked from a master that loaded it (--preload): the master's handler has started
+    # its thread and may hold a queued record when the workers are forked
+    code = readme_block("A Flask app under gunicorn")
+    code = code.replace("http://127.0.0.1:8000", server).replace('"slk_..."', repr(TEST_KEY))
+    (tmp_path / "orders_app.py").write_text(code + '\nlog.info("loaded before the fork")\n')
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gunicorn = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    process = subprocess.Popen([*gunicorn, "--chdir", str(tmp_path), "orders_app:app"], stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/orders") == 201, timeout_s=60)
+        # WHEN 40 more requests reach the workers
+        statuses = [_answers(f"http://127.0.0.1:{port}/orders") for _ in range(40)]
+        assert statuses == [201] * 40
+
+        # THEN the workers' own threads send their records: 41 requests stored, each once, and the
+        # master's record once (a worker does not send the copy of the queue it was forked with)
+        def stored() -> tuple[int, int, int] | None:
+            while consume() is not None:
+                pass
+            with admin_db.cursor() as cur:
+                cur.execute(
+                    "SELECT SUM(message = 'order received'), COUNT(DISTINCT id),"
+                    " SUM(message = 'loaded before the fork') FROM logs WHERE source = 'web-1'"
+                )
+                row = cur.fetchone()
+            counts = tuple(int(n or 0) for n in row)
+            return counts if counts[0] >= 41 and counts[2] >= 1 else None
+
+        assert wait_for(stored, timeout_s=60) == (41, 42, 1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _answers(url: str) -> int:
+    """The status of a POST, or 0 when nothing answers yet."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
