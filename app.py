@@ -168,7 +168,8 @@ def post_log_batch() -> Response:
 def post_otlp_logs() -> Response:
     """An OpenTelemetry exporter (OTLP/HTTP, protobuf or JSON), a key with logs:write; a unit per record sent."""
     admit = _key(SCOPE_WRITE)
-    body, as_protobuf = otlp_http.read_export(_request(), wiring.SETTINGS.max_batch_body_bytes)
+    settings = wiring.SETTINGS
+    body, as_protobuf = otlp_http.read_export(_request(), settings.max_batch_body_bytes, settings.otlp_max_records)
     result, admission = wiring.get_otlp().export(body, admit)
     return otlp_http.answer(result, as_protobuf, _request(), dict(admission.headers()))
 

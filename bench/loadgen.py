@@ -96,7 +96,7 @@ async def _run(
                         data=made.data if made else None,
                         headers={**headers, **(made.headers if made else {})},
                     ) as response:
-                        text = await response.text()
+                        text = (await response.read()).decode(errors="replace")  # a protobuf answer is binary
                         status, kind = response.status, classify(response.status, text)
                         if kind == "ok" and log_id and json.loads(text).get("id") != log_id:
                             kind = "wrong_id"  # an answer meant for another request

@@ -157,7 +157,7 @@ def decode_cost(records_per_export: int = 500, repeats: int = 5) -> dict[str, fl
     steps: dict[str, Callable[[bytes], Any]] = {
         "POST /logs/batch (native JSON)": lambda raw: [LogEntryIn.model_validate(e) for e in parse_json(raw)["logs"]],
         "POST /v1/logs (OTLP/JSON)": lambda raw: _otlp_entries(parse_json(raw)),
-        "POST /v1/logs (OTLP protobuf)": lambda raw: _otlp_entries(decode_request(raw)),
+        "POST /v1/logs (OTLP protobuf)": lambda raw: _otlp_entries(decode_request(raw, RECORDS_PER_REQUEST)),
     }
     rounds = max(1, records_per_export // per_body)
     cost = {}

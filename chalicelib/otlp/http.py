@@ -26,11 +26,11 @@ MEDIA_PROTOBUF = "application/x-protobuf"
 BINARY_MEDIA_TYPES = (MEDIA_PROTOBUF,)  # the deployed API's binary media types (app.api.binary_types)
 
 
-def read_export(request: Request, max_bytes: int) -> tuple[Any, bool]:
+def read_export(request: Request, max_bytes: int, max_records: int) -> tuple[Any, bool]:
     """The ExportLogsServiceRequest in OTLP/JSON's shape, and whether it came as protobuf."""
     media = http.media_type(request)
     if media == MEDIA_PROTOBUF:
-        return protobuf.decode_request(http.read_body(request, max_bytes)), True
+        return protobuf.decode_request(http.read_body(request, max_bytes), max_records), True
     if not http.is_json(media):
         raise UnsupportedMediaTypeError(f"Content-Type must be {MEDIA_JSON} or {MEDIA_PROTOBUF}, not {media!r}")
     return http.read_json_body(request, max_bytes), False

@@ -15,6 +15,7 @@ Keys are read in lowerCamelCase or as the proto's snake_case, unknown fields are
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,6 +46,18 @@ class MappedRecord:
 
     entry: dict[str, Any]
     timestamp_ns: int | None
+
+
+def count_records(request: Any) -> int:
+    """How many log records an ExportLogsServiceRequest (OTLP/JSON) holds, without mapping any;
+    ValidationError when the request's own structure is wrong."""
+    if not isinstance(request, dict):
+        raise ValidationError("invalid OTLP request: the body must be an ExportLogsServiceRequest object")
+    return sum(
+        len(_items(scope_logs, "logRecords", "log_records"))
+        for resource_logs in _items(request, "resourceLogs", "resource_logs")
+        for scope_logs in _items(resource_logs, "scopeLogs", "scope_logs")
+    )
 
 
 def records(request: Any) -> list[MappedRecord]:
@@ -121,7 +134,7 @@ def record_id(mapped: MappedRecord) -> UUID | None:
 def _level(number: Any, text: Any) -> str:
     try:
         severity = int(number or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 in JSON parses as infinity
         severity = 0
     for upper, level in _LEVELS_BY_NUMBER:
         if 1 <= severity <= upper:
@@ -152,12 +165,21 @@ def _value(any_value: Any) -> Any:
 def _int(raw: Any) -> Any:
     try:
         return int(raw)
-    except (TypeError, ValueError):
-        return str(raw)
+    except (TypeError, ValueError, OverflowError):
+        return _double(raw) if isinstance(raw, float) else str(raw)
 
 
 def _double(raw: Any) -> Any:
-    return raw if isinstance(raw, int | float) and not isinstance(raw, bool) else str(raw)
+    """A double as a number (1 and 1.0 alike), and NaN and the infinities as OTLP/JSON's strings."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return str(raw)
+    try:
+        number = float(raw)
+    except OverflowError:  # an integer beyond a double's range
+        number = math.inf if raw > 0 else -math.inf
+    if math.isfinite(number):
+        return number
+    return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
 
 
 def _array(raw: Any) -> list[Any]:

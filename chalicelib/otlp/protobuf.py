@@ -6,7 +6,6 @@ written as an ExportLogsServiceResponse.
 """
 
 import base64
-import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,17 +17,21 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-from chalicelib.errors import ValidationError
+from chalicelib.errors import PayloadTooLargeError, ValidationError
 from chalicelib.otlp.service import ExportResult
 
 
-def decode_request(raw: bytes) -> dict[str, Any]:
-    """An ExportLogsServiceRequest in protobuf, as OTLP/JSON would write it; 400 if it does not decode."""
+def decode_request(raw: bytes, max_records: int) -> dict[str, Any]:
+    """An ExportLogsServiceRequest in protobuf, as OTLP/JSON would write it; 400 if it does not
+    decode, 413 past `max_records` records (counted before any is read)."""
     request = ExportLogsServiceRequest()
     try:
         request.ParseFromString(raw)
     except (DecodeError, RecursionError):
         raise ValidationError("invalid OTLP request: the body is not an ExportLogsServiceRequest in protobuf") from None
+    count = sum(len(scope.log_records) for resource in request.resource_logs for scope in resource.scope_logs)
+    if count > max_records:
+        raise PayloadTooLargeError(f"{count} log records in one export; at most {max_records} are accepted")
     return {
         "resourceLogs": [
             {
@@ -78,13 +81,6 @@ def _record(record: LogRecord) -> dict[str, Any]:
     return out
 
 
-def _double(number: float) -> float | str:
-    """A double as OTLP/JSON writes it: NaN and the infinities as the strings "NaN", "Infinity", "-Infinity"."""
-    if math.isfinite(number):
-        return number
-    return "NaN" if math.isnan(number) else ("Infinity" if number > 0 else "-Infinity")
-
-
 def _key_values(pairs: Iterable[KeyValue]) -> list[dict[str, Any]]:
     return [{"key": pair.key, "value": _any_value(pair.value)} for pair in pairs]
 
@@ -99,7 +95,7 @@ _KINDS: dict[str, Callable[[AnyValue], dict[str, Any]]] = {
     "string_value": lambda v: {"stringValue": v.string_value},
     "bool_value": lambda v: {"boolValue": v.bool_value},
     "int_value": lambda v: {"intValue": v.int_value},
-    "double_value": lambda v: {"doubleValue": _double(v.double_value)},
+    "double_value": lambda v: {"doubleValue": v.double_value},  # NaN and infinities: mapping.py
     "array_value": lambda v: {"arrayValue": {"values": [_any_value(x) for x in v.array_value.values]}},
     "kvlist_value": lambda v: {"kvlistValue": {"values": _key_values(v.kvlist_value.values)}},
     "bytes_value": lambda v: {"bytesValue": base64.b64encode(v.bytes_value).decode()},

@@ -18,7 +18,7 @@ from chalicelib.keys.gate import Admission
 from chalicelib.logs.model import LogEntryIn, new_log_record, timestamp_window
 from chalicelib.logs.queue import LogQueue
 from chalicelib.metrics import PipelineMetrics
-from chalicelib.otlp.mapping import record_id, records
+from chalicelib.otlp.mapping import count_records, record_id, records
 from chalicelib.validation import format_rfc3339, utc_now
 from chalicelib.web.http import Admit
 
@@ -50,14 +50,15 @@ class OtlpService:
     def export(self, body: Any, admit: Admit) -> tuple[ExportResult, Admission]:
         """Queue every record that makes a valid entry of the key's sources; report the others."""
         received_at = utc_now()
-        mapped = records(body)
-        if len(mapped) > self._settings.otlp_max_records:
+        count = count_records(body)
+        if count > self._settings.otlp_max_records:
             raise PayloadTooLargeError(
-                f"{len(mapped)} log records in one export; at most {self._settings.otlp_max_records} are accepted"
+                f"{count} log records in one export; at most {self._settings.otlp_max_records} are accepted"
             )
-        # The key, its scope, and one unit per record, before any record is looked at: a record
+        # The key, its scope, and one unit per record, before any record is mapped: a record
         # refused below was still work, and one admission per export is one Redis call, not two.
-        admission = admit(len(mapped), [])
+        admission = admit(count, [])
+        mapped = records(body)
         principal = admission.principal
         earliest, latest = timestamp_window(
             received_at, self._settings.log_timestamp_max_age_s, self._settings.log_timestamp_max_ahead_s

@@ -132,8 +132,8 @@ def test_the_flask_example_under_a_pre_fork_server_stores_each_record_once(serve
                     " SUM(message = 'loaded before the fork') FROM logs WHERE source = 'web-1'"
                 )
                 row = cur.fetchone()
-            counts = tuple(int(n or 0) for n in row)
-            return counts if counts[0] >= 41 and counts[2] >= 1 else None
+            requests, ids, master = (int(n or 0) for n in row)
+            return (requests, ids, master) if requests >= 41 and master >= 1 else None
 
         assert wait_for(stored, timeout_s=60) == (41, 42, 1)
     finally:

@@ -7,6 +7,7 @@ import pytest
 
 from chalicelib.errors import ValidationError
 from chalicelib.otlp.mapping import record_id, records
+from chalicelib.validation import parse_json
 
 NS = 1_764_000_000_123_456_789  # 2025-11-24T16:00:00.123456789Z
 
@@ -133,3 +134,17 @@ def test_unknown_fields_are_ignored():
     body = export({"body": {"stringValue": "m"}, "flags": 1, "somethingNew": {"x": 1}})
     body["resourceLogs"][0]["schemaUrl"] = "https://example.invalid"
     assert records(body)[0].entry["message"] == "m"
+
+
+def test_numbers_past_a_doubles_range_map_without_failing():
+    # GIVEN a record whose severity and int and double values are 1e400 (which JSON parsing makes infinity)
+    raw = (
+        b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"severityNumber": 1e400, "body": {"intValue": 1e400},'
+        b' "attributes": [{"key": "d", "value": {"doubleValue": -1e400}},'
+        b' {"key": "i", "value": {"intValue": "9e99"}}]}]}]}]}'
+    )
+    # WHEN it is mapped THEN the level falls back, and the values are OTLP/JSON's strings for infinity (or the text)
+    [mapped] = records(parse_json(raw))
+    assert mapped.entry["level"] == "info"
+    assert mapped.entry["message"] == "Infinity"
+    assert (mapped.entry["attributes"]["d"], mapped.entry["attributes"]["i"]) == ("-Infinity", "9e99")

@@ -15,7 +15,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs, SeverityNumber
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from chalicelib.errors import UnsupportedMediaTypeError, ValidationError
+from chalicelib.errors import PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError
 from chalicelib.otlp import http as otlp_http
 from chalicelib.otlp.mapping import records
 from chalicelib.otlp.protobuf import decode_request, encode_response
@@ -43,6 +43,7 @@ def protobuf_export() -> ExportLogsServiceRequest:
             ),
             kv("raw", AnyValue(bytes_value=b"\x00\xff")),
             kv("ratio", AnyValue(double_value=float("nan"))),
+            kv("whole", AnyValue(double_value=1.0)),
             kv("limit", AnyValue(double_value=float("-inf"))),
         ],
         trace_id=TRACE,
@@ -85,6 +86,7 @@ def json_export() -> dict[str, Any]:
                                     },
                                     {"key": "raw", "value": v(bytesValue=base64.b64encode(b"\x00\xff").decode())},
                                     {"key": "ratio", "value": v(doubleValue="NaN")},
+                                    {"key": "whole", "value": v(doubleValue=1)},  # 1.0 as JavaScript writes it
                                     {"key": "limit", "value": v(doubleValue="-Infinity")},
                                 ],
                                 "traceId": TRACE.hex(),
@@ -104,7 +106,7 @@ def test_a_protobuf_export_maps_onto_the_entries_of_its_json_form():
     # GIVEN one export built with opentelemetry-proto's classes, and the same written by hand in OTLP/JSON
     raw = protobuf_export().SerializeToString()
     # WHEN the protobuf bytes are decoded and both are mapped
-    from_protobuf = records(decode_request(raw))
+    from_protobuf = records(decode_request(raw, 100))
     from_json = records(json_export())
     # THEN the entries are the same, with the ids in hex (not base64) and bytes in base64
     assert [m.entry for m in from_protobuf] == [m.entry for m in from_json]
@@ -123,7 +125,7 @@ def test_a_protobuf_export_maps_onto_the_entries_of_its_json_form():
 )
 def test_bytes_that_are_not_an_export_are_a_validation_error(raw):
     with pytest.raises(ValidationError, match="not an ExportLogsServiceRequest"):
-        decode_request(raw)
+        decode_request(raw, 100)
 
 
 def test_the_answer_is_empty_when_all_were_taken_and_carries_the_partial_success_otherwise():
@@ -184,9 +186,21 @@ def test_a_protobuf_answer_is_binary_only_for_a_client_whose_accept_takes_it(acc
 
 def test_an_export_is_read_by_its_content_type():
     raw = protobuf_export().SerializeToString()
-    body, as_protobuf = otlp_http.read_export(request("application/x-protobuf", raw), 10_000)
+    body, as_protobuf = otlp_http.read_export(request("application/x-protobuf", raw), 10_000, 100)
     assert as_protobuf and body["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["spanId"] == SPAN.hex()
-    body, as_protobuf = otlp_http.read_export(request("application/json; charset=utf-8", b'{"resourceLogs": []}'), 100)
+    body, as_protobuf = otlp_http.read_export(
+        request("application/json; charset=utf-8", b'{"resourceLogs": []}'), 100, 100
+    )
     assert (body, as_protobuf) == ({"resourceLogs": []}, False)
     with pytest.raises(UnsupportedMediaTypeError, match="application/x-protobuf"):
-        otlp_http.read_export(request("text/plain", b"x"), 100)
+        otlp_http.read_export(request("text/plain", b"x"), 100, 100)
+
+
+def test_an_export_past_the_most_records_is_refused_before_any_record_is_read():
+    # GIVEN 5,000 empty records: a small body (two bytes each) that would make many objects
+    raw = ExportLogsServiceRequest(
+        resource_logs=[ResourceLogs(scope_logs=[ScopeLogs(log_records=[LogRecord() for _ in range(5000)])])]
+    ).SerializeToString()
+    # WHEN it is decoded with a cap of 2,048 THEN it is a 413 naming the count
+    with pytest.raises(PayloadTooLargeError, match="5000 log records"):
+        decode_request(raw, 2048)

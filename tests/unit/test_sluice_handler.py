@@ -193,3 +193,42 @@ def test_after_fork_the_child_has_its_own_queue_and_thread():
     handler.flush(timeout=30)
     assert [e["message"] for e in client.stored()] == ["in the parent"]
     handler.close()
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for this one")
+
+
+def test_a_record_whose_extra_cannot_be_read_is_dropped_and_the_rest_still_go(capsys):
+    # GIVEN a handler, and a record whose `extra` value raises when made text, between two good ones
+    stand_in = StandIn()
+    handler = make(stand_in)
+    log = logger_with(handler)
+    log.info("before")
+    log.info("broken", extra={"thing": Unprintable()})
+    log.info("after")
+    # WHEN it flushes, and more is logged and flushed
+    handler.flush(timeout=10)
+    log.info("later")
+    handler.flush(timeout=10)
+    # THEN the broken record is dropped and counted, and every other record is sent
+    assert [e["message"] for e in stand_in.stored()] == ["before", "after", "later"]
+    assert (handler.dropped, handler.pending) == (1, 0)
+    assert "could not make an entry" in capsys.readouterr().err
+    handler.close()
+
+
+def test_a_batch_never_carries_more_json_than_batch_bytes():
+    # GIVEN records whose `extra` values are large, which the queue's size estimate does not see
+    stand_in = StandIn()
+    handler = make(stand_in, batch_bytes=20_000)
+    log = logger_with(handler)
+    for i in range(10):
+        log.info("m%d", i, extra={"blob": "é" * 1500})  # 1,500 characters, 9,000 bytes of JSON escapes
+    # WHEN they are flushed
+    handler.flush(timeout=10)
+    # THEN every batch sent is within batch_bytes as JSON, and all ten are sent
+    sizes = [len(json.dumps({"logs": batch}, separators=(",", ":"))) for batch in stand_in.batches]
+    assert max(sizes) <= 20_000 and len(stand_in.stored()) == 10
+    handler.close()

@@ -1,7 +1,8 @@
 """A logging handler that ships records to sluice and never blocks the thread that logs.
 
-`emit` only takes what the record says now (its message formatted, its `extra` fields, the
-exception's text) and puts it on a bounded queue in memory: when the queue is full the oldest is
+`emit` only takes what the record says now (its message formatted, the exception's text, its
+`extra` values, read later as the standard library's QueueHandler keeps them) and puts it on a
+bounded queue in memory: when the queue is full the oldest is
 dropped (and counted), never the caller made to wait. A background thread makes the entries and
 sends batches to POST /logs/batch, gzip-compressed, when one is full (count or bytes) or its oldest
 record is old enough; between entries it lets the logging threads run (the GIL), so a send costs
@@ -33,6 +34,7 @@ from sluice_client.client import Client, SluiceError, new_id
 MESSAGE_MAX_CHARS = 8192  # sluice refuses a longer message
 ATTRIBUTES_MAX_BYTES = 8 * 1024  # and larger attributes (as JSON)
 BATCH_MAX_ENTRIES = 500  # and a larger batch
+_BATCH_WRAPPER_BYTES = len('{"logs":[]}')  # a batch's JSON besides its entries (and a comma each)
 _YIELD_EVERY = 2  # entries the sender makes between two chances it gives the logging threads
 _ENTRY_OVERHEAD_BYTES = (
     200  # an entry's JSON beyond its message and extra values, as a queued record's size is estimated
@@ -165,17 +167,48 @@ class SluiceHandler(logging.Handler):
 
     def _run(self) -> None:
         while True:
-            batch = self._next_batch()
-            if batch is None:
+            taken = self._next_batch()
+            if taken is None:
                 return
-            self._deliver(batch)
-            with self._changed:
-                self._sending -= len(batch)
-                self._changed.notify_all()
+            try:
+                for part in self._parts(self._entries(taken)):
+                    self._deliver(part)
+            except Exception as error:  # a defect here must not stop the thread: the rest still goes out
+                self._drop_count(len(taken), f"could not send them: {error!r}")
+            finally:
+                with self._changed:
+                    self._sending -= len(taken)
+                    self._changed.notify_all()
 
-    def _next_batch(self) -> list[dict[str, Any]] | None:
-        """Wait until a batch is due; take it off the queue and make its entries (None once stopping
-        with nothing left)."""
+    def _entries(self, taken: list["_Taken"]) -> list[dict[str, Any]]:
+        """The records' entries; a record whose `extra` values cannot be read is dropped (and counted)."""
+        entries = []
+        for n, item in enumerate(taken):
+            try:
+                entries.append(self._entry(item))
+            except Exception as error:  # a value whose str() raises, a list holding itself, ...
+                self._drop_count(1, f"could not make an entry of a record: {error!r}")
+            if n % _YIELD_EVERY == _YIELD_EVERY - 1:
+                time.sleep(0)  # let a logging thread take the GIL now, not after the switch interval
+        return entries
+
+    def _parts(self, entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """The entries in batches of at most `batch_bytes` of JSON each (a queued record's size was an estimate)."""
+        parts: list[list[dict[str, Any]]] = [[]]
+        size = _BATCH_WRAPPER_BYTES
+        for n, entry in enumerate(entries):
+            entry_size = len(json.dumps(entry, separators=(",", ":"), default=str)) + 1
+            if n % _YIELD_EVERY == _YIELD_EVERY - 1:
+                time.sleep(0)
+            if parts[-1] and size + entry_size > self._batch_bytes:
+                parts.append([])
+                size = _BATCH_WRAPPER_BYTES
+            parts[-1].append(entry)
+            size += entry_size
+        return [part for part in parts if part]
+
+    def _next_batch(self) -> list["_Taken"] | None:
+        """Wait until a batch is due and take it off the queue (None once stopping with nothing left)."""
         with self._changed:
             while True:
                 if self._queue:
@@ -198,12 +231,7 @@ class SluiceHandler(logging.Handler):
                 taken.append(item)
                 size += item.size
             self._sending += len(taken)
-        batch = []
-        for n, item in enumerate(taken):
-            batch.append(self._entry(item))
-            if n % _YIELD_EVERY == _YIELD_EVERY - 1:
-                time.sleep(0)  # let a logging thread take the GIL now, not after the switch interval
-        return batch
+        return taken
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
         """Send the batch until sluice stores it or refuses it for its content."""
@@ -243,15 +271,19 @@ class SluiceHandler(logging.Handler):
             self._changed.wait_for(lambda: self._stopping, timeout=seconds)
 
     def _drop(self, entries: list[dict[str, Any]], why: str) -> None:
+        self._drop_count(len(entries), why)
+
+    def _drop_count(self, count: int, why: str) -> None:
         with self._changed:
-            self.dropped += len(entries)
+            self.dropped += count
         # Not through logging: this handler may be the one that would receive it.
-        print(f"sluice_client: dropped {len(entries)} log entries: {why}", file=sys.stderr)
+        print(f"sluice_client: dropped {count} log entries: {why}", file=sys.stderr)
 
 
 class _Taken:
-    """What a record said when it was logged: its formatted message, its `extra` values, its
-    exception as text. The record itself is not kept (the app may change what its values refer to)."""
+    """What a record said when it was logged: its formatted message, its exception as text, and its
+    `extra` values, which are read when the batch is made (as the standard library's QueueHandler
+    keeps them): a value the app changes after the call may be sent as changed."""
 
     __slots__ = ("created", "exception", "extra", "levelno", "logger", "message", "queued_at", "size")
 
