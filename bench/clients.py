@@ -1,10 +1,15 @@
-"""Scenario 8, the app's side: one app process logging at a steady rate through sluice's Python
+"""Scenario 8 of the benchmark (make bench), the app's side; alone, with the services up:
+
+    python -m bench.clients [--records 20000] [--rate 2000] [--max-s 20]
+
+The app's side: one app process logging at a steady rate through sluice's Python
 client (SluiceHandler) and through what an app would use instead (the standard library's
 HTTPHandler, one synchronous request per record; OpenTelemetry's LoggingHandler with its
 BatchLogRecordProcessor and OTLP exporter), with sluice up, slow (every request held
 `SLOW_DELAY_S` by a proxy) and down (a closed port). Each app runs in its own process
 (bench/clients_app.py); stored rows are counted in MySQL once the queue has drained."""
 
+import argparse
 import http.server
 import json
 import socket
@@ -19,7 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.otlp import stored
-from tools.stage import ROOT
+from tools.stage import ROOT, stage_settings
 
 Progress = Callable[[str], None]
 HANDLERS = {
@@ -137,3 +142,28 @@ def _delivered(table: str, source: str, logged: int, timeout_s: float) -> dict[s
         time.sleep(0.5)
         rows, distinct = stored(table, source)
     return {"stored": distinct, "stored_twice": rows - distinct}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """This scenario alone, against sluice under chalice local (the services must be up)."""
+    from bench.report_clients import clients_section
+    from bench.systems import runners
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=2_000)
+    parser.add_argument("--max-s", type=float, default=20)
+    args = parser.parse_args(argv)
+    settings = runners.prepare_databases(writer_cap=stage_settings(runners.BENCH_STAGE).consumer_max_concurrency)
+    runners.empty_everything(settings)
+    logs = ROOT / ".data" / "bench-clients"
+    writers = settings.consumer_max_concurrency
+    with runners.sluice_local(logs, settings, writers, port=8103, headers=runners.unlimited_key("clients")) as system:
+        key = system.headers["Authorization"].removeprefix("Bearer ")
+        result = compare("http://127.0.0.1:8103", key, system.table, args.records, args.rate, args.max_s, 240, print)
+    print("\n".join(clients_section({"clients": result})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,10 +1,16 @@
-"""Scenario 7, OTLP ingestion: the cliff's load of concurrent clients posting log records to
+"""Scenario 7 of the benchmark (make bench), OTLP ingestion; alone, with the services up:
+
+    python -m bench.otlp [--clients 200] [--seconds 30]
+
+OTLP ingestion: the cliff's load of concurrent clients posting log records to
 sluice's native batch route (POST /logs/batch) and to POST /v1/logs in OTLP/JSON and in protobuf,
 one route after the other in the same run, each record with a unique message so that what was
 acknowledged is counted in MySQL once the queue has drained. Then the CPU cost of decoding one
 record by each route, in this process (no HTTP)."""
 
+import argparse
 import json
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +27,7 @@ from chalicelib.otlp.mapping import record_id, records
 from chalicelib.otlp.protobuf import decode_request
 from chalicelib.validation import parse_json
 from tools.admin import admin_connection
+from tools.stage import ROOT, stage_settings
 
 Progress = Callable[[str], None]
 RECORDS_PER_REQUEST = 50  # each request of every route carries this many records
@@ -180,3 +187,25 @@ def _otlp_entries(body: Any) -> list[LogEntryIn]:
         made = record_id(mapped)
         out.append(LogEntryIn.model_validate({**mapped.entry, "id": made} if made else mapped.entry))
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """This scenario alone, against sluice under chalice local (the services must be up)."""
+    from bench.report_clients import otlp_section
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=30)
+    args = parser.parse_args(argv)
+    settings = runners.prepare_databases(writer_cap=stage_settings(runners.BENCH_STAGE).consumer_max_concurrency)
+    runners.empty_everything(settings)
+    logs = ROOT / ".data" / "bench-otlp"
+    writers = settings.consumer_max_concurrency
+    with runners.sluice_local(logs, settings, writers, port=8102, headers=runners.unlimited_key("otlp")) as system:
+        result = ingest(system, "http://127.0.0.1:8102", args.clients, args.seconds, 240, print)
+    print("\n".join(otlp_section({"otlp": {**result, "decode_us_per_record": decode_cost()}})))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
