@@ -132,7 +132,7 @@ fuzz: venvs  ## Schemathesis from openapi.json against the running API [35 s]
 	$(PY) -m pytest tests/fuzz
 
 # The benchmark starts the services it needs (and stops those it started).
-bench: setup $(BENCH_VENV)/.installed  ## the full benchmark: sluice vs direct vs celery, then the scale scenario; report in bench/results/ [about 55 min: 24, then the scale scenario's 30]
+bench: setup $(BENCH_VENV)/.installed  ## the full benchmark: sluice vs direct vs celery, OTLP, logging handlers, then the scale scenario; report in bench/results/ [39 min]
 	$(PY) -m tools.devstack run -- $(BENCH_VENV)/bin/python -m bench.run --profile full
 
 bench-quick: setup $(BENCH_VENV)/.installed  ## the same, smaller, without the scale scenario [2 min]
