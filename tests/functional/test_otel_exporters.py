@@ -93,7 +93,8 @@ def test_the_readmes_opentelemetry_example_logs_to_sluice(server, consume, admin
     # GIVEN the README's OpenTelemetry setup as written, pointed at this API with the test key
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## From your app\n", 1)[1].split("\n## ", 1)[0]
-    code = next(block for block in section.split("```python\n")[1:] if "opentelemetry" in block).split("```")[0]
+    blocks = [block.split("```")[0] for block in section.split("```python\n")[1:]]
+    code = next(block for block in blocks if "opentelemetry" in block)
     code = code.replace("http://127.0.0.1:8000", server).replace("Bearer slk_...", f"Bearer {TEST_KEY}")
     root = logging.getLogger()
     before = list(root.handlers)
