@@ -6,9 +6,8 @@ a protobuf answer is binary, and API Gateway delivers a binary answer as bytes o
 whose first Accept media type is a binary one (to any other it passes the base64 text on, and Chalice
 answers 400 to a binary answer without a binary Accept). A client that does not ask for protobuf
 first (OpenTelemetry's JavaScript exporters send no Accept, the Python one `*/*`) gets the same
-meaning as text: an empty body when every record was taken (an empty ExportLogsServiceResponse is
-zero bytes in protobuf), and the partial success in OTLP/JSON, with `Content-Type: application/json`,
-when some were refused.
+response in OTLP/JSON, with `Content-Type: application/json`: `{}` when every record was taken,
+the partial success when some were refused.
 """
 
 from collections.abc import Mapping
@@ -43,8 +42,6 @@ def answer(result: ExportResult, as_protobuf: bool, request: Request, headers: M
     if accepts_binary(request.headers.get("accept")):
         body = protobuf.encode_response(result)
         return Response(body=body, status_code=200, headers={**headers, "Content-Type": MEDIA_PROTOBUF})
-    if not result.rejected:
-        return Response(body="", status_code=200, headers={**headers})
     return Response(body=result.as_json(), status_code=200, headers={**headers, "Content-Type": MEDIA_JSON})
 
 

@@ -153,9 +153,9 @@ def request(content_type: str, body: bytes = b"", accept: str | None = None) -> 
     [
         ("application/x-protobuf", 0, ("application/x-protobuf", b"")),
         ("application/x-protobuf; q=1, */*", 2, ("application/x-protobuf", "protobuf")),
-        ("*/*", 0, (None, "")),
+        ("*/*", 0, ("application/json", {})),
         ("application/json, application/x-protobuf", 2, ("application/json", "json")),
-        (None, 0, (None, "")),
+        (None, 0, ("application/json", {})),
         (None, 2, ("application/json", {"partialSuccess": {"rejectedLogRecords": "2", "errorMessage": "why"}})),
         (
             "application/json",
