@@ -24,13 +24,16 @@ _EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 
 def parse_rfc3339(value: str) -> datetime:
     """Parse an RFC 3339 timestamp (offset required) into an aware UTC datetime."""
-    if not _RFC3339.match(value):
+    if not _RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 timestamp with an offset, e.g. 2026-01-31T12:00:00Z")
     try:
         parsed = datetime.fromisoformat(value.upper())
     except ValueError:
         raise ValueError("is not a valid date and time") from None
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # an offset that carries it past year 1 or 9999
+        raise ValueError("is outside the range of dates") from None
     if parsed < _EARLIEST:
         raise ValueError("must not be before the year 1000")
     return parsed
@@ -130,7 +133,7 @@ def decode_cursor(cursor: str, keys: tuple[str, ...]) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         position = None
     if (
         not isinstance(position, dict)

@@ -16,7 +16,7 @@ _KIND = "item"
 
 def check_item_id(item_id: str) -> str:
     """Return the id if it is a valid item id; raise ValidationError naming `id` otherwise."""
-    if not _ITEM_ID.match(item_id):
+    if not _ITEM_ID.fullmatch(item_id):  # the whole string: `$` alone matches before a final newline
         raise ValidationError(
             "invalid request: id",
             details=[{"field": "id", "message": f"must match {ITEM_ID_PATTERN}"}],

@@ -51,7 +51,7 @@ def token_hash(token: str) -> str:
 
 def looks_like_token(token: str) -> bool:
     """Whether the text has a token's shape (a malformed one is refused without a lookup)."""
-    return bool(_TOKEN.match(token))
+    return bool(_TOKEN.fullmatch(token))
 
 
 class KeyFields(BaseModel):

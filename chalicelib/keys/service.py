@@ -48,7 +48,7 @@ class KeyService:
 
     def revoke(self, key_id: str) -> None:
         """Revoke a key: refused from the next request on (see chalicelib/keys/gate.py for the bound)."""
-        if not re.match(KEY_ID_PATTERN, key_id):
+        if not re.fullmatch(KEY_ID_PATTERN, key_id):
             raise ValidationError("invalid request: id", details=[{"field": "id", "message": "is not a key id"}])
         key = self._store.revoke(key_id)
         if key is None:

@@ -1,5 +1,6 @@
 """Validation of what clients send and what travels through the queue."""
 
+import base64
 import json
 from datetime import UTC, datetime
 from uuid import UUID
@@ -8,6 +9,9 @@ import pytest
 
 from chalicelib.errors import InvalidJSONError, ValidationError
 from chalicelib.items.model import ItemIn
+from chalicelib.items.service import check_item_id
+from chalicelib.keys.model import looks_like_token
+from chalicelib.keys.service import KeyService
 from chalicelib.logs.model import LogEntryIn, LogListQuery, LogRecord, new_log_record, validate_log_batch
 from chalicelib.validation import decode_cursor, encode_cursor, format_rfc3339, parse_json, parse_rfc3339, validate
 
@@ -143,3 +147,31 @@ def test_cursors_round_trip_and_forgeries_are_refused():
         with pytest.raises(ValidationError) as caught:
             decode_cursor(forged, ("ts", "id"))
         assert fields(caught.value) == {"cursor"}
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        lambda: check_item_id("lamp\n"),
+        lambda: KeyService(None, None, None).revoke("key_0123456789abcdef\n"),  # type: ignore[arg-type]
+    ],
+    ids=["item id", "key id"],
+)
+def test_a_value_with_a_trailing_newline_does_not_pass_a_pattern(check):
+    # GIVEN a valid value with a newline after it (Python's `$` matches before a final newline)
+    # WHEN it is checked THEN it is refused as invalid input, not taken and not a 500
+    with pytest.raises((ValidationError, ValueError)):
+        check()
+    assert not looks_like_token("slk_" + "a" * 43 + "\n")
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_timestamp_whose_offset_carries_it_past_the_range_of_dates_is_invalid(value):
+    with pytest.raises(ValueError, match="range of dates"):
+        parse_rfc3339(value)
+
+
+def test_a_cursor_nested_too_deep_is_refused_as_forged():
+    deep = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
+    with pytest.raises(ValidationError):
+        decode_cursor(deep, ("id",))
