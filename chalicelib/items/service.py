@@ -8,7 +8,7 @@ from chalicelib.errors import NotFoundError, ValidationError
 from chalicelib.items.model import ITEM_ID_PATTERN, ItemIn, ItemListQuery
 from chalicelib.items.store import ItemStore
 from chalicelib.redis.cache import Cache, Loaded
-from chalicelib.validation import decode_cursor, encode_cursor, validate
+from chalicelib.validation import decode_cursor, encode_cursor, invalid_cursor, validate
 
 _ITEM_ID = re.compile(ITEM_ID_PATTERN)
 _KIND = "item"
@@ -49,6 +49,8 @@ class ItemService:
         """A page of items ordered by id."""
         query = validate(ItemListQuery, params, "query")
         after = decode_cursor(query.cursor, ("after",))["after"] if query.cursor else None
+        if after is not None and not _ITEM_ID.fullmatch(after):  # only an item's id: MySQL could not compare others
+            raise invalid_cursor()
         items, more = self._store.list(after, query.limit)
         next_cursor = encode_cursor({"after": items[-1]["id"]}) if more else None
         return {"items": items, "next_cursor": next_cursor}

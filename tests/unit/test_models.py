@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.errors import InvalidJSONError, ValidationError
 from chalicelib.items.model import ItemIn
-from chalicelib.items.service import check_item_id
+from chalicelib.items.service import ItemService, check_item_id
 from chalicelib.keys.model import looks_like_token
 from chalicelib.keys.service import KeyService
 from chalicelib.logs.model import LogEntryIn, LogListQuery, LogRecord, new_log_record, validate_log_batch
@@ -175,3 +175,12 @@ def test_a_cursor_nested_too_deep_is_refused_as_forged():
     deep = base64.urlsafe_b64encode(b"[" * 5000 + b"]" * 5000).decode()
     with pytest.raises(ValidationError):
         decode_cursor(deep, ("id",))
+
+
+def test_an_items_cursor_that_names_no_possible_item_id_is_forged():
+    # GIVEN a well-formed cursor whose position no item id can have (MySQL cannot compare such text with ids)
+    forged = encode_cursor({"after": "\U0001f600 and ünïcode"})
+    # WHEN a page after it is asked for THEN it is a 400 naming the cursor, before any query
+    with pytest.raises(ValidationError) as refused:
+        ItemService(None, None, None).list({"cursor": forged})  # type: ignore[arg-type]
+    assert fields(refused.value) == {"cursor"}
