@@ -155,10 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-s", type=float, default=20)
     args = parser.parse_args(argv)
     settings = runners.prepare_databases(writer_cap=stage_settings(runners.BENCH_STAGE).consumer_max_concurrency)
-    runners.empty_everything(settings)
     logs = ROOT / ".data" / "bench-clients"
-    writers = settings.consumer_max_concurrency
-    with runners.sluice_local(logs, settings, writers, port=8103, headers=runners.unlimited_key("clients")) as system:
+    with runners.sluice_on_empty(logs, settings, settings.consumer_max_concurrency, 8103, "clients") as system:
         key = system.headers["Authorization"].removeprefix("Bearer ")
         result = compare("http://127.0.0.1:8103", key, system.table, args.records, args.rate, args.max_s, 240, print)
     print("\n".join(clients_section({"clients": result})))

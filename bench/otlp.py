@@ -23,8 +23,9 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from bench.loadgen import Body, run_load, summarize
 from bench.systems import runners
 from chalicelib.logs.model import LogEntryIn
-from chalicelib.otlp.mapping import record_id, records
+from chalicelib.otlp.mapping import records
 from chalicelib.otlp.protobuf import decode_request
+from chalicelib.otlp.service import entry_of
 from chalicelib.validation import parse_json
 from tools.admin import admin_connection
 from tools.stage import ROOT, stage_settings
@@ -181,12 +182,8 @@ def decode_cost(records_per_export: int = 500, repeats: int = 5) -> dict[str, fl
 
 
 def _otlp_entries(body: Any) -> list[LogEntryIn]:
-    """What OtlpService does with each record before queueing: map, make its id, validate."""
-    out = []
-    for mapped in records(body):
-        made = record_id(mapped)
-        out.append(LogEntryIn.model_validate({**mapped.entry, "id": made} if made else mapped.entry))
-    return out
+    """What OtlpService does with each record before queueing: map, then make its entry."""
+    return [entry_of(mapped) for mapped in records(body)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,10 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30)
     args = parser.parse_args(argv)
     settings = runners.prepare_databases(writer_cap=stage_settings(runners.BENCH_STAGE).consumer_max_concurrency)
-    runners.empty_everything(settings)
     logs = ROOT / ".data" / "bench-otlp"
-    writers = settings.consumer_max_concurrency
-    with runners.sluice_local(logs, settings, writers, port=8102, headers=runners.unlimited_key("otlp")) as system:
+    with runners.sluice_on_empty(logs, settings, settings.consumer_max_concurrency, 8102, "otlp") as system:
         result = ingest(system, "http://127.0.0.1:8102", args.clients, args.seconds, 240, print)
     print("\n".join(otlp_section({"otlp": {**result, "decode_us_per_record": decode_cost()}})))
     return 0

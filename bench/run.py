@@ -265,8 +265,7 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
     }
 
     progress.step("OTLP ingestion")
-    runners.empty_everything(settings)
-    with runners.sluice_local(logs, settings, writers, port=8102, headers=runners.unlimited_key("otlp")) as system:
+    with runners.sluice_on_empty(logs, settings, writers, 8102, "otlp") as system:
         results["otlp"] = {
             **otlp.ingest(
                 system,
@@ -280,8 +279,7 @@ def run(profile: Profile, out: Path, command: str, only: list[str] | None = None
         }
 
     progress.step("the app's side: logging handlers")
-    runners.empty_everything(settings)
-    with runners.sluice_local(logs, settings, writers, port=8103, headers=runners.unlimited_key("clients")) as system:
+    with runners.sluice_on_empty(logs, settings, writers, 8103, "clients") as system:
         results["clients"] = clients.compare(
             "http://127.0.0.1:8103",
             system.headers["Authorization"].removeprefix("Bearer "),

@@ -197,6 +197,14 @@ def sluice_local(
 
 
 @contextmanager
+def sluice_on_empty(log_dir: Path, settings: Settings, writers: int, port: int, key_name: str) -> Iterator[System]:
+    """Everything emptied, then sluice_local with a new key whose limits the load never reaches."""
+    empty_everything(settings)
+    with sluice_local(log_dir, settings, writers, port=port, headers=unlimited_key(key_name)) as system:
+        yield system
+
+
+@contextmanager
 def sluice_api_only(log_dir: Path, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
     """Only sluice's API through chalice local (for the read scenarios); yields its base URL."""
     processes = Processes(log_dir)

@@ -18,7 +18,7 @@ from chalicelib.keys.gate import Admission
 from chalicelib.logs.model import LogEntryIn, new_log_record, timestamp_window
 from chalicelib.logs.queue import LogQueue
 from chalicelib.metrics import PipelineMetrics
-from chalicelib.otlp.mapping import count_records, record_id, records
+from chalicelib.otlp.mapping import MappedRecord, count_records, record_id, records
 from chalicelib.validation import format_rfc3339, utc_now
 from chalicelib.web.http import Admit
 
@@ -67,9 +67,8 @@ class OtlpService:
         refused: list[str] = []
         allowed: dict[str, bool] = {}  # source -> may this key write it (an export names few sources)
         for record in mapped:
-            made = record_id(record)
             try:
-                entry = LogEntryIn.model_validate({**record.entry, "id": made} if made else record.entry)
+                entry = entry_of(record)
             except pydantic.ValidationError as exc:
                 fields = sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors(include_url=False)})
                 refused.append(f"not a valid entry ({', '.join(fields)})")
@@ -94,6 +93,13 @@ class OtlpService:
             if self._metrics is not None:
                 self._metrics.accepted(len(queued))
         return _result(refused), admission
+
+
+def entry_of(record: MappedRecord) -> LogEntryIn:
+    """A mapped record as a validated entry, under its content-made id when it has a time of its own;
+    pydantic.ValidationError when it makes no valid entry."""
+    made = record_id(record)
+    return LogEntryIn.model_validate({**record.entry, "id": made} if made else record.entry)
 
 
 def _result(refused: list[str]) -> ExportResult:
