@@ -93,10 +93,10 @@ undeploy-stack: venvs  ## remove it
 	$(PY) -m tools.deploy.stack delete --stage $(call given_stage,stack) --target $(TARGET)
 
 # An API key through the stage's KeyService (local) or its API (a stack: TARGET=localstack|ministack).
-key: setup  ## NAME=web-1 [SOURCES=web-1] [SCOPES=logs:write]: make an API key, printed once
+key: setup  ## NAME=web-1 SOURCES=web-1 [SCOPES=logs:write]: make an API key, printed once (SOURCES='*': every source)
 	$(PY) -m tools.devstack up
-	$(PY) -m tools.ops.keys create --stage $(STAGE) --name "$(NAME)" \
-		$(if $(SOURCES),--sources "$(SOURCES)") $(if $(SCOPES),--scopes "$(SCOPES)") \
+	$(PY) -m tools.ops.keys create --stage $(STAGE) --name "$(NAME)" --sources "$(SOURCES)" \
+		$(if $(SCOPES),--scopes "$(SCOPES)") \
 		$(if $(RATE),--rate $(RATE)) $(if $(BURST),--burst $(BURST)) \
 		$(if $(filter localstack ministack,$(TARGET)),$(if $(filter command line,$(origin TARGET)),--target $(TARGET)))
 

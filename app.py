@@ -14,7 +14,7 @@ from chalice.app import Chalice, CloudWatchEvent, Rate, Response, SQSEvent
 from chalicelib import wiring
 from chalicelib.database import custom_resource
 from chalicelib.database.provision import provision_database
-from chalicelib.keys.gate import Admission
+from chalicelib.keys.gate import Admission, Charge
 from chalicelib.keys.model import SCOPE_READ, SCOPE_WRITE
 from chalicelib.otlp import http as otlp_http
 from chalicelib.web import http, openapi
@@ -41,15 +41,20 @@ def _admin() -> None:
     wiring.get_gate().admit_admin(http.bearer_token(request), http.client_address(request))
 
 
-def _key(scope: str) -> http.Admit:
-    """What lets a /logs request in: the caller's key, for `scope`, charged per entry."""
+def _public() -> None:
+    """Let anyone in, within their address's limit (PUBLIC_RATE_PER_S)."""
+    wiring.get_callers().admit_public(http.client_address(_request()))
+
+
+def _key(scope: str) -> Admission:
+    """Let a request in by its key, for `scope`, before its body is read: one unit of the key's limit."""
     request = _request()
-    token = wiring.get_gate().check_token(http.bearer_token(request), http.client_address(request))
+    return wiring.get_gate().admit_key(http.bearer_token(request), http.client_address(request), scope)
 
-    def admit(cost: int, sources: list[str]) -> Admission:
-        return wiring.get_gate().admit_key(token, http.client_address(request), scope, cost, sources)
 
-    return admit
+def _charge(admission: Admission) -> Charge:
+    """What a service calls once the body is parsed: the entries' sources checked, the rest charged."""
+    return functools.partial(wiring.get_gate().charge, admission)
 
 
 def _answer(body: Any, admission: Admission, status: int) -> Response:
@@ -60,7 +65,8 @@ def _answer(body: Any, admission: Admission, status: int) -> Response:
 @app.route("/health", methods=["GET"])
 @json_errors
 def health() -> dict[str, str]:
-    """Anyone: the function answers (touches no dependency)."""
+    """Anyone, within PUBLIC_RATE_PER_S: the function answers (touches no dependency but the limit's Redis)."""
+    _public()
     return {"status": "ok"}
 
 
@@ -77,21 +83,24 @@ def health_dependencies() -> Response:
 @app.route("/openapi.json", methods=["GET"])
 @json_errors
 def openapi_description() -> dict[str, Any]:
-    """Anyone: this API's OpenAPI 3.1 description (openapi.json)."""
+    """Anyone, within PUBLIC_RATE_PER_S: this API's OpenAPI 3.1 description (openapi.json)."""
+    _public()
     return openapi.document()
 
 
 @app.route("/items", methods=["GET"])
 @json_errors
 def list_items() -> dict[str, Any]:
-    """Anyone."""
+    """Anyone, within PUBLIC_RATE_PER_S; a page is cached ITEMS_PAGE_CACHE_TTL_S."""
+    _public()
     return wiring.get_items().list(http.query_params(_request()))
 
 
 @app.route("/items/{item_id}", methods=["GET"])
 @json_errors
 def get_item(item_id: str) -> Response:
-    """Anyone."""
+    """Anyone, within PUBLIC_RATE_PER_S."""
+    _public()
     loaded = wiring.get_items().get(item_id)
     headers: dict[str, str | list[str]] = {"X-Cache": "miss" if loaded.source == "miss" else "hit"}
     headers["Age"] = str(int(loaded.age_s))
@@ -148,29 +157,29 @@ def revoke_key(key_id: str) -> Response:
 @app.route("/logs", methods=["POST"], **BODY_ROUTE)
 @json_errors
 def post_log() -> Response:
-    """A key with logs:write, for the entry's source; one unit of its rate limit."""
-    admit = _key(SCOPE_WRITE)
+    """A key with logs:write (checked, and charged a unit, before the body is read), for the entry's source."""
+    admission = _key(SCOPE_WRITE)
     body = http.read_json_body(_request(), wiring.SETTINGS.max_body_bytes)
-    return _answer(*wiring.get_logs().ingest(body, admit), 202)
+    return _answer(*wiring.get_logs().ingest(body, _charge(admission)), 202)
 
 
 @app.route("/logs/batch", methods=["POST"], **BODY_ROUTE)
 @json_errors
 def post_log_batch() -> Response:
-    """A key with logs:write, for every entry's source; one unit of its rate limit per entry."""
-    admit = _key(SCOPE_WRITE)
+    """A key with logs:write (charged a unit before the body is read), for every entry's source; a unit per entry."""
+    admission = _key(SCOPE_WRITE)
     body = http.read_json_body(_request(), wiring.SETTINGS.max_batch_body_bytes)
-    return _answer(*wiring.get_logs().ingest_batch(body, admit), 202)
+    return _answer(*wiring.get_logs().ingest_batch(body, _charge(admission)), 202)
 
 
 @app.route("/v1/logs", methods=["POST"], **BODY_ROUTE)
 @json_errors
 def post_otlp_logs() -> Response:
     """An OpenTelemetry exporter (OTLP/HTTP, protobuf or JSON), a key with logs:write; a unit per record sent."""
-    admit = _key(SCOPE_WRITE)
+    admission = _key(SCOPE_WRITE)
     settings = wiring.SETTINGS
     body, as_protobuf = otlp_http.read_export(_request(), settings.max_batch_body_bytes, settings.otlp_max_records)
-    result, admission = wiring.get_otlp().export(body, admit)
+    result, admission = wiring.get_otlp().export(body, _charge(admission))
     return otlp_http.answer(result, as_protobuf, _request(), dict(admission.headers()))
 
 
@@ -178,7 +187,7 @@ def post_otlp_logs() -> Response:
 @json_errors
 def query_logs() -> Response:
     """A key with logs:read; entries of its sources only."""
-    admission = _key(SCOPE_READ)(1, [])
+    admission = _key(SCOPE_READ)
     return _answer(wiring.get_logs().query(http.query_params(_request()), admission.principal), admission, 200)
 
 
@@ -186,7 +195,7 @@ def query_logs() -> Response:
 @json_errors
 def get_log(log_id: str) -> Response:
     """A key with logs:read; an entry of another source is not found."""
-    admission = _key(SCOPE_READ)(1, [])
+    admission = _key(SCOPE_READ)
     return _answer(wiring.get_logs().get(log_id, admission.principal), admission, 200)
 
 

@@ -33,9 +33,11 @@ from chalicelib.mysql.connector import Database, MySQLConnector
 from chalicelib.otlp.service import OtlpService
 from chalicelib.redis.cache import Cache
 from chalicelib.redis.circuit import RedisCircuit
+from chalicelib.redis.ratelimit import Limiter
 from chalicelib.redis.slots import SlotPool
 from chalicelib.secrets import SecretStore
 from chalicelib.tls import bundle_path
+from chalicelib.web.callers import CallerLimits
 
 SETTINGS: Settings = load_settings()
 
@@ -94,23 +96,42 @@ def get_key_cache() -> Cache:
 
 
 @once
-def get_database() -> Database:
-    connector = MySQLConnector(
+def get_api_connector() -> MySQLConnector:
+    return MySQLConnector(
         SETTINGS.mysql, get_secrets().source("mysql_api"), statement_timeout_s=SETTINGS.mysql.statement_timeout_s
     )
-    slots = SlotPool(
-        get_redis(),
-        f"{SETTINGS.redis_key_prefix}read-slots",
-        SETTINGS.api_read_slots,
-        SETTINGS.slot_lease_s,
-        get_circuit(),
+
+
+def _api_database(slots_name: str, slots: int) -> Database:
+    """The API's MySQL account within its own share of the R read slots."""
+    pool = SlotPool(
+        get_redis(), f"{SETTINGS.redis_key_prefix}{slots_name}", slots, SETTINGS.slot_lease_s, get_circuit()
     )
-    return Database(connector, slots, SETTINGS.slot_wait_ms)
+    return Database(get_api_connector(), pool, SETTINGS.slot_wait_ms)
+
+
+@once
+def get_database() -> Database:
+    """`GET /logs`, the admin's work and the health check: the read slots neither keys nor anonymous reads use."""
+    shared = SETTINGS.api_read_slots - SETTINGS.api_key_read_slots - SETTINGS.api_public_read_slots
+    return _api_database("read-slots", shared)
+
+
+@once
+def get_key_database() -> Database:
+    """Key lookups: API_KEY_READ_SLOTS of their own, which no other read can hold."""
+    return _api_database("key-read-slots", SETTINGS.api_key_read_slots)
+
+
+@once
+def get_public_database() -> Database:
+    """Reads anyone may cause (`GET /items`): API_PUBLIC_READ_SLOTS, and no more."""
+    return _api_database("public-read-slots", SETTINGS.api_public_read_slots)
 
 
 @once
 def get_item_store() -> ItemStore:
-    return ItemStore(get_database())
+    return ItemStore(get_public_database())
 
 
 @once
@@ -120,7 +141,7 @@ def get_log_store() -> LogStore:
 
 @once
 def get_key_store() -> KeyStore:
-    return KeyStore(get_database())
+    return KeyStore(get_key_database())
 
 
 @once
@@ -155,6 +176,16 @@ def get_otlp() -> OtlpService:
 
 
 @once
+def get_limiter() -> Limiter:
+    return Limiter(get_redis(), get_circuit())
+
+
+@once
+def get_callers() -> CallerLimits:
+    return CallerLimits(get_limiter(), SETTINGS)
+
+
+@once
 def get_gate() -> Gate:
     return Gate(
         get_redis(),
@@ -163,6 +194,8 @@ def get_gate() -> Gate:
         get_key_store(),
         SETTINGS,
         admin_token=lambda: get_secrets().token("admin_token"),
+        limiter=get_limiter(),
+        callers=get_callers(),
     )
 
 
@@ -208,7 +241,10 @@ GETTERS = (
     get_circuit,
     get_cache,
     get_key_cache,
+    get_api_connector,
     get_database,
+    get_key_database,
+    get_public_database,
     get_item_store,
     get_log_store,
     get_key_store,
@@ -217,6 +253,8 @@ GETTERS = (
     get_items,
     get_logs,
     get_otlp,
+    get_limiter,
+    get_callers,
     get_gate,
     get_keys,
     get_writer,

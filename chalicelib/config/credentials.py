@@ -38,6 +38,11 @@ SECRET_DEFAULTS: dict[str, FromSettings] = {
 }
 
 
+# Never in a deployed function's environment: the development key the local bootstrap makes, and
+# every secret's plain value (a stack reads its secrets from Secrets Manager).
+LOCAL_ONLY_VARIABLES = ("DEV_API_KEY", *(variable for fields in SECRET_FIELDS.values() for variable in fields.values()))
+
+
 def secret_id_variable(name: str) -> str:
     """The environment variable naming the Secrets Manager secret `name` (mysql_api -> MYSQL_API_SECRET_ID)."""
     return f"{name.upper()}_SECRET_ID"

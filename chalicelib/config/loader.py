@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.config.credentials import (
+    LOCAL_ONLY_VARIABLES,
     SECRET_DEFAULTS,
     SECRET_FIELDS,
     SECRETS_FROM_ENV,
@@ -156,7 +157,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(mysql=_mysql_settings(env), secrets=_secret_settings(env), **own)
     if not settings.api_keys_required and settings.secrets.source == SECRETS_FROM_SECRETS_MANAGER:
         raise ConfigError("API_KEYS_REQUIRED is off in a deployed stack: only a local stage may run /logs without keys")
+    reserved = settings.api_key_read_slots + settings.api_public_read_slots
+    if reserved >= settings.api_read_slots:
+        raise ConfigError(
+            f"API_KEY_READ_SLOTS + API_PUBLIC_READ_SLOTS = {reserved} leave none of API_READ_SLOTS"
+            f" ({settings.api_read_slots}) for `GET /logs`: raise API_READ_SLOTS or lower them"
+        )
+    _refuse_local_only(settings, env)
     return settings
+
+
+def _refuse_local_only(settings: Settings, env: _Reader) -> None:
+    """A function on AWS takes no local-only secret source, and no deployed function (in AWS or an
+    emulator: the endpoint variable tells them apart) holds a development key or a plain secret."""
+    if not env.optional("AWS_LAMBDA_FUNCTION_NAME"):  # chalice local, the tools, the tests
+        return
+    if not env.optional("AWS_ENDPOINT_URL") and settings.secrets.source == SECRETS_FROM_ENV:
+        raise ConfigError(
+            f"SECRETS_SOURCE={SECRETS_FROM_ENV} is for local stages: a function on AWS reads its secrets from"
+            f" Secrets Manager (SECRETS_SOURCE={SECRETS_FROM_SECRETS_MANAGER})"
+        )
+    if settings.secrets.source == SECRETS_FROM_SECRETS_MANAGER:
+        local_only = [name for name in LOCAL_ONLY_VARIABLES if env.optional(name)]
+        if local_only:
+            raise ConfigError(f"{', '.join(local_only)}: local stages only, never set in a deployed stack")
 
 
 def _declared_values(cls: type, env: _Reader) -> dict[str, Any]:

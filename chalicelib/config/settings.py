@@ -243,6 +243,25 @@ class Settings:
             meaning="R: MySQL reads the API runs at once, across all its instances (the connection budget)",
         )
     )
+    api_key_read_slots: int = field(
+        metadata=setting(
+            env="API_KEY_READ_SLOTS",
+            default="2",
+            minimum=1,
+            meaning="of R, the slots only key lookups use: no other read can hold them (below API_READ_SLOTS)",
+        )
+    )
+    api_public_read_slots: int = field(
+        metadata=setting(
+            env="API_PUBLIC_READ_SLOTS",
+            default="3",
+            minimum=1,
+            meaning=(
+                "of R, the slots anonymous reads (`GET /items`) use, and all they may: the rest serve `GET /logs`"
+                " and the admin (with API_KEY_READ_SLOTS, below API_READ_SLOTS)"
+            ),
+        )
+    )
     admin_reserve_connections: int = field(
         metadata=setting(
             env="ADMIN_RESERVE_CONNECTIONS",
@@ -270,6 +289,14 @@ class Settings:
     item_absent_ttl_s: int = field(
         metadata=setting(
             env="ITEM_ABSENT_TTL_S", default="5", minimum=1, meaning="how long an item's absence is cached"
+        )
+    )
+    items_page_cache_ttl_s: int = field(
+        metadata=setting(
+            env="ITEMS_PAGE_CACHE_TTL_S",
+            default="2",
+            minimum=1,
+            meaning="how long a page of `GET /items` is cached (a write does not drop it: pages lag writes this long)",
         )
     )
     log_cache_ttl_s: int = field(
@@ -369,11 +396,43 @@ class Settings:
             env="AUTH_FAILURE_RATE_PER_S",
             default="2",
             minimum=1,
-            meaning="failed attempts (and key lookups in MySQL) per second per client address",
+            meaning=(
+                "failed attempts (and key lookups in MySQL) per second per client address (an IPv6 address counts"
+                " by its /64)"
+            ),
         )
     )
     auth_failure_burst: int = field(
         metadata=setting(env="AUTH_FAILURE_BURST", default="20", minimum=1, meaning="their burst per client address")
+    )
+    public_rate_per_s: int = field(
+        metadata=setting(
+            env="PUBLIC_RATE_PER_S",
+            default="20",
+            minimum=1,
+            meaning=(
+                "requests per second to the routes anyone may call (`/items` reads, `/health`, `/openapi.json`),"
+                " per client address (an IPv6 address counts by its /64)"
+            ),
+        )
+    )
+    public_burst: int = field(
+        metadata=setting(env="PUBLIC_BURST", default="100", minimum=1, meaning="their burst per client address")
+    )
+    key_lookup_rate_per_s: int = field(
+        metadata=setting(
+            env="KEY_LOOKUP_RATE_PER_S",
+            default="50",
+            minimum=1,
+            meaning=(
+                "reads of keys not in the cache, per second across every API instance: past it, a key seen in the"
+                " last KEY_STALE_TTL_S is still honoured and others get 503 (a flood of made-up tokens from many"
+                " addresses cannot reach MySQL faster)"
+            ),
+        )
+    )
+    key_lookup_burst: int = field(
+        metadata=setting(env="KEY_LOOKUP_BURST", default="100", minimum=1, meaning="their burst")
     )
     log_timestamp_max_age_s: int = field(
         metadata=setting(

@@ -12,6 +12,7 @@ from chalicelib.validation import decode_cursor, encode_cursor, invalid_cursor, 
 
 _ITEM_ID = re.compile(ITEM_ID_PATTERN)
 _KIND = "item"
+_PAGE_KIND = "items-page"
 
 
 def check_item_id(item_id: str) -> str:
@@ -51,9 +52,19 @@ class ItemService:
         after = decode_cursor(query.cursor, ("after",))["after"] if query.cursor else None
         if after is not None and not _ITEM_ID.fullmatch(after):  # only an item's id: MySQL could not compare others
             raise invalid_cursor()
-        items, more = self._store.list(after, query.limit)
-        next_cursor = encode_cursor({"after": items[-1]["id"]}) if more else None
-        return {"items": items, "next_cursor": next_cursor}
+        # A page is cached briefly (ITEMS_PAGE_CACHE_TTL_S): a flood of list requests costs few MySQL reads.
+        page = self._cache.get_or_load(
+            _PAGE_KIND, f"{after or ''}/{query.limit}", lambda: self._page(after, query.limit), self._page_ttls
+        ).value
+        assert page is not None  # a page is never absent, only empty
+        return page
+
+    def _page(self, after: str | None, limit: int) -> dict[str, Any]:
+        items, more = self._store.list(after, limit)
+        return {"items": items, "next_cursor": encode_cursor({"after": items[-1]["id"]}) if more else None}
+
+    def _page_ttls(self, _page: dict[str, Any] | None) -> tuple[int, int]:
+        return self._settings.items_page_cache_ttl_s, 0
 
     def put(self, item_id: str, body: Any) -> tuple[dict[str, Any], bool]:
         """Create or replace an item; return it and whether it was created."""

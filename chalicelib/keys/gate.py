@@ -1,21 +1,29 @@
-"""Who may call: API keys with their scopes and rate limits, the admin token, and a limit on
-failed attempts per client address.
+"""Who may call: API keys with their scopes and rate limits, and the admin token.
 
-A request with a cached key costs one Redis round trip (`AUTH_SCRIPT`: the cached key, its scope,
-and its rate limit, atomically) and no MySQL. A key not in the cache is read from MySQL once for
-every API instance (single flight) and kept `KEY_CACHE_TTL_S`; an unknown token's absence is kept
-`KEY_ABSENT_TTL_S`. Revoking a key deletes its cached copy, so it stops at once; if that delete
-fails (Redis unreachable), the copy lapses within `KEY_CACHE_TTL_S`. While MySQL is unavailable,
-a key seen in the last `KEY_STALE_TTL_S` is still honoured (writes keep going to the queue). With
-Redis unavailable, each API instance reads a key from MySQL once per `KEY_CACHE_TTL_S` (within the
-read budget) and applies the limits on its own (`LocalLimiter`).
+A request is let in before its body is read (`admit_key`): the key, its scope and one unit of its
+limit, in one Redis round trip (`AUTH_SCRIPT`) with no MySQL. Once the body is parsed, `charge`
+checks the sources it names (against the key already read) and charges the rest of its cost (one
+unit per entry), one more round trip only when that is more than one unit.
 
-Every attempt that fails (no key, a malformed or unknown or revoked one, a wrong admin token),
-and every key not in the cache, costs one unit of the caller's address bucket
-(`AUTH_FAILURE_RATE_PER_S`, `AUTH_FAILURE_BURST`): guessing keys is slow, and a flood of random
-tokens never reaches MySQL faster than that.
+A key not in the cache is read from MySQL once for every API instance (single flight) and kept
+`KEY_CACHE_TTL_S`; an unknown token's absence is kept `KEY_ABSENT_TTL_S`. Each such read costs its
+caller's address one unit (chalicelib/web/callers.py) and one of `KEY_LOOKUP_RATE_PER_S` across
+every instance, before MySQL is asked. While MySQL cannot answer, a key seen in the last
+`KEY_STALE_TTL_S` is still honoured (writes keep going to the queue). With Redis unavailable, each
+API instance reads a key from MySQL once per `KEY_CACHE_TTL_S` (within the key read slots) and
+applies the limits on its own.
+
+Revoking a key writes a revocation mark beside its cached copy that outlives every copy, and the
+check reads it first: no cache honours a revoked key, stale or not. When Redis cannot take the mark
+the revocation answers 503 (the key is revoked in MySQL; repeating it completes it). The one gap:
+an API instance that cannot reach Redis while others can uses what it read from MySQL during that
+outage, for up to `KEY_CACHE_TTL_S`.
+
+Every attempt that fails (no key, a malformed or unknown or revoked one, a wrong admin token) costs
+the caller's address one unit (`AUTH_FAILURE_RATE_PER_S`, `AUTH_FAILURE_BURST`), before the body.
 """
 
+import dataclasses
 import hmac
 import json
 import logging
@@ -30,6 +38,7 @@ import redis
 
 from chalicelib.config import Settings
 from chalicelib.errors import (
+    BudgetExhaustedError,
     DatabaseUnavailableError,
     DependencyUnavailableError,
     ForbiddenError,
@@ -39,11 +48,11 @@ from chalicelib.errors import (
     UnauthorizedError,
 )
 from chalicelib.keys.model import SCOPES, ApiKey, Principal, looks_like_token, token_hash
-from chalicelib.keys.sources import LUA_SOURCE_ALLOWED, source_allowed
 from chalicelib.keys.store import KeyStore
 from chalicelib.redis.cache import Cache, Loaded
 from chalicelib.redis.circuit import RedisCircuit
-from chalicelib.redis.ratelimit import GCRA_LUA, LIMIT_SCRIPT, Decision, LocalLimiter
+from chalicelib.redis.ratelimit import GCRA_LUA, Decision, Limiter, rate_limit_headers
+from chalicelib.web.callers import CallerLimits, rate_limited
 
 logger = logging.getLogger(__name__)
 
@@ -51,60 +60,50 @@ KIND = "apikey"
 ALL_ACCESS = Principal(key_id="", scopes=list(SCOPES), sources=["*"])  # API_KEYS_REQUIRED=false only
 UNAUTHORIZED = "a valid API key is required: Authorization: Bearer <key>"
 
-# KEYS: 1 the key's cached copy (Cache's `:data`), 2 its rate bucket, 3 its last-used marker.
-# ARGV: 1 cost (entries), 2 the scope needed, 3 how often last_used_at is written (s),
-#       4 "1" to accept a copy past its fresh period, 5... the sources the request touches
-#       (each must match one of the key's patterns).
+# KEYS: 1 the key's cached copy (Cache's `:data`), 2 its rate bucket, 3 its last-used marker,
+#       4 its revocation mark.
+# ARGV: 1 the scope needed, 2 how often last_used_at is written (s), 3 "1" to accept a copy past
+#       its fresh period. One unit is charged: the request; `Gate.charge` charges the rest.
 AUTH_SCRIPT = (
     GCRA_LUA
-    + LUA_SOURCE_ALLOWED
     + """
+if redis.call('EXISTS', KEYS[4]) == 1 then return {2} end
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {0} end
 local entry = cjson.decode(raw)
 local now = now_ms()
-if ARGV[4] ~= '1' and entry['fresh_until'] * 1000 < now then return {0} end
+if ARGV[3] ~= '1' and entry['fresh_until'] * 1000 < now then return {0} end
 local key = entry['v']
 if key == cjson.null then return {1} end
 if key['revoked'] then return {2} end
 local has_scope = false
-for _, scope in ipairs(key['scopes']) do if scope == ARGV[2] then has_scope = true end end
+for _, scope in ipairs(key['scopes']) do if scope == ARGV[1] then has_scope = true end end
 if not has_scope then return {3} end
-for i = 5, #ARGV do
-  if not source_allowed(ARGV[i], key['sources']) then return {6, ARGV[i]} end
-end
-local cost = tonumber(ARGV[1])
-if cost > key['burst'] then return {4, raw} end
-local d = gcra(KEYS[2], key['rate_per_s'], key['burst'], cost, now)
+local d = gcra(KEYS[2], key['rate_per_s'], key['burst'], 1, now)
 local touch = 0
-if d[1] == 1 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[3])) then touch = 1 end
-return {5, raw, d[1], d[2], d[3], d[4], touch}
+if d[1] == 1 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2])) then touch = 1 end
+return {4, raw, d[1], d[2], d[3], d[4], touch}
 """
 )
-_MISS, _UNKNOWN, _REVOKED, _NO_SCOPE, _TOO_LARGE, _CHECKED, _NO_SOURCE = range(7)
+_MISS, _UNKNOWN, _REVOKED, _NO_SCOPE, _CHECKED = range(5)
+# What a service calls once a request's body is parsed: charge the request, already let in by its
+# key, for this many entries of these sources (`Gate.charge`: 403, 413 or 429).
+Charge = Callable[[int, list[str]], "Admission"]
 _MEMORY_ENTRIES = 10_000  # keys one process remembers while Redis is unavailable
 
 
 @dataclass(frozen=True)
 class Admission:
-    """A request let in: who it is, and where it stands with its limit."""
+    """A request let in: who it is, and where it stands with its key's limit."""
 
     principal: Principal
-    decision: Decision | None = None
+    decision: Decision | None = None  # None: API_KEYS_REQUIRED=false, no limit
+    bucket: str = ""  # the key's rate bucket
+    rate_per_s: int = 0
+    burst: int = 0
 
     def headers(self) -> dict[str, str]:
         return rate_limit_headers("key", self.decision) if self.decision else {}
-
-
-def rate_limit_headers(policy: str, decision: Decision) -> dict[str, str]:
-    """The RateLimit-Policy and RateLimit fields (IETF httpapi draft), and Retry-After when refused."""
-    headers = {
-        "RateLimit-Policy": f'"{policy}";q={decision.limit};w={decision.window_s}',
-        "RateLimit": f'"{policy}";r={decision.remaining};t={math.ceil(decision.reset_ms / 1000)}',
-    }
-    if not decision.allowed:
-        headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after_ms / 1000)))
-    return headers
 
 
 class Gate:
@@ -116,7 +115,8 @@ class Gate:
         store: KeyStore,
         settings: Settings,
         admin_token: Callable[[], str],
-        local: LocalLimiter | None = None,
+        limiter: Limiter,
+        callers: CallerLimits,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
@@ -125,66 +125,75 @@ class Gate:
         self._store = store
         self._settings = settings
         self._admin_token = admin_token
-        self._local = local or LocalLimiter()
+        self._limiter = limiter
+        self._callers = callers
         self._clock = clock
         self._memory: dict[str, tuple[float, dict[str, Any] | None]] = {}  # hash -> (until, key)
         self._memory_lock = threading.Lock()
         self._auth = client.register_script(AUTH_SCRIPT)
-        self._limit = client.register_script(LIMIT_SCRIPT)
 
     # --- API keys ---------------------------------------------------------------------------
 
-    def check_token(self, token: str | None, address: str) -> str:
-        """The token, if it has a key's shape; 401 (or 429) without reading anything otherwise."""
-        if token is None or not looks_like_token(token):
-            if self._settings.api_keys_required:
-                raise self._failed(address)
-            return ""
-        return token
-
-    def admit_key(
-        self, token: str | None, address: str, scope: str, cost: int, sources: list[str] | None = None
-    ) -> Admission:
-        """Let a request in with its key, charging `cost` units to the key's limit; raise 401,
-        403 (a scope or a source the key lacks), 413 or 429 otherwise. A refused request is not
-        charged to the key."""
+    def admit_key(self, token: str | None, address: str, scope: str) -> Admission:
+        """Let a request in before its body is read: its key, the scope, one unit of the key's limit.
+        401 (429 once the address has failed too often), 403 without the scope, 429 over the limit."""
         if not self._settings.api_keys_required:
             return Admission(ALL_ACCESS)
-        token = self.check_token(token, address)
+        if token is None or not looks_like_token(token):
+            raise self._failed(address)
         hashed = token_hash(token)
-        wanted = sorted(set(sources or []))
-        answer = self._check_in_redis(hashed, scope, cost, wanted)
-        if answer is not None and answer[0] == _MISS:
-            failure: DependencyUnavailableError | None = None
-            try:
-                loaded: Loaded | None = self._load(hashed, address)
-            except DependencyUnavailableError as exc:
-                loaded, failure = None, exc
-            # MySQL could not tell (unavailable, or every read slot busy): a key seen in the last
-            # KEY_STALE_TTL_S still lets writes in, so an outage of MySQL does not stop the queue.
-            stale = loaded is None or loaded.source == "stale"
-            answer = self._check_in_redis(hashed, scope, cost, wanted, accept_stale=stale)
-            if stale and (answer is None or answer[0] == _MISS):
-                raise failure or DatabaseUnavailableError("MySQL is unavailable and this key was not seen recently")
-            key = loaded.value if loaded else None
-            if answer is None or answer[0] == _MISS:
-                return self._check_locally(key, address, scope, cost, wanted, charged=True)
-            return self._outcome(answer, address, cost, charged=True)
+        answer = self._check_in_redis(hashed, scope)
         if answer is None:  # Redis unavailable
-            return self._check_locally(self._remembered(hashed), address, scope, cost, wanted)
-        return self._outcome(answer, address, cost)
+            key, looked_up = self._remembered(hashed, address)
+            return self._check_locally(key, hashed, address, scope, charged=looked_up)
+        if self._memory:  # Redis answers again: what this process read during the outage is done with
+            with self._memory_lock:
+                self._memory.clear()
+        if answer[0] != _MISS:
+            return self._outcome(answer, hashed, address)
+        failure: DependencyUnavailableError | None = None
+        try:
+            loaded: Loaded | None = self._load(hashed, address)
+        except DependencyUnavailableError as exc:
+            loaded, failure = None, exc
+        # MySQL could not tell (unavailable, every key read slot busy, lookups at their limit): a key
+        # seen in the last KEY_STALE_TTL_S still lets writes in, so an outage does not stop the queue.
+        stale = loaded is None or loaded.source == "stale"
+        answer = self._check_in_redis(hashed, scope, accept_stale=stale)
+        if stale and (answer is None or answer[0] == _MISS):
+            raise failure or DatabaseUnavailableError("MySQL is unavailable and this key was not seen recently")
+        if answer is None or answer[0] == _MISS:
+            return self._check_locally(loaded.value if loaded else None, hashed, address, scope, charged=True)
+        return self._outcome(answer, hashed, address, charged=True)
 
-    def _check_in_redis(
-        self, hashed: str, scope: str, cost: int, sources: list[str], *, accept_stale: bool = False
-    ) -> list[Any] | None:
+    def charge(self, admission: Admission, cost: int, sources: list[str]) -> Admission:
+        """The rest of a request's cost once its body is read: every source it names must be the key's
+        (403), `cost` units may not pass the key's burst (413), and those past the first are charged (429)."""
+        for source in sorted(set(sources)):
+            if not admission.principal.may_use_source(source):
+                raise ForbiddenError(f"this key may not use the source {source!r}")
+        if admission.decision is None:
+            return admission
+        if cost > admission.burst:
+            raise PayloadTooLargeError(
+                f"{cost} entries are more than this key's burst of {admission.burst}: send smaller batches"
+            )
+        if cost <= 1:
+            return admission
+        decision = self._limiter.check(admission.bucket, admission.rate_per_s, admission.burst, cost - 1)
+        if not decision.allowed:
+            raise rate_limited(decision, "key")
+        return dataclasses.replace(admission, decision=decision)
+
+    def _check_in_redis(self, hashed: str, scope: str, *, accept_stale: bool = False) -> list[Any] | None:
         if not self._circuit.is_closed():
             return None
         tag = self._cache.tag(KIND, hashed)
         try:
             answer = list(
                 self._auth(
-                    keys=[f"{tag}:data", f"{tag}:rate", f"{tag}:used"],
-                    args=[cost, scope, self._settings.key_last_used_interval_s, int(accept_stale), *sources],
+                    keys=[f"{tag}:data", f"{tag}:rate", f"{tag}:used", f"{tag}:revoked"],
+                    args=[scope, self._settings.key_last_used_interval_s, int(accept_stale)],
                 )
             )
         except redis.RedisError as exc:
@@ -193,81 +202,76 @@ class Gate:
         self._circuit.record_success()
         return answer
 
-    def _outcome(self, answer: list[Any], address: str, cost: int, *, charged: bool = False) -> Admission:
+    def _outcome(self, answer: list[Any], hashed: str, address: str, *, charged: bool = False) -> Admission:
         status = int(answer[0])
         if status in (_UNKNOWN, _REVOKED):
             raise self._failed(address, charge=not charged)
         if status == _NO_SCOPE:
             raise ForbiddenError("this key may not do this")
-        if status == _NO_SOURCE:
-            raise _source_forbidden(_text(answer[1]))
         key = json.loads(answer[1])["v"]
-        if status == _TOO_LARGE:
-            raise _too_large(cost, int(key["burst"]))
-        decision = Decision.from_script([int(x) for x in answer[2:6]], int(key["rate_per_s"]), int(key["burst"]))
+        rate, burst = int(key["rate_per_s"]), int(key["burst"])
+        decision = Decision.from_script([int(x) for x in answer[2:6]], rate, burst)
         if not decision.allowed:
-            raise _rate_limited(decision, "key")
+            raise rate_limited(decision, "key")
         if int(answer[6]):
             self._touch(str(key["id"]))
-        return Admission(Principal(str(key["id"]), list(key["scopes"]), list(key["sources"])), decision)
+        return self._admission(key, hashed, decision)
 
     def _check_locally(
-        self,
-        key: dict[str, Any] | None,
-        address: str,
-        scope: str,
-        cost: int,
-        sources: list[str],
-        *,
-        charged: bool = False,
+        self, key: dict[str, Any] | None, hashed: str, address: str, scope: str, *, charged: bool = False
     ) -> Admission:
         if key is None or key["revoked"]:
             raise self._failed(address, charge=not charged)
         if scope not in key["scopes"]:
             raise ForbiddenError("this key may not do this")
-        for source in sources:
-            if not source_allowed(source, list(key["sources"])):
-                raise _source_forbidden(source)
-        if cost > int(key["burst"]):
-            raise _too_large(cost, int(key["burst"]))
-        decision = self._local.check(f"key:{key['id']}", int(key["rate_per_s"]), int(key["burst"]), cost)
+        rate, burst = int(key["rate_per_s"]), int(key["burst"])
+        decision = self._limiter.check(self._bucket(hashed), rate, burst, 1)
         if not decision.allowed:
-            raise _rate_limited(decision, "key")
-        return Admission(Principal(str(key["id"]), list(key["scopes"]), list(key["sources"])), decision)
+            raise rate_limited(decision, "key")
+        return self._admission(key, hashed, decision)
+
+    def _admission(self, key: dict[str, Any], hashed: str, decision: Decision) -> Admission:
+        principal = Principal(str(key["id"]), list(key["scopes"]), list(key["sources"]))
+        return Admission(principal, decision, self._bucket(hashed), int(key["rate_per_s"]), int(key["burst"]))
+
+    def _bucket(self, hashed: str) -> str:
+        return f"{self._cache.tag(KIND, hashed)}:rate"
 
     def _load(self, hashed: str, address: str) -> Loaded:
-        """The key's cached form, read from MySQL once for all API instances (single flight) and
-        cached. The one read is paid by its caller's address: a flood of random tokens is slow."""
+        """The key's cached form, read from MySQL once for all API instances (single flight) and cached."""
 
         def ttls(value: dict[str, Any] | None) -> tuple[int, int]:
             if value is None:
                 return self._settings.key_absent_ttl_s, 0
             return self._settings.key_cache_ttl_s, self._settings.key_stale_ttl_s
 
-        def load() -> dict[str, Any] | None:
-            self._charge_address(address)
-            return self._load_from_mysql(hashed)
+        return self._cache.get_or_load(KIND, hashed, lambda: self._lookup(hashed, address), ttls)
 
-        return self._cache.get_or_load(KIND, hashed, load, ttls)
-
-    def _remembered(self, hashed: str) -> dict[str, Any] | None:
-        """The key as this process last read it from MySQL, for as long as Redis would keep it:
-        while Redis is unavailable each key costs one MySQL read per KEY_CACHE_TTL_S per instance."""
+    def _remembered(self, hashed: str, address: str) -> tuple[dict[str, Any] | None, bool]:
+        """The key as this process last read it from MySQL, for as long as Redis would keep it, and
+        whether it was read now (and its caller's address charged for it): while Redis is unavailable
+        each key costs one MySQL read per KEY_CACHE_TTL_S per instance."""
         now = self._clock()
         with self._memory_lock:
             found = self._memory.get(hashed)
             if found is not None and found[0] > now:
-                return found[1]
-        key = self._load_from_mysql(hashed)
+                return found[1], False
+        key = self._lookup(hashed, address)
         ttl = self._settings.key_cache_ttl_s if key else self._settings.key_absent_ttl_s
         with self._memory_lock:
             if len(self._memory) >= _MEMORY_ENTRIES:
                 self._memory = {h: v for h, v in self._memory.items() if v[0] > now}
             if len(self._memory) < _MEMORY_ENTRIES:
                 self._memory[hashed] = (now + ttl, key)
-        return key
+        return key, True
 
-    def _load_from_mysql(self, hashed: str) -> dict[str, Any] | None:
+    def _lookup(self, hashed: str, address: str) -> dict[str, Any] | None:
+        """Read a key from MySQL, paid first by its caller's address and from the lookups of every
+        instance (KEY_LOOKUP_RATE_PER_S): a flood of made-up tokens cannot reach MySQL faster."""
+        self._callers.charge_failure(address)
+        rate, burst = self._settings.key_lookup_rate_per_s, self._settings.key_lookup_burst
+        if not self._limiter.check(f"{self._settings.redis_key_prefix}key-lookups", rate, burst, 1).allowed:
+            raise BudgetExhaustedError("too many keys not in the cache are being looked up: try again shortly")
         key = self._store.by_hash(hashed)
         return key.cached() if key else None
 
@@ -277,10 +281,28 @@ class Gate:
         except SluiceError as exc:  # a missed last_used_at is no reason to refuse the request
             logger.warning("could not record that key %s was used: %s", key_id, exc.message)
 
-    def forget(self, key: ApiKey) -> None:
-        """Drop a key's cached copy (after a revocation): the next request reads MySQL."""
-        ttl = self._settings.key_cache_ttl_s + self._settings.key_absent_ttl_s
+    def revoke(self, key: ApiKey) -> None:
+        """Make every cache refuse a key revoked in MySQL: its revocation mark, then its copy dropped.
+        503 when Redis cannot take the mark (repeating the revocation completes it)."""
+        tag = self._cache.tag(KIND, key.token_hash)
+        ttl = self._revocation_ttl_s()
+        try:
+            self._redis.set(f"{tag}:revoked", "1", ex=ttl)
+        except redis.RedisError as exc:  # tried even while the circuit is open: this must not be skipped
+            self._circuit.record_failure(exc)
+            raise DependencyUnavailableError(
+                "redis",
+                "the key is revoked in MySQL, but the cache could not be told and may honour it for a while:"
+                " repeat the revocation to complete it",
+            ) from exc
         self._cache.invalidate(KIND, key.token_hash, ttl)
+
+    def _revocation_ttl_s(self) -> int:
+        """How long a revocation mark lives: longer than any copy of the key a cache holds (fresh, then
+        stale) plus the longest a load begun before the revocation may take to write one."""
+        load_s = self._settings.single_flight_wait_ms / 1000 + self._settings.mysql.connect_timeout_s
+        load_s += self._settings.mysql.read_timeout_s
+        return self._settings.key_cache_ttl_s + self._settings.key_stale_ttl_s + math.ceil(load_s) + 1
 
     # --- the admin token ------------------------------------------------------------------------
 
@@ -288,54 +310,17 @@ class Gate:
         """Let the admin token in: 401 without a bearer token, 403 with another one (429 when the
         address has failed too often)."""
         if token is None:
-            self._charge_address(address)
+            self._callers.charge_failure(address)
             raise UnauthorizedError("this needs an Authorization: Bearer <admin token> header")
         if not hmac.compare_digest(token.encode(), self._admin_token().encode()):
-            self._charge_address(address)
+            self._callers.charge_failure(address)
             raise ForbiddenError("the token is not the admin token")
-
-    # --- failures per client address ----------------------------------------------------------
 
     def _failed(self, address: str, *, charge: bool = True) -> SluiceError:
         """The error for a failed attempt, after charging the address (429 when it is over its limit)."""
         if charge:
             try:
-                self._charge_address(address)
+                self._callers.charge_failure(address)
             except RateLimitedError as limited:
                 return limited
         return UnauthorizedError(UNAUTHORIZED)
-
-    def _charge_address(self, address: str) -> None:
-        rate, burst = self._settings.auth_failure_rate_per_s, self._settings.auth_failure_burst
-        decision = None
-        if self._circuit.is_closed():
-            try:
-                bucket = f"{self._settings.redis_key_prefix}address:{{{address}}}"
-                answer = self._limit(keys=[bucket], args=[rate, burst, 1])
-                decision = Decision.from_script([int(x) for x in answer], rate, burst)
-                self._circuit.record_success()
-            except redis.RedisError as exc:
-                self._circuit.record_failure(exc)
-        if decision is None:
-            decision = self._local.check(f"address:{address}", rate, burst, 1)
-        if not decision.allowed:
-            raise _rate_limited(decision, "address")
-
-
-def _rate_limited(decision: Decision, policy: str) -> RateLimitedError:
-    return RateLimitedError(
-        "over the rate limit: nothing was done; try again after Retry-After seconds",
-        headers=rate_limit_headers(policy, decision),
-    )
-
-
-def _source_forbidden(source: str) -> ForbiddenError:
-    return ForbiddenError(f"this key may not use the source {source!r}")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _too_large(cost: int, burst: int) -> PayloadTooLargeError:
-    return PayloadTooLargeError(f"{cost} entries are more than this key's burst of {burst}: send smaller batches")

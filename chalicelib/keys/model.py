@@ -162,7 +162,8 @@ class KeyIn(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     scopes: list[Scope] = Field(default_factory=_default_scopes, min_length=1, max_length=10)
-    sources: list[SourcePattern] = Field(default_factory=lambda: ["*"], min_length=1, max_length=MAX_SOURCES)
+    # No default: a key for every source is asked for by name (`["*"]`), never made by leaving it out.
+    sources: list[SourcePattern] = Field(min_length=1, max_length=MAX_SOURCES)
     rate_per_s: Annotated[int, Field(ge=1, le=100_000), JSON_INTEGER] | None = None
     burst: Annotated[int, Field(ge=1, le=1_000_000), JSON_INTEGER] | None = None
 

@@ -47,10 +47,11 @@ class KeyService:
         return {"keys": [key.public() for key in self._store.list()]}
 
     def revoke(self, key_id: str) -> None:
-        """Revoke a key: refused from the next request on (see chalicelib/keys/gate.py for the bound)."""
+        """Revoke a key: refused from the next request on, by every cache (chalicelib/keys/gate.py); a
+        key already revoked is revoked again in the caches, so a retry after a 503 completes it."""
         if not re.fullmatch(KEY_ID_PATTERN, key_id):
             raise ValidationError("invalid request: id", details=[{"field": "id", "message": "is not a key id"}])
         key = self._store.revoke(key_id)
         if key is None:
             raise NotFoundError(f"key {key_id} does not exist")
-        self._gate.forget(key)
+        self._gate.revoke(key)

@@ -145,7 +145,9 @@ class LogQueue:
             if not pending:
                 return
             if any(f.get("SenderFault") for f in failed):
-                raise QueueUnavailableError(f"SQS refused messages: {failed}")
+                logger.error("SQS refused messages: %s", failed)  # its text goes to the log, not the answer
+                codes = ", ".join(sorted({str(f.get("Code", "?")) for f in failed}))
+                raise QueueUnavailableError(f"SQS refused {len(failed)} messages ({codes})")
         raise QueueUnavailableError(f"SQS did not accept {len(pending)} messages after {_SEND_ATTEMPTS} attempts")
 
     def delay_redelivery(self, receipts: Sequence[tuple[str, int]]) -> None:

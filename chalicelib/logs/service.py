@@ -6,13 +6,12 @@ and may only use the key's sources; reads see only the key's sources.
 
 import json
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.errors import ForbiddenError, NotFoundError, QueueUnavailableError, ValidationError
-from chalicelib.keys.gate import Admission
+from chalicelib.keys.gate import Admission, Charge
 from chalicelib.keys.model import Principal
 from chalicelib.logs.model import (
     LogEntryIn,
@@ -37,8 +36,6 @@ from chalicelib.validation import (
 )
 
 _KIND = "log"
-# Lets the request in for this many entries with these sources, or raises (401/403/413/429).
-Admit = Callable[[int, list[str]], Admission]
 
 
 def check_log_id(log_id: str) -> str:
@@ -59,12 +56,12 @@ class LogService:
         self._settings = settings
         self._metrics = metrics
 
-    def ingest(self, body: Any, admit: Admit) -> tuple[dict[str, Any], Admission]:
+    def ingest(self, body: Any, charge: Charge) -> tuple[dict[str, Any], Admission]:
         """Queue one entry; return its id once SQS has it."""
         received_at = utc_now()
         entry = validate(LogEntryIn, body, "log entry", self._settings.max_error_details)
         self._check_times([entry], received_at, batch=False)
-        admission = admit(1, [entry.source])
+        admission = charge(1, [entry.source])
         record = new_log_record(entry, received_at)
         try:
             self._queue.send([record])
@@ -77,12 +74,12 @@ class LogService:
         self._count_accepted(1)
         return {"id": str(record.id), "status": "queued"}, admission
 
-    def ingest_batch(self, body: Any, admit: Admit) -> tuple[dict[str, Any], Admission]:
+    def ingest_batch(self, body: Any, charge: Charge) -> tuple[dict[str, Any], Admission]:
         """Queue every entry of a batch, or none if any is invalid or refused."""
         received_at = utc_now()
         entries = validate_log_batch(body, self._settings.max_error_details)
         self._check_times(entries, received_at, batch=True)
-        admission = admit(len(entries), [e.source for e in entries])
+        admission = charge(len(entries), [e.source for e in entries])
         records = [new_log_record(entry, received_at) for entry in entries]
         ids = [str(r.id) for r in records]
         try:

@@ -14,13 +14,12 @@ import pydantic
 
 from chalicelib.config import Settings
 from chalicelib.errors import PayloadTooLargeError, QueueUnavailableError
-from chalicelib.keys.gate import Admission
+from chalicelib.keys.gate import Admission, Charge
 from chalicelib.logs.model import LogEntryIn, new_log_record, timestamp_window
 from chalicelib.logs.queue import LogQueue
 from chalicelib.metrics import PipelineMetrics
 from chalicelib.otlp.mapping import MappedRecord, count_records, record_id, records
 from chalicelib.validation import format_rfc3339, utc_now
-from chalicelib.web.http import Admit
 
 _REASONS_SHOWN = 5  # distinct refusal reasons named in errorMessage
 
@@ -47,7 +46,7 @@ class OtlpService:
         self._settings = settings
         self._metrics = metrics
 
-    def export(self, body: Any, admit: Admit) -> tuple[ExportResult, Admission]:
+    def export(self, body: Any, charge: Charge) -> tuple[ExportResult, Admission]:
         """Queue every record that makes a valid entry of the key's sources; report the others."""
         received_at = utc_now()
         count = count_records(body)
@@ -55,9 +54,9 @@ class OtlpService:
             raise PayloadTooLargeError(
                 f"{count} log records in one export; at most {self._settings.otlp_max_records} are accepted"
             )
-        # The key, its scope, and one unit per record, before any record is mapped: a record
-        # refused below was still work, and one admission per export is one Redis call, not two.
-        admission = admit(count, [])
+        # One unit per record, before any record is mapped: a record refused below was still work,
+        # and one charge per export is one Redis call, not two.
+        admission = charge(count, [])
         mapped = records(body)
         principal = admission.principal
         earliest, latest = timestamp_window(

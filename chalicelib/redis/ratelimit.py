@@ -4,7 +4,8 @@ A limit of `rate` per second with a `burst`: each unit (a log entry, a request) 
 bucket's "theoretical arrival time" (TAT) on by 1/rate; a request of `cost` units passes when
 the new TAT is no more than burst/rate ahead of now. Redis runs it atomically in Lua
 (`GCRA_LUA`, also part of the key check in chalicelib/keys/gate.py); `LocalLimiter` is the same
-arithmetic in one process, for when Redis is unavailable.
+arithmetic in one process, for when Redis is unavailable. `Limiter` is the one to call: a named
+bucket in Redis, shared by every API instance, or in this process while Redis is unavailable.
 """
 
 import math
@@ -12,6 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import redis
+
+from chalicelib.redis.circuit import RedisCircuit
 
 # gcra(key, rate_per_s, burst, cost, now_ms) -> {allowed 0/1, retry_after_ms, remaining, reset_ms}
 GCRA_LUA = """
@@ -59,6 +64,17 @@ class Decision:
         return cls(bool(allowed), retry_after_ms, max(0, remaining), reset_ms, burst, window_s(rate_per_s, burst))
 
 
+def rate_limit_headers(policy: str, decision: Decision) -> dict[str, str]:
+    """The RateLimit-Policy and RateLimit fields (IETF httpapi draft), and Retry-After when refused."""
+    headers = {
+        "RateLimit-Policy": f'"{policy}";q={decision.limit};w={decision.window_s}',
+        "RateLimit": f'"{policy}";r={decision.remaining};t={math.ceil(decision.reset_ms / 1000)}',
+    }
+    if not decision.allowed:
+        headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after_ms / 1000)))
+    return headers
+
+
 def window_s(rate_per_s: int, burst: int) -> int:
     """The time a full burst takes to come back at the rate, in whole seconds (at least 1)."""
     return max(1, math.ceil(burst / rate_per_s))
@@ -89,3 +105,24 @@ class LocalLimiter:
                     self._tat = {k: v for k, v in self._tat.items() if v > now}
                 answer = [1, 0, math.floor((tolerance - (new_tat - now)) / interval), math.ceil(new_tat - now)]
         return Decision.from_script(answer, rate_per_s, burst)
+
+
+class Limiter:
+    """Named buckets: in Redis (every API instance shares them), in this process while Redis is unavailable."""
+
+    def __init__(self, client: redis.Redis, circuit: RedisCircuit, local: LocalLimiter | None = None) -> None:
+        self._circuit = circuit
+        self._local = local or LocalLimiter()
+        self._script = client.register_script(LIMIT_SCRIPT)
+
+    def check(self, bucket: str, rate_per_s: int, burst: int, cost: int) -> Decision:
+        """Charge `cost` units to the bucket (a Redis key) if they fit; say where it stands."""
+        if self._circuit.is_closed():
+            try:
+                answer = self._script(keys=[bucket], args=[rate_per_s, burst, cost])
+            except redis.RedisError as exc:
+                self._circuit.record_failure(exc)
+            else:
+                self._circuit.record_success()
+                return Decision.from_script([int(x) for x in answer], rate_per_s, burst)
+        return self._local.check(bucket, rate_per_s, burst, cost)

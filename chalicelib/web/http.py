@@ -161,9 +161,6 @@ def read_json_body(request: Request, max_bytes: int) -> Any:
     return parse_json(raw)
 
 
-Admit = Callable[[int, list[str]], Any]  # a request's admission for N entries of these sources
-
-
 def bearer_token(request: Request) -> str | None:
     """The token of `Authorization: Bearer <token>`, or None when there is no such header."""
     header = request.headers.get("authorization")

@@ -58,7 +58,7 @@ _OTLP_PROTOBUF: dict[str, Any] = {
 }
 
 OPERATIONS: tuple[Operation, ...] = (
-    Operation("/health", "get", "The function answers (touches no dependency)", None, answers={200: answers.Health}),
+    Operation("/health", "get", "The function answers (asks no dependency)", None, answers={200: answers.Health}),
     Operation(
         "/health/dependencies",
         "get",
@@ -227,8 +227,10 @@ def _operation(op: Operation) -> dict[str, Any]:
     statuses = dict(op.answers)
     if parameters or op.body is not None:  # any input can be invalid
         statuses[400] = answers.Error
-    if op.security:  # a missing or wrong key or token; failed attempts are limited per address
-        statuses.update(dict.fromkeys((401, 403, 429), answers.Error))
+    if op.security:  # a missing or wrong key or token
+        statuses.update(dict.fromkeys((401, 403), answers.Error))
+    # Every route is limited: a key by its rate, anyone else (and failed attempts) per client address.
+    statuses[429] = answers.Error
     # A declared Content-Type other than JSON, on any route (GET too): Chalice refuses it before the route runs.
     statuses[415] = answers.Error
     out["responses"] = {
@@ -269,6 +271,6 @@ _DESCRIPTIONS = {
     404: "not found",
     413: "body too large (or a batch above the key's burst)",
     415: "a Content-Type other than application/json was declared (checked on every route, GET included)",
-    429: "over the key's rate limit (Retry-After, RateLimit headers)",
+    429: "over a rate limit: the key's, or its client address's (Retry-After, RateLimit headers)",
     503: "a dependency is unavailable (Retry-After); write errors carry the ids to retry with",
 }

@@ -116,7 +116,8 @@ def test_with_redis_down_reads_and_writes_still_work_from_mysql(client, admin_he
 
 
 def hold_all_slots() -> list[str]:
-    pool = wiring.get_database().slots
+    """Take every read slot anonymous reads (the items) may use."""
+    pool = wiring.get_public_database().slots
     assert pool is not None
     tokens = [pool.try_acquire() for _ in range(pool.limit)]
     assert all(tokens)
@@ -125,7 +126,7 @@ def hold_all_slots() -> list[str]:
 
 
 def release(tokens: list[str]) -> None:
-    pool = wiring.get_database().slots
+    pool = wiring.get_public_database().slots
     assert pool is not None
     for token in tokens:
         pool.release(token)
@@ -171,7 +172,7 @@ def test_a_slot_whose_holder_died_frees_when_its_lease_ends(override_settings):
     override_settings(slot_lease_s=3)
     tokens = hold_all_slots()
     assert tokens
-    pool = wiring.get_database().slots
+    pool = wiring.get_public_database().slots
     assert pool is not None
     # WHEN the lease runs out THEN a slot can be taken again (hold_all_slots proved none could before)
     taken = wait_for(pool.try_acquire, timeout_s=15, interval_s=0.05)
@@ -179,11 +180,11 @@ def test_a_slot_whose_holder_died_frees_when_its_lease_ends(override_settings):
 
 
 def test_slots_bound_concurrent_mysql_work_to_r(client, admin_headers, monkeypatch, override_settings):
-    # GIVEN reads that hold their connection for 100 ms, and R = 2 read slots while MySQL's own cap on
-    # the API account stays at the stage's R (so only the slots can hold the peak to 2)
+    # GIVEN item reads that hold their connection for 100 ms, and 2 anonymous read slots while MySQL's
+    # own cap on the API account stays at the stage's R (so only the slots can hold the peak to 2)
     put(client, admin_headers, "busy", {"name": "B"})
-    override_settings(api_read_slots=2)
-    db = wiring.get_database()
+    override_settings(api_public_read_slots=2)
+    db = wiring.get_public_database()
     pool = db.slots
     assert pool is not None and pool.limit == 2 < SETTINGS.api_read_slots
     real_connect = db.connector.connect

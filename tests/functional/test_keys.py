@@ -28,7 +28,9 @@ def api_user() -> str:
 
 
 def make_key(client, admin_headers, **fields: Any) -> dict[str, Any]:
-    response = client.http.post("/keys", headers=admin_headers, body=json.dumps({"name": "t", **fields}))
+    response = client.http.post(
+        "/keys", headers=admin_headers, body=json.dumps({"name": "t", "sources": ["*"], **fields})
+    )
     assert response.status_code == 201, body(response)
     return dict(body(response))
 
@@ -101,10 +103,24 @@ def test_a_key_is_shown_once_listed_without_its_token_and_stored_as_a_hash(clien
 )
 def test_a_bad_key_request_is_refused_and_makes_nothing(client, admin_headers, fields, field):
     before = len(body(client.http.get("/keys", headers=admin_headers))["keys"])
-    response = client.http.post("/keys", headers=admin_headers, body=json.dumps({"name": "k", **fields}))
+    made = {"name": "k", "sources": ["web-1"], **fields}
+    response = client.http.post("/keys", headers=admin_headers, body=json.dumps(made))
     assert response.status_code == 400
     assert [d["field"] for d in body(response)["error"]["details"]] == [field]
     assert len(body(client.http.get("/keys", headers=admin_headers))["keys"]) == before
+
+
+def test_a_key_for_every_source_is_asked_for_by_name(client, admin_headers):
+    # GIVEN a key request that names no sources
+    before = len(body(client.http.get("/keys", headers=admin_headers))["keys"])
+    response = client.http.post("/keys", headers=admin_headers, body=json.dumps({"name": "k"}))
+    # THEN it is refused, naming the field, rather than made for every source
+    assert response.status_code == 400
+    assert [d["field"] for d in body(response)["error"]["details"]] == ["sources"]
+    assert len(body(client.http.get("/keys", headers=admin_headers))["keys"]) == before
+    # AND "*" asked for by name makes one
+    every = make_key(client, admin_headers, sources=["*"])
+    assert every["sources"] == ["*"]
 
 
 def test_a_key_writes_and_reads_only_its_scopes_and_sources(client, admin_headers, consume, sqs, queue_urls):
@@ -165,9 +181,12 @@ def test_over_its_rate_a_key_gets_429_and_nothing_is_queued_while_another_key_is
     assert queue_depth(sqs, queue_urls) == depth
     # AND the other key's entries all pass
     assert all(post(client, other).status_code == 202 for _ in range(10))
-    # AND a batch bigger than a key's burst could never pass: 413, not a 429 to retry forever
-    too_big = post(client, other, {"logs": [ENTRY] * 11}, "/logs/batch")
+    # AND a batch bigger than a key's burst could never pass: 413 (once the key's one unit for the
+    # request is there), not a 429 to retry forever
+    small = with_key(make_key(client, admin_headers, rate_per_s=1, burst=10)["key"])
+    too_big = post(client, small, {"logs": [ENTRY] * 11}, "/logs/batch")
     assert (too_big.status_code, body(too_big)["error"]["code"]) == (413, "payload_too_large")
+    assert queue_depth(sqs, queue_urls) == depth + 10
 
 
 def test_a_revoked_key_is_refused_at_once(client, admin_headers):
@@ -182,6 +201,51 @@ def test_a_revoked_key_is_refused_at_once(client, admin_headers):
     listed = body(client.http.get("/keys", headers=admin_headers))["keys"]
     assert next(k for k in listed if k["id"] == made["id"])["revoked_at"] is not None
     assert client.http.delete("/keys/key_0000000000000000", headers=admin_headers).status_code == 404
+
+
+def test_a_revocation_redis_cannot_take_answers_503_and_a_retry_completes_it(
+    client, admin_headers, admin_db, override_settings
+):
+    # GIVEN a key in use (cached in Redis)
+    made = make_key(client, admin_headers)
+    key = with_key(made["key"])
+    assert post(client, key).status_code == 202
+    # WHEN it is revoked while Redis cannot be reached
+    redis_url = SETTINGS.redis_url
+    override_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    failed = client.http.delete(f"/keys/{made['id']}", headers=admin_headers)
+    # THEN the answer is 503, not a 204 that would hide a key still honoured from the cache, and the
+    # key is revoked in MySQL all the same
+    assert (failed.status_code, body(failed)["error"]["code"]) == (503, "dependency_unavailable")
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = %s", (made["id"],))
+        assert cur.fetchone() == (1,)
+    # AND once Redis is back, the retry answers 204 and the key is refused
+    override_settings(redis_url=redis_url)
+    assert client.http.delete(f"/keys/{made['id']}", headers=admin_headers).status_code == 204
+    assert post(client, key).status_code == 401
+
+
+def test_a_revoked_key_is_not_honoured_from_a_stale_copy_while_mysql_is_down(client, admin_headers, override_settings):
+    # GIVEN a key in use, revoked, and its old copy (not revoked) back in the cache past its fresh
+    # period, as a load that began before the revocation could have left it; and the test key in use
+    assert post(client, JSON).status_code == 202
+    made = make_key(client, admin_headers)
+    key = with_key(made["key"])
+    assert post(client, key).status_code == 202
+    cache = wiring.get_key_cache()
+    old = cache.lookup("apikey", token_hash(made["key"])).entry
+    assert old is not None and old.value is not None and not old.value["revoked"]
+    assert client.http.delete(f"/keys/{made['id']}", headers=admin_headers).status_code == 204
+    generation = cache.lookup("apikey", token_hash(made["key"])).generation
+    assert cache.fill("apikey", token_hash(made["key"]), old.value, generation, 0, 600)
+    # WHEN MySQL cannot be reached (the stale copy would let a known key write to the queue)
+    override_settings(mysql={"port": closed_port()})
+    # THEN the revoked key is still refused: the revocation mark is read before any copy
+    refused = post(client, key)
+    assert (refused.status_code, error(refused)) == (401, UNAUTHORIZED)
+    # AND a key that was not revoked still writes from its stale copy (the mark is what differs)
+    assert post(client, JSON).status_code == 202
 
 
 def test_a_key_revoked_behind_the_caches_back_is_refused_within_key_cache_ttl(

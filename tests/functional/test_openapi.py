@@ -58,7 +58,7 @@ def test_answers_match_their_schemas(client, admin_headers, consume):
     consume()
     check(client.http.get("/logs", headers=JSON), "/logs", "get")
     check(client.http.get(f"/logs/{body(queued)['id']}", headers=JSON), "/logs/{log_id}", "get")
-    made = client.http.post("/keys", headers=admin_headers, body=json.dumps({"name": "k"}))
+    made = client.http.post("/keys", headers=admin_headers, body=json.dumps({"name": "k", "sources": ["*"]}))
     check(made, "/keys", "post")
     check(client.http.get("/keys", headers=admin_headers), "/keys", "get")
     # THEN (check) every answer matched the schema of its status

@@ -57,7 +57,7 @@ class API:
 
     def make_key(self, admin_token: str, **fields: Any) -> str:
         """A new API key (POST /keys with the admin token); every scope and source unless told."""
-        body = {"name": "integration tests", "scopes": ["logs:write", "logs:read"], **fields}
+        body = {"name": "integration tests", "scopes": ["logs:write", "logs:read"], "sources": ["*"], **fields}
         made = self.post("/keys", body, headers={"Authorization": f"Bearer {admin_token}"})
         assert made.status == 201, made.body
         return str(made.body["key"])

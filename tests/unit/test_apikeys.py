@@ -47,10 +47,14 @@ def test_bad_patterns(pattern):
         validate(KeyIn, {"name": "k", "sources": [pattern]})
 
 
-def test_a_new_key_defaults_to_writing_everywhere_and_names_a_bad_field():
-    key = validate(KeyIn, {"name": "k"})
-    assert (key.scopes, key.sources, key.rate_per_s, key.burst) == (["logs:write"], ["*"], None, None)
-    assert validate(KeyIn, {"name": "k", "scopes": ["logs:read", "logs:write", "logs:read"]}).scopes == [
+def test_a_new_key_defaults_to_writing_names_its_sources_and_names_a_bad_field():
+    key = validate(KeyIn, {"name": "k", "sources": ["web-1"]})
+    assert (key.scopes, key.sources, key.rate_per_s, key.burst) == (["logs:write"], ["web-1"], None, None)
+    with pytest.raises(ValidationError) as unnamed:
+        validate(KeyIn, {"name": "k"})  # a key for every source says "*"; it is never the default
+    assert [d["field"] for d in unnamed.value.details] == ["sources"]
+    many = {"name": "k", "sources": ["*"], "scopes": ["logs:read", "logs:write", "logs:read"]}
+    assert validate(KeyIn, many).scopes == [
         "logs:write",
         "logs:read",
     ]
@@ -64,12 +68,12 @@ def test_a_new_key_defaults_to_writing_everywhere_and_names_a_bad_field():
 def test_a_rate_or_burst_must_be_a_json_integer(field, value):
     # (found by the fuzz suite: {"rate_per_s": true} made a key limited to 1 entry/s)
     with pytest.raises(ValidationError) as refused:
-        validate(KeyIn, {"name": "k", field: value})
+        validate(KeyIn, {"name": "k", "sources": ["*"], field: value})
     assert [d["field"] for d in refused.value.details] == [field]
 
 
 def test_a_rate_and_burst_that_are_integers_are_kept():
-    key = validate(KeyIn, {"name": "k", "rate_per_s": 5, "burst": 10})
+    key = validate(KeyIn, {"name": "k", "sources": ["*"], "rate_per_s": 5, "burst": 10})
     assert (key.rate_per_s, key.burst) == (5, 10)
     # JSON Schema's integer includes 195.0 (as the published schema, and the fuzz suite, say)
-    assert validate(KeyIn, {"name": "k", "burst": 195.0}).burst == 195
+    assert validate(KeyIn, {"name": "k", "sources": ["*"], "burst": 195.0}).burst == 195

@@ -164,3 +164,38 @@ def test_what_a_stage_leaves_to_its_defaults_is_never_taken_from_this_process(mo
     assert outside_environment()["AWS_REGION"] == "eu-west-1"
     forget_defaulted_variables()
     assert "SLOT_WAIT_MS" not in os.environ
+
+
+def deployed_environment() -> dict[str, str]:
+    """The prod stage as its stack's API function sees it on AWS."""
+    env = {**stage_environment("prod"), "MYSQL_HOST": "db.example", "MYSQL_PORT": "3306"}
+    env |= {"REDIS_URL": "rediss://cache.example:6379/0", "AWS_LAMBDA_FUNCTION_NAME": "sluice-api"}
+    return env
+
+
+def test_a_function_on_aws_refuses_the_local_secret_source():
+    # GIVEN a local stage's settings in a function on AWS (no emulator's endpoint)
+    env = {**stage_environment("local"), "AWS_LAMBDA_FUNCTION_NAME": "sluice-api"}
+    # THEN it refuses to start, naming the setting
+    with pytest.raises(ConfigError, match="SECRETS_SOURCE=env is for local stages"):
+        load_settings(env)
+    # AND the same function in an emulator (which sets the endpoint) starts: the integration stage's case
+    assert load_settings({**env, "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"}).secrets.source == "env"
+
+
+@pytest.mark.parametrize("variable", ["DEV_API_KEY", "ADMIN_TOKEN", "MYSQL_API_PASSWORD"])
+def test_a_deployed_function_refuses_a_development_key_or_a_plain_secret(variable):
+    # GIVEN the prod stage's function, which loads (Secrets Manager)
+    assert load_settings(deployed_environment()).secrets.source == "secretsmanager"
+    # WHEN a local-only variable is in its environment THEN it refuses to start, naming it
+    with pytest.raises(ConfigError, match=f"^{variable}: local stages only"):
+        load_settings({**deployed_environment(), variable: "slk_" + "x" * 43})
+
+
+def test_the_reserved_read_slots_leave_some_for_the_rest():
+    # GIVEN R = 5 with 2 slots for key lookups and 3 for anonymous reads
+    env = {**stage_environment("local"), "API_READ_SLOTS": "5"}
+    # THEN nothing is left for GET /logs: refused, naming the settings
+    with pytest.raises(ConfigError, match="API_KEY_READ_SLOTS \\+ API_PUBLIC_READ_SLOTS = 5"):
+        load_settings(env)
+    assert load_settings({**env, "API_READ_SLOTS": "6"}).api_read_slots == 6

@@ -1,8 +1,7 @@
 """The GCRA limit as each API instance applies it alone (LocalLimiter), with an injected clock;
 the same arithmetic runs in Redis (tests/functional/test_keys.py)."""
 
-from chalicelib.keys.gate import rate_limit_headers
-from chalicelib.redis.ratelimit import LocalLimiter, window_s
+from chalicelib.redis.ratelimit import LocalLimiter, rate_limit_headers, window_s
 
 
 class Clock:

@@ -138,7 +138,7 @@ def serve_localstack(stage: str) -> int:
         services.up(started=started)
         deployed = True
         deployment = localstack.deploy(stage)
-        key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=...>")
+        key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=... SOURCES=...>")
         print(
             f"\nsluice is up in LocalStack (stage {stage}): API {deployment.api_url}\n"
             f"  curl {deployment.api_url}health\n"
@@ -198,7 +198,7 @@ def serve(stage: str, port: int) -> int:
         _wait_for_api(url, port, children[0][1])
         children.append(("consumer", _start_child("tools.devstack.local_consumer", stage)))
         children.append(("schedule", _start_child("tools.devstack.local_schedule", stage)))
-        key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=...>")
+        key = stage_environment(stage).get("DEV_API_KEY", "<an API key: make key NAME=... SOURCES=...>")
         print(
             f"\nsluice is up (stage {stage}): API {url}  |  budget: {inputs.total} of {inputs.max_connections}"
             f" MySQL connections\n  development key: {key}\n  curl {url}/health\n"

@@ -1,7 +1,7 @@
 """`make key`: make, list and revoke API keys, as the admin routes do.
 
-    python -m tools.ops.keys create --stage local --name web-1 [--sources web-1,billing.*]
-                                [--scopes logs:write,logs:read] [--rate 100] [--burst 500]
+    python -m tools.ops.keys create --stage local --name web-1 --sources 'web-1,billing.*'
+                                [--scopes logs:write,logs:read] [--rate 100] [--burst 2048]
     python -m tools.ops.keys list --stage local
     python -m tools.ops.keys revoke --stage local key_0123456789abcdef
 
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", choices=sorted(targets()), help="a packaged stack deployed on this machine")
     parser.add_argument("--url", help="a stack's API URL (its token in ADMIN_TOKEN)")
     parser.add_argument("--name")
-    parser.add_argument("--sources", help="comma-separated names or prefixes ending in * (default: *)")
+    parser.add_argument(
+        "--sources", help="comma-separated names or prefixes ending in *; '*' for every source (required)"
+    )
     parser.add_argument("--scopes", help="comma-separated: logs:write, logs:read (default: logs:write)")
     parser.add_argument("--rate", type=int, help="entries per second (default: KEY_DEFAULT_RATE_PER_S)")
     parser.add_argument("--burst", type=int, help="entries at once (default: KEY_DEFAULT_BURST)")
@@ -66,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     for field, number in (("rate_per_s", args.rate), ("burst", args.burst)):
         if number is not None:
             body[field] = number
-    if args.action == "create" and not args.name:
-        parser.error("create needs --name")
+    if args.action == "create" and not (args.name and body.get("sources")):
+        parser.error("create needs --name and --sources ('*' for every source)")
     if args.action == "revoke" and not args.key_id:
         parser.error("revoke needs the key's id")
 
