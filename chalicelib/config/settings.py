@@ -243,6 +243,25 @@ class Settings:
             meaning="R: MySQL reads the API runs at once, across all its instances (the connection budget)",
         )
     )
+    api_throttle_rate_per_s: int = field(
+        metadata=setting(
+            env="API_THROTTLE_RATE_PER_S",
+            default="500",
+            minimum=1,
+            meaning=(
+                "a stack's API Gateway stage throttling: requests per second from every caller together (429"
+                " past it, before the function runs); the stack's ApiThrottleRate parameter defaults to it"
+            ),
+        )
+    )
+    api_throttle_burst: int = field(
+        metadata=setting(
+            env="API_THROTTLE_BURST",
+            default="1000",
+            minimum=1,
+            meaning="its burst (the stack's ApiThrottleBurst parameter)",
+        )
+    )
     api_key_read_slots: int = field(
         metadata=setting(
             env="API_KEY_READ_SLOTS",

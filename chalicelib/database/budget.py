@@ -15,6 +15,9 @@ MAX_BATCHING_WINDOW_S = 300
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: queue visibility timeout at least 6x the function timeout
 MAX_VISIBILITY_TIMEOUT_S = 43_200  # AWS: 12 hours
 MAINTENANCE_PERIOD_S = 3600  # the partition maintenance schedule (app.py)
+MAX_THROTTLE_RATE = 10_000  # AWS: an account's API Gateway requests per second in a Region (default quota)
+MAX_THROTTLE_BURST = 5_000  # AWS: and its burst
+BATCH_MAX_ENTRIES = 500  # entries one POST /logs/batch may carry (chalicelib/logs/model.py)
 READ_TIMEOUT_MARGIN_S = 5  # the maintainer's client waits this much longer than the server's limit
 
 
@@ -30,6 +33,9 @@ class BudgetInputs:
     consumer_timeout_s: int
     consumer_reserved_concurrency: int | None
     api_timeout_s: int
+    api_reserved_concurrency: int | None
+    api_throttle_rate: int
+    api_throttle_burst: int
     slot_lease_s: int
     mysql_read_timeout_s: float
     mysql_statement_timeout_s: float
@@ -72,6 +78,7 @@ def budget_problems(b: BudgetInputs) -> list[str]:
             f"the consumer's reserved_concurrency {b.consumer_reserved_concurrency} is below W {b.writer_concurrency}:"
             " Lambda would throttle the event source and messages could reach the DLQ"
         )
+    problems += api_problems(b)
     if not 1 <= b.batch_size <= MAX_BATCH_SIZE:
         problems.append(f"CONSUMER_BATCH_SIZE is {b.batch_size}; it must be 1..{MAX_BATCH_SIZE}")
     if not 0 <= b.batching_window_s <= MAX_BATCHING_WINDOW_S:
@@ -113,6 +120,24 @@ def budget_problems(b: BudgetInputs) -> list[str]:
             " shortens the visibility timeout, never lengthens it"
         )
     problems += retention_problems(b)
+    return problems
+
+
+def api_problems(b: BudgetInputs) -> list[str]:
+    """The API's stage throttling and reserved concurrency against AWS's quotas and the read slots."""
+    problems: list[str] = []
+    if not 1 <= b.api_throttle_rate <= MAX_THROTTLE_RATE:
+        problems.append(
+            f"API_THROTTLE_RATE_PER_S is {b.api_throttle_rate}; a stage's throttling is 1..{MAX_THROTTLE_RATE}"
+            " requests/s (the account's own limit in a Region)"
+        )
+    if not 1 <= b.api_throttle_burst <= MAX_THROTTLE_BURST:
+        problems.append(f"API_THROTTLE_BURST is {b.api_throttle_burst}; it must be 1..{MAX_THROTTLE_BURST}")
+    if b.api_reserved_concurrency is not None and b.api_reserved_concurrency < b.read_slots:
+        problems.append(
+            f"the API's reserved_concurrency {b.api_reserved_concurrency} is below R {b.read_slots}: each instance"
+            " holds at most one read slot, so the slots above it could never be used; lower API_READ_SLOTS"
+        )
     return problems
 
 
@@ -164,6 +189,14 @@ def budget_lines(b: BudgetInputs) -> list[str]:
         f"  R        {b.read_slots:>4}  API read slots: API instances doing MySQL work at once (API_READ_SLOTS)",
         f"  reserve  {b.admin_reserve:>4}  administrators, migrations, monitoring (ADMIN_RESERVE_CONNECTIONS)",
         f"  total    {b.total:>4}  W + R + reserve (MySQL caps the writer's account at W and the API's at R)",
+        f"  the API stage takes {b.api_throttle_rate} requests/s (burst {b.api_throttle_burst}; API_THROTTLE_*): at"
+        f" most {b.api_throttle_rate * BATCH_MAX_ENTRIES:,} entries/s reach the queue, which W drains at its own pace",
+        "  the API's instances: "
+        + (
+            f"at most {b.api_reserved_concurrency} (reserved concurrency), each holding at most one of the R slots"
+            if b.api_reserved_concurrency is not None
+            else "unreserved (the account's concurrency); at most R of them use MySQL at once"
+        ),
     ]
     if b.max_connections is None:
         return [

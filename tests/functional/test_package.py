@@ -131,6 +131,25 @@ def test_the_queues_follow_the_stage_and_awss_rules(templates, stage):
     assert (schedule["Type"], schedule["Properties"]["Schedule"]) == ("Schedule", "rate(1 hour)")
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_api_is_throttled_and_its_concurrency_reserved(templates, stage):
+    # GIVEN the packaged stage's template
+    settings = stage_settings(stage)
+    template = templates[stage]
+    # THEN the stage's throttling covers every route and method, from parameters that default to its settings
+    (method,) = template["Resources"]["RestAPI"]["Properties"]["MethodSettings"]
+    assert (method["ResourcePath"], method["HttpMethod"]) == ("/*", "*")
+    assert method["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRate"}
+    assert method["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurst"}
+    parameters = template["Parameters"]
+    assert int(parameters["ApiThrottleRate"]["Default"]) == settings.api_throttle_rate_per_s
+    assert int(parameters["ApiThrottleBurst"]["Default"]) == settings.api_throttle_burst
+    # AND the API function's concurrency is reserved, enough for every read slot
+    reserved = template["Resources"]["APIHandler"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved == function_settings(stage, "api_handler").reserved_concurrency
+    assert reserved >= settings.api_read_slots
+
+
 def test_prod_and_stack_are_one_template_with_different_values(templates):
     prod, stack = templates["prod"], templates["stack"]
     assert {k: v["Type"] for k, v in prod["Resources"].items()} == {k: v["Type"] for k, v in stack["Resources"].items()}

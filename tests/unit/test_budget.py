@@ -17,6 +17,9 @@ FITS = BudgetInputs(
     consumer_timeout_s=60,
     consumer_reserved_concurrency=None,
     api_timeout_s=29,
+    api_reserved_concurrency=50,
+    api_throttle_rate=500,
+    api_throttle_burst=1000,
     slot_lease_s=30,
     mysql_read_timeout_s=20,
     mysql_statement_timeout_s=5,
@@ -37,6 +40,9 @@ def test_a_budget_below_max_connections_with_aws_rules_kept_has_no_problems():
     assert budget_problems(FITS) == []
     lines = "\n".join(budget_lines(FITS))
     assert "total      16" in lines and "below max_connections 30" in lines and "spare      13" in lines
+    assert "500 requests/s (burst 1000" in lines and "at most 250,000 entries/s" in lines
+    assert "at most 50 (reserved concurrency)" in lines
+    assert budget_problems(replace(FITS, api_reserved_concurrency=None)) == []
 
 
 @pytest.mark.parametrize(
@@ -58,6 +64,9 @@ def test_a_budget_below_max_connections_with_aws_rules_kept_has_no_problems():
         ({"consumer_reserved_concurrency": 3}, "reserved_concurrency 3 is below W 4"),
         ({"batch_size": 11, "batching_window_s": 0}, "over 10"),
         ({"batch_size": 10_001}, "1..10000"),
+        ({"api_throttle_rate": 10_001}, "1..10000 requests/s"),
+        ({"api_throttle_burst": 5_001}, "API_THROTTLE_BURST is 5001"),
+        ({"api_reserved_concurrency": 7}, "reserved_concurrency 7 is below R 8"),
         ({"batching_window_s": 301}, "0..300"),
         ({"slot_lease_s": 10}, "SLOT_LEASE_S"),
     ],
@@ -84,7 +93,7 @@ def test_a_read_timeout_as_long_as_a_function_timeout_is_a_problem():
 
 
 def test_without_a_known_server_the_rules_are_checked_but_not_the_fit():
-    unknown = replace(FITS, max_connections=None, read_slots=1000)
+    unknown = replace(FITS, max_connections=None, read_slots=1000, api_reserved_concurrency=None)
     assert budget_problems(unknown) == []
     assert "checked against the server at migration" in "\n".join(budget_lines(unknown))
 
