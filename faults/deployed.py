@@ -46,12 +46,17 @@ class Deployed:
         """Everything empty. The consumer is the stage's own function: `consumer` is not applied."""
         reset(self.settings, self.key)
 
-    def start(self, consumers: int = 1) -> None:
-        """Deploy (once), then wait for the API to answer through API Gateway."""
+    def start(self, consumers: int = 1, api_env: dict[str, str] | None = None) -> None:
+        """Deploy (once), then wait for the API to answer through API Gateway (`api_env` is the stage's,
+        fixed at deploy: no scenario run here needs another)."""
         if self._deployment is None:
             self._deployment = deploy(STAGE)
             self.base_url = self._deployment.api_url.rstrip("/")
         wait_http(f"{self.base_url}/health", timeout_s=120)
+
+    def api_cpu_s(self) -> float | None:
+        """Not measured: the API runs in Lambda environments LocalStack starts and stops."""
+        return None
 
     def start_consumer(self) -> None:
         """Nothing to do: Lambda starts an environment for the next batch the event source hands over."""

@@ -4,6 +4,7 @@ event source), with SQS behind the fault proxy. The same app deployed into Local
 faults/deployed.py."""
 
 import dataclasses
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,8 @@ class Target(Protocol):
     proxy: FaultProxy | None
 
     def prepare(self, consumer: ConsumerProfile) -> None: ...
-    def start(self, consumers: int = 1) -> None: ...
+    def start(self, consumers: int = 1, api_env: dict[str, str] | None = None) -> None: ...
+    def api_cpu_s(self) -> float | None: ...
     def start_consumer(self) -> None: ...
     def kill_consumers(self) -> None: ...
     def stop(self) -> None: ...
@@ -102,6 +104,7 @@ class Sluice:
         self._proxy = proxy
         self._processes = Processes(log_dir)
         self._consumers: list[subprocess.Popen[bytes]] = []
+        self._api: subprocess.Popen[bytes] | None = None
         self._consumer_profile = STANDARD
 
     def prepare(self, consumer: ConsumerProfile) -> None:
@@ -111,13 +114,22 @@ class Sluice:
         self.settings = dataclasses.replace(self.settings, queue_visibility_timeout_s=visibility)
         reset(self.settings, self.key)
 
-    def start(self, consumers: int = 1) -> None:
-        """The API, and `consumers` local event sources (each with the stage's W workers)."""
+    def start(self, consumers: int = 1, api_env: dict[str, str] | None = None) -> None:
+        """The API (with `api_env` over the stage's settings), and `consumers` local event sources
+        (each with the stage's W workers)."""
         cmd = [str(VENV / "python"), "-m", "tools.devstack.chalice_local", "--stage", STAGE, "--port", str(API_PORT)]
-        self._processes.start("api", cmd)
+        cmd += [f"--env={k}={v}" for k, v in (api_env or {}).items()]
+        self._api = self._processes.start("api", cmd)
         for _ in range(consumers):
             self.start_consumer()
         wait_http(f"{self.base_url}/health")
+
+    def api_cpu_s(self) -> float | None:
+        """The CPU time (user and system) the API process has used so far."""
+        if self._api is None:
+            return None
+        fields = Path(f"/proc/{self._api.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
     def start_consumer(self) -> None:
         """One more local event source process."""

@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib.config import declared_default
 from faults import workload
 from faults.client_app import LoggingApp, emit_summary
+from faults.flood import HONEST_READ_INTERVAL_S, Timings, flooding, honest_readers
 from faults.harness import SHORT_VISIBILITY, STANDARD, ConsumerProfile, Target
 from faults.inject import MySQLHog, connections_by_user, kill_service, pause_service, start_service
 from faults.proxy import FaultProxy
@@ -78,6 +80,8 @@ class Scenario:
     expected: str
     consumer: ConsumerProfile
     run: Runner
+    api_env: dict[str, str] = field(default_factory=dict)  # over the stage's settings, for this scenario
+    workload: str = ""  # what its clients do, when not the shared workload
 
 
 # --- shared steps ----------------------------------------------------------------------------
@@ -419,6 +423,101 @@ def max_connections_taken(sluice: Target, profile: Profile, outcome: Outcome) ->
     _settle_and_reconcile(sluice, record, outcome, recovered_at, timeout_s=120)
 
 
+FLOOD_ANONYMOUS = 50  # anonymous readers of random items
+FLOOD_MADE_UP = 50  # writers of invalid 5 MiB batches with made-up keys
+HONEST_WRITERS = 2  # per honest key
+
+
+def _honest_key(sluice: Target, name: str) -> str:
+    """A key of its own for an honest caller: both scopes, the workload's source, a rate no test reaches."""
+    api = workload.Api(sluice.base_url, "", sluice.admin_token)
+    body = {"name": name, "scopes": ["logs:write", "logs:read"], "sources": ["faults"]}
+    status, _, made = api.call("POST", "/keys", {**body, "rate_per_s": 100_000, "burst": 100_000}, admin=True)
+    api.close()
+    if status != 201:
+        raise RuntimeError(f"could not make the key {name}: {status} {made}")
+    return str(made["key"])
+
+
+def _p(values: list[float], p: float) -> str:
+    ordered = sorted(values)
+    return f"{1000 * ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]:.0f} ms" if ordered else NO_VALUE
+
+
+NO_VALUE = "none"
+
+
+def api_flood(sluice: Target, profile: Profile, outcome: Outcome) -> None:
+    """Two honest keys write and read for a while alone, then beside the flood; compare."""
+    record, calm, flooded = Record(), Timings(), Timings()
+    keys = [_honest_key(sluice, "honest-a"), _honest_key(sluice, "honest-b")]
+    phase_s = profile.lead_s + profile.outage_s
+    writers = [
+        workload.running(sluice.base_url, k, sluice.admin_token, record, writers=HONEST_WRITERS, seed=n + 1)
+        for n, k in enumerate(keys)
+    ]
+    with writers[0], writers[1]:
+        _wait(lambda: bool(record.acked), 120, "the first acknowledged write")
+        with honest_readers(sluice.base_url, keys, calm):
+            time.sleep(phase_s)
+        calm_writes = len(record.write_seconds)
+        cpu_before = sluice.api_cpu_s()
+        with (
+            honest_readers(sluice.base_url, keys, flooded),
+            flooding(sluice.base_url, flooded, anonymous=FLOOD_ANONYMOUS, made_up=FLOOD_MADE_UP),
+        ):
+            time.sleep(phase_s)
+        cpu_after = sluice.api_cpu_s()
+        flood_writes = len(record.write_seconds)
+    _settle_and_reconcile(sluice, record, outcome, None, timeout_s=120)
+    answers = dict(flooded.answers)
+    honest = {a: n for a, n in {**record.answers, **calm.answers, **answers}.items() if not a.startswith("flood")}
+    outcome.check(
+        "the honest keys got only 2xx, before and during the flood",
+        all(a.endswith((" 200", " 202")) for a in honest),
+        honest,
+    )
+    anonymous = {a: n for a, n in answers.items() if a.startswith("flood GET")}
+    made_up = {a: n for a, n in answers.items() if a.startswith("flood POST")}
+    # A flood request past its address's limit gets 429; one within it may find its own share of the
+    # read slots (anonymous reads', or key lookups') full and get 503: never anyone else's.
+    outcome.check(
+        "the anonymous flood got 429s (otherwise 404, or 503 when its own read slots were full)",
+        anonymous.get("flood GET /items/{random} 429", 0) > 0
+        and all(a.endswith((" 404", " 429", " 503")) for a in anonymous),
+        anonymous,
+    )
+    outcome.check(
+        "the made-up keys' batches were refused unread (401, 429, or 503 from the key lookups' own slots; never 400)",
+        made_up.get("flood POST /logs/batch (made-up key) 429", 0) > 0
+        and all(a.endswith((" 401", " 429", " 503")) for a in made_up),
+        made_up,
+    )
+    with record.lock:
+        writes_calm, writes_flood = record.write_seconds[:calm_writes], record.write_seconds[calm_writes:flood_writes]
+    outcome.notes.append(
+        f"honest writes p50/p99: {_p(writes_calm, 50)} / {_p(writes_calm, 99)} alone,"
+        f" {_p(writes_flood, 50)} / {_p(writes_flood, 99)} beside the flood"
+        f" ({len(writes_calm)} and {len(writes_flood)} requests)"
+    )
+    reads_calm, reads_flood = calm.seconds.get("honest GET /logs", []), flooded.seconds.get("honest GET /logs", [])
+    outcome.notes.append(
+        f"honest GET /logs p50/p99: {_p(reads_calm, 50)} / {_p(reads_calm, 99)} alone,"
+        f" {_p(reads_flood, 50)} / {_p(reads_flood, 99)} beside the flood"
+        f" ({len(reads_calm)} and {len(reads_flood)} requests)"
+    )
+    flood_count = sum(anonymous.values()) + sum(made_up.values())
+    outcome.notes.append(
+        f"the flood: {sum(anonymous.values())} anonymous reads, {sum(made_up.values())} invalid 5 MiB batches"
+        f" in {phase_s:g} s"
+    )
+    if cpu_before is not None and cpu_after is not None and flood_count:
+        outcome.notes.append(
+            f"the API's CPU during the flood: {cpu_after - cpu_before:.1f} s for {flood_count} flood requests"
+            f" and the honest ones beside them ({1000 * (cpu_after - cpu_before) / flood_count:.2f} ms a request)"
+        )
+
+
 SCENARIOS = {
     s.name: s
     for s in (
@@ -497,6 +596,22 @@ SCENARIOS = {
             data_errors,
         ),
         Scenario(
+            "api-flood",
+            f"{FLOOD_ANONYMOUS} clients reading random items anonymously and {FLOOD_MADE_UP} posting invalid 5 MiB"
+            " batches with made-up keys, beside two honest keys that write and read (the per-address limits at"
+            " their defaults; every client is 127.0.0.1)",
+            "the flood gets 429s, its batches refused unread (401/429, never 400); the honest keys' answers stay"
+            " 2xx (p99 reported beside a run without the flood); every acknowledged entry stored once",
+            STANDARD,
+            api_flood,
+            workload=f"two honest keys, each with {HONEST_WRITERS} writers (as above) and a reader of GET /logs"
+            f" every {HONEST_READ_INTERVAL_S:g} s; alone, then beside the flood, for the same time",
+            api_env={
+                "PUBLIC_RATE_PER_S": declared_default("PUBLIC_RATE_PER_S"),
+                "PUBLIC_BURST": declared_default("PUBLIC_BURST"),
+            },
+        ),
+        Scenario(
             "max-connections",
             "a foreign client holding every connection MySQL has left (max_connections reached)",
             "uncached reads 503; writes 202; the consumer waits and retries; every entry stored once within 10 s "
@@ -511,11 +626,13 @@ SCENARIOS = {
 def run_scenario(scenario: Scenario, sluice: Target, profile: Profile) -> Outcome:
     """Prepare, start the app, run the scenario, stop the app; errors become a failed check."""
     outcome = Outcome(scenario.name, sluice.name, scenario.fault, "", scenario.expected)
-    outcome.workload = _workload_text(profile, readers=scenario.name not in {"sqs-refused", "sqs-slow"})
+    outcome.workload = scenario.workload or _workload_text(
+        profile, readers=scenario.name not in {"sqs-refused", "sqs-slow"}
+    )
     started = time.monotonic()
     try:
         sluice.prepare(scenario.consumer)
-        sluice.start()
+        sluice.start(api_env=scenario.api_env)
         scenario.run(sluice, profile, outcome)
     except Exception as exc:  # the scenario could not run: that fails it, with why
         outcome.check("the scenario ran", False, f"{type(exc).__name__}: {exc}")

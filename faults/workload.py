@@ -52,6 +52,7 @@ class Record:
     unanswered: int = 0  # requests that got no answer at all (a defect: the API has a timeout)
     reads: list[Read] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
+    write_seconds: list[float] = field(default_factory=list)  # how long each write request took
 
     def answer(self, what: str, status: int) -> None:
         with self.lock:
@@ -71,7 +72,12 @@ class Api:
 
     def call(self, method: str, path: str, body: Any = None, admin: bool = False) -> tuple[int, dict[str, Any], Any]:
         """(status, headers, JSON body); status 0 when no answer came."""
-        data = json.dumps(body).encode() if body is not None else None
+        return self.call_raw(method, path, json.dumps(body).encode() if body is not None else None, admin)
+
+    def call_raw(
+        self, method: str, path: str, data: bytes | None, admin: bool = False
+    ) -> tuple[int, dict[str, Any], Any]:
+        """The same with a body sent as it is."""
         headers = self._admin if admin else self._headers
         for _ in range(2):  # a kept-alive connection the server closed: once more on a new one
             if self._conn is None:
@@ -134,8 +140,11 @@ def _post_until_answered(api: Api, record: Record, entries: list[dict[str, Any]]
     single = len(entries) == 1
     path, what = ("/logs", "POST /logs") if single else ("/logs/batch", "POST /logs/batch")
     for _ in range(MAX_ATTEMPTS):
+        started = time.monotonic()
         status, headers, body = api.call("POST", path, entries[0] if single else {"logs": entries})
         record.answer(what, status)
+        with record.lock:
+            record.write_seconds.append(time.monotonic() - started)
         if status == 202:
             ids = [body["id"]] if single else body["ids"]
             with record.lock:

@@ -8,7 +8,14 @@ from chalicelib.config.credentials import (
     secret_id_variable,
 )
 from chalicelib.config.fields import FromSettings, Setting
-from chalicelib.config.loader import default_accounts, defaulted_variables, every_setting, load_settings, with_defaults
+from chalicelib.config.loader import (
+    declared_default,
+    default_accounts,
+    defaulted_variables,
+    every_setting,
+    load_settings,
+    with_defaults,
+)
 from chalicelib.config.settings import MySQLSettings, Settings
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "SecretSettings",
     "Setting",
     "Settings",
+    "declared_default",
     "default_accounts",
     "defaulted_variables",
     "every_setting",

@@ -31,6 +31,14 @@ def every_setting() -> list[Setting]:
     return [*declarations, *secret_variables()]
 
 
+def declared_default(name: str) -> str:
+    """The declared default of the variable `name`, as text (one that is not made from other settings)."""
+    found = next(s for s in every_setting() if s.env == name)
+    if not isinstance(found.default, str):
+        raise ValueError(f"{name} has no plain default")
+    return found.default
+
+
 def defaulted_variables() -> set[str]:
     """The variables whose value a stage may leave to the declared defaults."""
     return {

@@ -64,6 +64,7 @@ UNAUTHORIZED = "a valid API key is required: Authorization: Bearer <key>"
 #       4 its revocation mark.
 # ARGV: 1 the scope needed, 2 how often last_used_at is written (s), 3 "1" to accept a copy past
 #       its fresh period. One unit is charged: the request; `Gate.charge` charges the rest.
+# A miss says whether a copy of a real key is there, past its fresh period (the token was valid).
 AUTH_SCRIPT = (
     GCRA_LUA
     + """
@@ -72,8 +73,8 @@ local raw = redis.call('GET', KEYS[1])
 if not raw then return {0} end
 local entry = cjson.decode(raw)
 local now = now_ms()
-if ARGV[3] ~= '1' and entry['fresh_until'] * 1000 < now then return {0} end
 local key = entry['v']
+if ARGV[3] ~= '1' and entry['fresh_until'] * 1000 < now then return {0, key ~= cjson.null and 1 or 0} end
 if key == cjson.null then return {1} end
 if key['revoked'] then return {2} end
 local has_scope = false
@@ -151,9 +152,13 @@ class Gate:
                 self._memory.clear()
         if answer[0] != _MISS:
             return self._outcome(answer, hashed, address)
+        # A key whose copy is only past its fresh period is refreshed without charging its caller's
+        # address: the token was valid, and a flood of made-up ones from the same address (a NAT)
+        # must not hold it back.
+        known = len(answer) > 1 and int(answer[1]) == 1
         failure: DependencyUnavailableError | None = None
         try:
-            loaded: Loaded | None = self._load(hashed, address)
+            loaded: Loaded | None = self._load(hashed, address, charge_address=not known)
         except DependencyUnavailableError as exc:
             loaded, failure = None, exc
         # MySQL could not tell (unavailable, every key read slot busy, lookups at their limit): a key
@@ -237,7 +242,7 @@ class Gate:
     def _bucket(self, hashed: str) -> str:
         return f"{self._cache.tag(KIND, hashed)}:rate"
 
-    def _load(self, hashed: str, address: str) -> Loaded:
+    def _load(self, hashed: str, address: str, *, charge_address: bool) -> Loaded:
         """The key's cached form, read from MySQL once for all API instances (single flight) and cached."""
 
         def ttls(value: dict[str, Any] | None) -> tuple[int, int]:
@@ -245,7 +250,7 @@ class Gate:
                 return self._settings.key_absent_ttl_s, 0
             return self._settings.key_cache_ttl_s, self._settings.key_stale_ttl_s
 
-        return self._cache.get_or_load(KIND, hashed, lambda: self._lookup(hashed, address), ttls)
+        return self._cache.get_or_load(KIND, hashed, lambda: self._lookup(hashed, address, charge_address), ttls)
 
     def _remembered(self, hashed: str, address: str) -> tuple[dict[str, Any] | None, bool]:
         """The key as this process last read it from MySQL, for as long as Redis would keep it, and
@@ -265,10 +270,11 @@ class Gate:
                 self._memory[hashed] = (now + ttl, key)
         return key, True
 
-    def _lookup(self, hashed: str, address: str) -> dict[str, Any] | None:
-        """Read a key from MySQL, paid first by its caller's address and from the lookups of every
-        instance (KEY_LOOKUP_RATE_PER_S): a flood of made-up tokens cannot reach MySQL faster."""
-        self._callers.charge_failure(address)
+    def _lookup(self, hashed: str, address: str, charge_address: bool = True) -> dict[str, Any] | None:
+        """Read a key from MySQL, paid first by its caller's address (unless the key is known) and from
+        the lookups of every instance (KEY_LOOKUP_RATE_PER_S): made-up tokens cannot reach MySQL faster."""
+        if charge_address:
+            self._callers.charge_failure(address)
         rate, burst = self._settings.key_lookup_rate_per_s, self._settings.key_lookup_burst
         if not self._limiter.check(f"{self._settings.redis_key_prefix}key-lookups", rate, burst, 1).allowed:
             raise BudgetExhaustedError("too many keys not in the cache are being looked up: try again shortly")

@@ -12,11 +12,12 @@ import pytest
 
 from chalicelib import validation, wiring
 from chalicelib.errors import BudgetExhaustedError, RateLimitedError, UnauthorizedError
-from chalicelib.keys.model import SCOPE_WRITE
+from chalicelib.keys.model import SCOPE_WRITE, token_hash
 from chalicelib.web import http
 from tests.functional.conftest import JSON, SETTINGS, body, closed_port, queue_depth
 from tests.functional.test_keys import api_user, make_key, with_key
 from tests.support.mysql import Statements
+from tests.support.waiting import wait_for
 
 ENTRY = {"level": "info", "source": "web-1", "message": "hello"}
 NO_REFILL = 2**-12  # one unit per 68 minutes: no test step can refill a bucket (GCRA takes any positive rate)
@@ -195,3 +196,30 @@ def test_an_item_page_is_served_from_the_cache_within_its_ttl(client, admin_head
     assert {a.status_code for a in again} == {200}
     assert all(body(a) == body(first) for a in again)
     assert statements.selects() == []
+
+
+def test_a_known_key_is_refreshed_even_while_its_address_is_over_its_failure_limit(
+    client, admin_headers, redis_client, override_settings
+):
+    # GIVEN a key in use (cached for 1 s), and its address then over its failure limit (made-up keys
+    # from the same address, as behind a NAT), which does not refill during the test
+    override_settings(key_cache_ttl_s=1, auth_failure_rate_per_s=NO_REFILL)
+    made = make_key(client, admin_headers)
+    key = with_key(made["key"])
+    assert client.http.post("/logs", headers=key, body=json.dumps(ENTRY)).status_code == 202
+    statuses = [
+        client.http.post("/logs", headers=with_key(made_up_token()), body="{}").status_code
+        for _ in range(SETTINGS.auth_failure_burst + 1)
+    ]
+    assert statuses[-1] == 429
+    # WHEN its cached copy is past its fresh period (Redis's clock says so)
+    data = f"{SETTINGS.redis_key_prefix}apikey:{{{token_hash(made['key'])}}}:data"
+    fresh_until = json.loads(redis_client.get(data))["fresh_until"]
+    wait_for(lambda: redis_time(redis_client) > fresh_until + 0.1, timeout_s=30, interval_s=0.05)
+    # THEN the key is read again without charging the address: its request is let in
+    assert client.http.post("/logs", headers=key, body=json.dumps(ENTRY)).status_code == 202
+
+
+def redis_time(client: Any) -> float:
+    seconds, micros = client.time()
+    return float(seconds) + float(micros) / 1_000_000
