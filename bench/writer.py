@@ -28,6 +28,9 @@ SOURCES = ["web-1", "web-2", "api", "worker"]
 LEVELS = ["debug", "info", "info", "info", "warning", "error"]
 
 
+BENCH_KEY_ID = "key_00000000000bec4e"  # the key the benchmark's entries name as their writer
+
+
 def make_records(n: int, new_id: Callable[[], uuid.UUID] = uuid.uuid4) -> list[LogRecord]:
     """n log entries of about 300 bytes, as the API would queue them (ids from `new_id`)."""
     now = datetime.now(UTC)
@@ -40,6 +43,7 @@ def make_records(n: int, new_id: Callable[[], uuid.UUID] = uuid.uuid4) -> list[L
             timestamp=now,
             attributes={"status": 200, "ms": i % 50, "path": f"/items/item-{i % 977}"},
             received_at=now,
+            key_id=BENCH_KEY_ID,
         )
         for i in range(n)
     ]

@@ -207,7 +207,12 @@ def get_keys() -> KeyService:
 @once
 def get_writer() -> LogWriter:
     connector = MySQLConnector(SETTINGS.mysql, get_secrets().source("mysql_writer"))
-    return LogWriter(connector, SETTINGS.insert_chunk_rows, connect_wait_s=SETTINGS.slot_wait_ms / 1000)
+    return LogWriter(
+        connector,
+        SETTINGS.insert_chunk_rows,
+        connect_wait_s=SETTINGS.slot_wait_ms / 1000,
+        keys_required=SETTINGS.api_keys_required,
+    )
 
 
 @once

@@ -366,6 +366,7 @@ def duplicate_deliveries(sluice: Target, profile: Profile, outcome: Outcome) -> 
         entries = [workload.entry(f"dup-{i}-{j}", with_id=True) for j in range(1 + i % 5)]
         for e in entries:
             e.update({"timestamp": "2026-01-01T00:00:00Z", "attributes": {}, "received_at": "2026-01-01T00:00:01Z"})
+            e["key_id"] = "key_00000000000000d0"  # as the API names the key that wrote an entry
             record.acked[e["message"]] = e["id"]
         bodies.append(json.dumps({"logs": entries}))
     sluice.kill_consumers()

@@ -15,7 +15,9 @@ from chalicelib.consumer.logids import claim_ids, release_ids
 from chalicelib.logs.model import LogRecord
 from chalicelib.mysql.errors import ROW_REJECTED_ERRNOS, is_transient
 
-_LOG_INSERT_PREFIX = "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at) VALUES "
+_LOG_INSERT_PREFIX = (
+    "INSERT INTO logs (id, level, source, message, ts, attributes, received_at, stored_at, key_id) VALUES "
+)
 # A duplicate id (a redelivered message, a client's retry) changes nothing. Unlike INSERT IGNORE,
 # this still raises every other error, so a row MySQL rejects is found, not silently mangled.
 _LOG_INSERT_SUFFIX = " ON DUPLICATE KEY UPDATE id = id"
@@ -38,21 +40,31 @@ def insert_log_rows(
     """Insert records as multi-row statements of up to `chunk_rows` rows and `max_statement_bytes`.
 
     Only the records whose ids this transaction claims (consumer/logids.py) are inserted: an id
-    stored before, or twice in the batch, is a duplicate (the first occurrence wins); the ids of
-    rows not stored are given back. A statement that fails for one row's sake is split in halves
-    until the bad rows are alone; InnoDB rolls back only the failed statement, so the transaction
-    stays usable. A row-level
+    stored before, or twice in the batch, by the same source is a duplicate (the first occurrence
+    wins); by another source, the entry is rejected with why. The ids of rows not stored are given
+    back. A statement that fails for one row's sake is split in halves until the bad rows are alone;
+    InnoDB rolls back only the failed statement, so the transaction stays usable. A row-level
     error (ROW_REJECTED_ERRNOS) rejects the row; another error that is not an outage fails the row
     alone. An outage, a deadlock or a timeout (is_transient) propagates: the caller rolls back
     and tries the whole batch again.
     """
-    first: dict[str, LogRecord] = {}
+    firsts: dict[tuple[str, str], LogRecord] = {}  # (id, source) -> its first record in the batch
+    candidate: dict[str, str] = {}  # id -> the source of its first record: the one that claims it
     for record in records:
-        first.setdefault(str(record.id), record)
-    claim = claim_ids(conn, list(first))
-    escape = conn.escape
-    rows = [(r, _row_values(escape, r)) for log_id, r in first.items() if log_id in claim.fresh]
+        firsts.setdefault((str(record.id), record.source), record)
+        candidate.setdefault(str(record.id), record.source)
+    claim = claim_ids(conn, candidate)
+    to_store: list[LogRecord] = []
+    clashes: list[tuple[LogRecord, str]] = []  # another source has the id: set aside, its claim not ours
+    for (log_id, source), record in firsts.items():
+        owner = candidate[log_id] if log_id in claim.fresh else claim.owners.get(log_id)
+        if owner is not None and owner != source:
+            clashes.append((record, _elsewhere(owner)))
+        elif log_id in claim.fresh:
+            to_store.append(record)
     outcome = InsertOutcome(0, [], [])
+    escape = conn.escape
+    rows = [(r, _row_values(escape, r)) for r in to_store]
     limit = max_statement_bytes - len(_LOG_INSERT_PREFIX) - len(_LOG_INSERT_SUFFIX)
     chunk: list[tuple[LogRecord, str]] = []
     size = 0
@@ -71,7 +83,13 @@ def insert_log_rows(
     not_stored = [str(r.id) for r, _ in outcome.rejected + outcome.failed]
     if not_stored:
         release_ids(conn, claim, not_stored)
+    outcome.rejected += clashes
     return outcome
+
+
+def _elsewhere(source: str) -> str:
+    """Why an entry is set aside when its id is another source's."""
+    return f"the id is already another source's ({source!r}): ids are unique within a source; send it with a new id"
 
 
 def _insert_splitting(conn: Connection, rows: Sequence[tuple[LogRecord, str]], outcome: InsertOutcome) -> None:
@@ -103,7 +121,7 @@ def _row_values(escape: Callable[[Any], str], r: LogRecord) -> str:
     return (
         f"('{r.id}','{r.level}',{escape(r.source)},{escape(r.message)},{_datetime_literal(r.timestamp)},"
         f"{escape(json.dumps(r.attributes, separators=(',', ':'), ensure_ascii=False))},"
-        f"{_datetime_literal(r.received_at)},UTC_TIMESTAMP(6))"
+        f"{_datetime_literal(r.received_at)},UTC_TIMESTAMP(6),{escape(r.key_id)})"
     )
 
 

@@ -1,5 +1,8 @@
 """Idempotency on the log id across partitions: each id is claimed in `log_ids` by the
-transaction that stores its entry.
+transaction that stores its entry, with the entry's source. An id belongs to the source that
+claimed it first: the same source's entry again is a duplicate (a retry, a redelivery) and is
+dropped; another source's entry with that id is set aside with its reason, never dropped in
+silence (a writer who learnt another tenant's id cannot make that tenant's entry vanish).
 
 The logs table is partitioned by day of `ts`, so its primary key is (id, ts) and cannot keep one
 id from being stored twice under two timestamps (a client's retry without a timestamp gets a new
@@ -13,7 +16,7 @@ An id is remembered for LOG_ID_WINDOW_DAYS (chalicelib/database/partitions.py fo
 """
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pymysql.cursors
@@ -24,31 +27,39 @@ CLAIM_CHUNK = 1000  # ids per statement
 
 @dataclass(frozen=True)
 class Claim:
-    """The ids this transaction claimed (new to `log_ids`), under its claim number."""
+    """The ids this transaction claimed (new to `log_ids`), under its claim number; and the ids
+    another source's entry claimed first, with that source."""
 
     number: int
     fresh: frozenset[str]
+    owners: dict[str, str | None]  # an id claimed before -> the source that has it (None: before migration 0005)
 
 
-def claim_ids(conn: Connection, ids: Sequence[str]) -> Claim:
-    """Claim `ids` (canonical UUID strings) for this transaction; the fresh ones are to be stored."""
+def claim_ids(conn: Connection, sources: Mapping[str, str]) -> Claim:
+    """Claim ids (canonical UUID strings, each with its entry's source) for this transaction: the
+    fresh ones are to be stored; of the others, `owners` says which source has them."""
     number = secrets.randbits(63) + 1  # never 0, the number of ids from before the migration
     fresh: set[str] = set()
-    ordered = sorted(set(ids))
+    owners: dict[str, str | None] = {}
+    ordered = sorted(sources)
     with conn.cursor(pymysql.cursors.Cursor) as cur:
         for start in range(0, len(ordered), CLAIM_CHUNK):
             chunk = ordered[start : start + CLAIM_CHUNK]
-            values = ",".join(f"({conn.escape(i)},{number},UTC_DATE())" for i in chunk)
+            values = ",".join(f"({conn.escape(i)},{number},UTC_DATE(),{conn.escape(sources[i])})" for i in chunk)
             added = cur.execute(
-                f"INSERT INTO log_ids (id, claim, seen_on) VALUES {values} ON DUPLICATE KEY UPDATE id = id"
+                f"INSERT INTO log_ids (id, claim, seen_on, source) VALUES {values} ON DUPLICATE KEY UPDATE id = id"
             )
             if added == len(chunk):  # every id was new (a duplicate counts 0): all ours
                 fresh.update(chunk)
                 continue
             marks = ",".join(["%s"] * len(chunk))
-            cur.execute(f"SELECT id FROM log_ids WHERE claim = %s AND id IN ({marks})", (number, *chunk))
-            fresh.update(str(row[0]) for row in cur.fetchall())
-    return Claim(number, frozenset(fresh))
+            cur.execute(f"SELECT id, claim, source FROM log_ids WHERE id IN ({marks})", chunk)
+            for log_id, claim, source in cur.fetchall():
+                if int(claim) == number:
+                    fresh.add(str(log_id))
+                else:
+                    owners[str(log_id)] = None if source is None else str(source)
+    return Claim(number, frozenset(fresh), owners)
 
 
 def release_ids(conn: Connection, claim: Claim, ids: Sequence[str]) -> None:

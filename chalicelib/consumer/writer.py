@@ -40,15 +40,16 @@ class WriteResult:
 @dataclass(frozen=True)
 class _Decoded:
     records: list[LogRecord]
-    origin: dict[str, tuple[str, int]]  # log id -> (message id, entry index) where it first came
+    origin: dict[tuple[str, str], tuple[str, int]]  # (log id, source) -> (message id, entry index) where it first came
     carriers: dict[str, set[str]]  # log id -> every message id that carries it
     rejects: list[RejectedEntry]
 
 
-def decode_batch(messages: Sequence[Mapping[str, Any]]) -> _Decoded:
-    """Validate every entry of every SQS record; what fails is set aside, never raised."""
+def decode_batch(messages: Sequence[Mapping[str, Any]], *, keys_required: bool = True) -> _Decoded:
+    """Validate every entry of every SQS record; what fails is set aside, never raised. Where keys
+    are required, an entry must name the key that wrote it (a forged message names none)."""
     records: list[LogRecord] = []
-    origin: dict[str, tuple[str, int]] = {}
+    origin: dict[tuple[str, str], tuple[str, int]] = {}
     carriers: dict[str, set[str]] = {}
     rejects: list[RejectedEntry] = []
     for message in messages:
@@ -73,8 +74,12 @@ def decode_batch(messages: Sequence[Mapping[str, Any]]) -> _Decoded:
                 log_id = entry.get("id") if isinstance(entry, dict) and isinstance(entry.get("id"), str) else None
                 rejects.append(RejectedEntry(message_id, index, log_id, f"invalid entry: {reason}", json.dumps(entry)))
                 continue
+            if record.key_id is None and keys_required:
+                reason = "no key id: not queued by this API (which names the key of every entry it queues)"
+                rejects.append(RejectedEntry(message_id, index, str(record.id), reason, json.dumps(entry)))
+                continue
             records.append(record)
-            origin.setdefault(str(record.id), (message_id, index))
+            origin.setdefault((str(record.id), record.source), (message_id, index))
             carriers.setdefault(str(record.id), set()).add(message_id)
     return _Decoded(records, origin, carriers, rejects)
 
@@ -86,10 +91,13 @@ class LogWriter:
     or frozen Lambda environment holds nothing, so at most W connections exist at once.
     """
 
-    def __init__(self, connector: MySQLConnector, chunk_rows: int, connect_wait_s: float) -> None:
+    def __init__(
+        self, connector: MySQLConnector, chunk_rows: int, connect_wait_s: float, *, keys_required: bool = True
+    ) -> None:
         self._connector = connector
         self._chunk_rows = chunk_rows
         self._connect_wait_s = connect_wait_s
+        self._keys_required = keys_required
 
     @property
     def connector(self) -> MySQLConnector:
@@ -103,7 +111,7 @@ class LogWriter:
         other SluiceErrors for what a retry cannot fix. A row MySQL fails on for another reason
         fails its message alone (`failed_messages`); the rest of the batch is stored.
         """
-        decoded = decode_batch(messages)
+        decoded = decode_batch(messages, keys_required=self._keys_required)
         rejects = list(decoded.rejects)
         inserted = 0
         failed: list[tuple[LogRecord, str]] = []
@@ -115,7 +123,7 @@ class LogWriter:
                 outcome = insert_log_rows(conn, decoded.records, self._chunk_rows, max_statement_bytes(conn))
                 inserted, failed = outcome.inserted, outcome.failed
                 for record, reason in outcome.rejected:
-                    message_id, index = decoded.origin[str(record.id)]
+                    message_id, index = decoded.origin[(str(record.id), record.source)]
                     rejects.append(
                         RejectedEntry(message_id, index, str(record.id), reason, json.dumps(record.to_message()))
                     )

@@ -9,6 +9,7 @@ import pydantic
 from pydantic import Field
 
 from chalicelib.errors import ValidationError
+from chalicelib.keys.model import KEY_ID_PATTERN
 from chalicelib.logs.ids import uuid7
 from chalicelib.validation import Attributes, Strict, Timestamp, capped, field_errors, format_rfc3339, validate
 
@@ -39,6 +40,9 @@ class LogRecord(Strict):
     timestamp: Timestamp
     attributes: Attributes
     received_at: Timestamp
+    # The key that wrote it: always there (a message without it was not queued by this API); null
+    # only where keys are not required (a local stage's benchmark baseline).
+    key_id: str | None = Field(pattern=KEY_ID_PATTERN)
 
     def to_message(self) -> dict[str, Any]:
         """The JSON-ready form put on the queue."""
@@ -50,12 +54,13 @@ class LogRecord(Strict):
             "timestamp": format_rfc3339(self.timestamp),
             "attributes": self.attributes,
             "received_at": format_rfc3339(self.received_at),
+            "key_id": self.key_id,
         }
 
 
-def new_log_record(entry: LogEntryIn, received_at: datetime) -> LogRecord:
+def new_log_record(entry: LogEntryIn, received_at: datetime, key_id: str | None) -> LogRecord:
     """Complete a client's entry: an id (time-ordered, see chalicelib/logs/ids.py) and a timestamp if
-    it gave none, and when it arrived."""
+    it gave none, when it arrived, and the key that wrote it."""
     return LogRecord.model_construct(
         id=entry.id or uuid7(int(received_at.timestamp() * 1000)),
         level=entry.level,
@@ -64,6 +69,7 @@ def new_log_record(entry: LogEntryIn, received_at: datetime) -> LogRecord:
         timestamp=entry.timestamp or received_at,
         attributes=entry.attributes,
         received_at=received_at,
+        key_id=key_id,
     )
 
 

@@ -62,7 +62,7 @@ class LogService:
         entry = validate(LogEntryIn, body, "log entry", self._settings.max_error_details)
         self._check_times([entry], received_at, batch=False)
         admission = charge(1, [entry.source])
-        record = new_log_record(entry, received_at)
+        record = new_log_record(entry, received_at, admission.principal.key_id or None)
         try:
             self._queue.send([record])
         except QueueUnavailableError as exc:
@@ -80,7 +80,8 @@ class LogService:
         entries = validate_log_batch(body, self._settings.max_error_details)
         self._check_times(entries, received_at, batch=True)
         admission = charge(len(entries), [e.source for e in entries])
-        records = [new_log_record(entry, received_at) for entry in entries]
+        key_id = admission.principal.key_id or None
+        records = [new_log_record(entry, received_at, key_id) for entry in entries]
         ids = [str(r.id) for r in records]
         try:
             self._queue.send(records)

@@ -9,7 +9,7 @@ from chalicelib.keys.sources import sql_condition
 from chalicelib.mysql.connector import Database, all_rows, one_row
 from chalicelib.validation import format_rfc3339
 
-_LOG_COLUMNS = "id, level, source, message, ts, attributes, received_at, stored_at"
+_LOG_COLUMNS = "id, level, source, message, ts, attributes, received_at, stored_at, key_id"
 
 
 @dataclass(frozen=True)
@@ -90,4 +90,5 @@ def _log_from_row(row: dict[str, Any]) -> dict[str, Any]:
         "attributes": json.loads(row["attributes"]),
         "received_at": format_rfc3339(row["received_at"]),
         "stored_at": format_rfc3339(row["stored_at"]),
+        "key_id": row["key_id"],
     }

@@ -81,7 +81,7 @@ class OtlpService:
             else:
                 entries.append(entry)
         if entries:
-            queued = [new_log_record(entry, received_at) for entry in entries]
+            queued = [new_log_record(entry, received_at, principal.key_id or None) for entry in entries]
             try:
                 self._queue.send(queued)
             except QueueUnavailableError as exc:

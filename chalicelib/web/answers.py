@@ -51,6 +51,7 @@ class LogEntry(_Answer):
     attributes: dict[str, Any]
     received_at: str
     stored_at: str
+    key_id: str | None = Field(description="the key that wrote it (null: stored before keys were recorded)")
 
 
 class LogPage(_Answer):

@@ -61,6 +61,7 @@ def test_a_poison_message_never_blocks_the_good_ones(client, sqs, queue_urls, ad
                 "timestamp": "2026-01-01T00:00:00Z",
                 "attributes": {},
                 "received_at": "2026-01-01T00:00:01Z",
+                "key_id": "key_0123456789abcdef",
             },
         ]
     }
@@ -82,6 +83,24 @@ def test_a_poison_message_never_blocks_the_good_ones(client, sqs, queue_urls, ad
     assert "source" in rejects[1][1]
     # AND redelivering the same batch records nothing twice
     assert count_rows(admin_db, "log_rejects") == 2
+
+
+def test_an_entry_that_names_no_key_is_set_aside_as_forged(client, sqs, queue_urls, admin_db):
+    # GIVEN messages sent to the queue past the API: entries well formed but for the key that wrote them
+    forged = {**ENTRY, "timestamp": "2026-01-01T00:00:00Z", "attributes": {}, "received_at": "2026-01-01T00:00:01Z"}
+    without, null = str(uuid.uuid4()), str(uuid.uuid4())
+    body = {"logs": [{**forged, "id": without}, {**forged, "id": null, "key_id": None}]}
+    sqs.send_message(QueueUrl=queue_urls.queue_url, MessageBody=json.dumps(body))
+    # WHEN the batch is consumed
+    result = deliver(client, sqs, queue_urls.queue_url, received_messages(sqs, queue_urls.queue_url))
+    # THEN neither is stored: both are set aside, with why
+    assert result == {"batchItemFailures": [], "stored": 0, "duplicates": 0, "rejected": 2}
+    assert count_rows(admin_db) == 0
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT log_id, reason FROM log_rejects ORDER BY entry_index")
+        rejects = cur.fetchall()
+    assert [r[0] for r in rejects] == [without, null]
+    assert "key_id" in rejects[0][1] and "no key id" in rejects[1][1]
 
 
 @pytest.fixture

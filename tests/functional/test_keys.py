@@ -389,3 +389,59 @@ def test_redis_client_sees_no_secret(redis_client: redis.Redis):
         assert TEST_KEY.encode() not in key
         value = redis_client.get(key) if redis_client.type(key) == b"string" else b""
         assert TEST_KEY.encode() not in (value or b"")
+
+
+def test_a_stored_entry_says_which_key_wrote_it(client, admin_headers, consume):
+    # GIVEN a key of its own that writes an entry
+    made = make_key(client, admin_headers, scopes=["logs:write", "logs:read"], sources=["web-*"])
+    key = with_key(made["key"])
+    log_id = body(post(client, key))["id"]
+    consume()
+    # THEN a reader sees the key's id on the entry, by id and in a page
+    assert body(client.http.get(f"/logs/{log_id}", headers=key))["key_id"] == made["id"]
+    page = body(client.http.get("/logs?source=web-1", headers=key))["logs"]
+    assert [(e["id"], e["key_id"]) for e in page] == [(log_id, made["id"])]
+
+
+def test_an_id_belongs_to_the_source_that_used_it_first(client, admin_headers, consume, admin_db):
+    # GIVEN two tenants' keys, each for its own source, and an id tenant A used first
+    a = with_key(make_key(client, admin_headers, scopes=["logs:write", "logs:read"], sources=["a"])["key"])
+    b = with_key(make_key(client, admin_headers, scopes=["logs:write", "logs:read"], sources=["b"])["key"])
+    shared = str(uuid.uuid4())
+    assert post(client, a, {**ENTRY, "source": "a", "id": shared, "message": "a's"}).status_code == 202
+    consume()
+    # WHEN tenant B sends an entry with the same id (twice: a retry) and A retries its own
+    for _ in range(2):
+        assert post(client, b, {**ENTRY, "source": "b", "id": shared, "message": "b's"}).status_code == 202
+    assert post(client, a, {**ENTRY, "source": "a", "id": shared, "message": "a's"}).status_code == 202
+    consume()
+    # THEN A's entry is stored once, B's is set aside with why (not dropped in silence), A's retry
+    # is a duplicate, and B cannot read A's entry
+    assert body(client.http.get(f"/logs/{shared}", headers=a))["message"] == "a's"
+    assert client.http.get(f"/logs/{shared}", headers=b).status_code == 404
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT source, message FROM logs WHERE id = %s", (shared,))
+        assert cur.fetchall() == (("a", "a's"),)
+        cur.execute("SELECT reason, body FROM log_rejects WHERE log_id = %s", (shared,))
+        rejects = cur.fetchall()
+    assert rejects and all("already another source's ('a')" in r[0] and '"b\'s"' in r[1] for r in rejects)
+
+
+def test_two_sources_with_one_id_in_one_batch_keep_the_first_and_set_aside_the_other(
+    client, admin_headers, consume, admin_db
+):
+    # GIVEN entries of two sources with one id, queued before any is stored (one consumer batch)
+    key = with_key(make_key(client, admin_headers, sources=["a", "b"])["key"])
+    shared = str(uuid.uuid4())
+    assert post(client, key, {**ENTRY, "source": "a", "id": shared}).status_code == 202
+    assert post(client, key, {**ENTRY, "source": "b", "id": shared}).status_code == 202
+    # WHEN they are consumed together
+    result = consume()
+    # THEN one is stored and the other set aside, naming the source that has the id
+    assert (result["stored"], result["rejected"]) == (1, 1)
+    with admin_db.cursor() as cur:
+        cur.execute("SELECT source FROM logs WHERE id = %s", (shared,))
+        (stored,) = cur.fetchone()
+        cur.execute("SELECT reason FROM log_rejects WHERE log_id = %s", (shared,))
+        (reason,) = cur.fetchone()
+    assert f"already another source's ({stored!r})" in reason

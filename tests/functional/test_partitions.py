@@ -42,6 +42,7 @@ def record(ts: datetime, log_id: uuid.UUID | None = None, source: str = "web") -
             "timestamp": ts,
             "attributes": {},
             "received_at": ts,
+            "key_id": "key_0123456789abcdef",
         }
     )
 

@@ -26,6 +26,7 @@ def entry(source: str = "web") -> dict[str, Any]:
         "timestamp": now,
         "attributes": {},
         "received_at": now,
+        "key_id": "key_0123456789abcdef",
     }
 
 

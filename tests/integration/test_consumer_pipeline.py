@@ -24,6 +24,7 @@ def full_record(**changes):
         "timestamp": "2026-01-01T00:00:00Z",
         "attributes": {},
         "received_at": "2026-01-01T00:00:01Z",
+        "key_id": "key_0123456789abcdef",
         **changes,
     }
 

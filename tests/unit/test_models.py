@@ -15,6 +15,8 @@ from chalicelib.keys.service import KeyService
 from chalicelib.logs.model import LogEntryIn, LogListQuery, LogRecord, new_log_record, validate_log_batch
 from chalicelib.validation import decode_cursor, encode_cursor, format_rfc3339, parse_json, parse_rfc3339, validate
 
+KEY_ID = "key_0123456789abcdef"  # the key an entry was written with
+
 GOOD = {"level": "info", "source": "web-1", "message": "hello"}
 
 
@@ -82,14 +84,14 @@ def test_a_new_record_keeps_the_client_id_and_defaults_its_timestamp_to_arrival(
     entry = validate(LogEntryIn, {**GOOD, "id": "6F9619FF-8B86-D011-B42D-00C04FC964FF"})
     received = datetime(2026, 5, 1, tzinfo=UTC)
     # WHEN it is completed
-    record = new_log_record(entry, received)
+    record = new_log_record(entry, received, KEY_ID)
     # THEN the id is kept (canonical form) and the timestamp is the arrival time
     assert str(record.id) == "6f9619ff-8b86-d011-b42d-00c04fc964ff"
     assert record.timestamp == received == record.received_at
 
 
 def test_a_record_survives_the_trip_through_a_message():
-    record = new_log_record(validate(LogEntryIn, {**GOOD, "attributes": {"ü": [1, 2]}}), datetime.now(UTC))
+    record = new_log_record(validate(LogEntryIn, {**GOOD, "attributes": {"ü": [1, 2]}}), datetime.now(UTC), KEY_ID)
     assert LogRecord.model_validate(json.loads(json.dumps(record.to_message()))) == record
 
 

@@ -13,6 +13,8 @@ from chalicelib.logs.queue import GroupSender, LogQueue
 from chalicelib.validation import utc_now, validate
 from tests.support.waiting import wait_for
 
+KEY_ID = "key_0123456789abcdef"  # the key an entry was written with
+
 MAX = 262_144
 
 
@@ -87,7 +89,7 @@ class FakeSQS:
 
 def records(n: int, size: int) -> list[Any]:
     entry = validate(LogEntryIn, {"level": "info", "source": "s", "message": "m" * size})
-    return [new_log_record(entry, utc_now()) for _ in range(n)]
+    return [new_log_record(entry, utc_now(), KEY_ID) for _ in range(n)]
 
 
 def test_a_batch_that_fits_one_message_costs_one_request():

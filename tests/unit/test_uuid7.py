@@ -30,10 +30,10 @@ def test_a_time_outside_48_bits_is_refused(ms):
 
 def test_an_entry_without_an_id_gets_one_of_the_time_it_arrived_and_a_clients_id_is_kept():
     received = datetime(2026, 11, 27, 12, 0, 0, 250_000, tzinfo=UTC)
-    made = new_log_record(LogEntryIn.model_validate({"level": "info", "source": "s", "message": "m"}), received)
+    made = new_log_record(LogEntryIn.model_validate({"level": "info", "source": "s", "message": "m"}), received, None)
     assert (made.id.version, unix_ms(made.id)) == (7, int(received.timestamp() * 1000))
     own = "0b1bb1c4-3c5f-4e4e-9b0a-5a4c7f6d2e11"
     kept = new_log_record(
-        LogEntryIn.model_validate({"id": own, "level": "info", "source": "s", "message": "m"}), received
+        LogEntryIn.model_validate({"id": own, "level": "info", "source": "s", "message": "m"}), received, None
     )
     assert str(kept.id) == own

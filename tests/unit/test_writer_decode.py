@@ -7,6 +7,8 @@ from chalicelib.logs.model import LogEntryIn, new_log_record
 from chalicelib.logs.packing import pack_messages
 from chalicelib.validation import utc_now, validate
 
+KEY_ID = "key_0123456789abcdef"  # the key an entry was written with
+
 
 def message(message_id: str, body: str) -> dict[str, str]:
     return {"messageId": message_id, "body": body}
@@ -14,7 +16,7 @@ def message(message_id: str, body: str) -> dict[str, str]:
 
 def good_body(n: int) -> tuple[str, list[str]]:
     entry = validate(LogEntryIn, {"level": "info", "source": "s", "message": "m"})
-    records = [new_log_record(entry, utc_now()) for _ in range(n)]
+    records = [new_log_record(entry, utc_now(), KEY_ID) for _ in range(n)]
     return pack_messages([r.to_message() for r in records], 262_144)[0], [str(r.id) for r in records]
 
 
@@ -22,7 +24,7 @@ def test_good_entries_are_decoded_with_where_they_came_from():
     body, ids = good_body(3)
     decoded = decode_batch([message("m1", body)])
     assert [str(r.id) for r in decoded.records] == ids
-    assert decoded.origin[ids[2]] == ("m1", 2)
+    assert decoded.origin[(ids[2], "s")] == ("m1", 2)
     assert decoded.rejects == []
 
 
