@@ -22,14 +22,14 @@ def aws_client(
     settings: Settings | None = None,
     *,
     endpoint_url: str | None = None,
-    credentials: tuple[str, str] | None = None,
+    credentials: tuple[str, str] | tuple[str, str, str] | None = None,
     config: botocore.config.Config | None = None,
 ) -> Any:
     """A boto3 client: for a stage (`settings`: its SQS_ENDPOINT_URL and region, else AWS in its
     region), or for the emulator at `endpoint_url`, or with neither for AWS itself.
 
-    An emulator is called with its test credentials unless `credentials` (key id, secret) are given;
-    AWS with the default credential chain.
+    An emulator is called with its test credentials unless `credentials` (key id, secret, and a
+    session token for a role's session) are given; AWS with the default credential chain.
     """
     if settings is not None and endpoint_url is not None:
         raise TypeError("aws_client: a stage's settings or an endpoint, not both")
@@ -38,12 +38,13 @@ def aws_client(
         endpoint_url, region = settings.sqs_endpoint_url, settings.aws_region
     if not endpoint_url:
         return boto3.client(service, region_name=region, config=config)
-    key_id, secret = credentials or (LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
+    key_id, secret, *token = credentials or (LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
     return boto3.client(
         service,
         endpoint_url=endpoint_url,
         region_name=region or LOCAL_AWS_ENV["AWS_REGION"],
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
+        aws_session_token=token[0] if token else None,
         config=config,
     )

@@ -150,6 +150,38 @@ def test_the_api_is_throttled_and_its_concurrency_reserved(templates, stage):
     assert reserved >= settings.api_read_slots
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_both_queues_are_sealed_by_their_policies(templates, stage):
+    # GIVEN the packaged stage's template
+    resources = templates[stage]["Resources"]
+    take = ["sqs:ReceiveMessage", "sqs:DeleteMessage*", "sqs:ChangeMessageVisibility*", "sqs:PurgeQueue"]
+    for policy, queue in (("LogQueuePolicy", "LogQueue"), ("LogDeadLetterQueuePolicy", "LogDeadLetterQueue")):
+        statements = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        # THEN every principal but the consumer's role and the operator's is denied taking messages
+        (taking,) = [s for s in statements if s.get("Sid") == "OnlyTheConsumerAndTheOperatorTake"]
+        assert (taking["Effect"], taking["Principal"], taking["Action"]) == ("Deny", "*", take)
+        assert taking["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+        allowed_if_operator, allowed_otherwise = taking["Condition"]["ArnNotLike"]["aws:PrincipalArn"]["Fn::If"][1:]
+        assert {"Fn::GetAtt": ["ConsumeLogsRole", "Arn"]} in allowed_otherwise
+        assert allowed_if_operator == [*allowed_otherwise, {"Ref": "RedriveRoleArn"}]
+    # AND nobody but the operator sends to the dead-letter queue (nobody at all without one), and
+    # only the log queue may use it as its dead-letter queue
+    dead = resources["LogDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Fn::If"]
+    with_operator, without = dead[1], dead[2]
+    assert (with_operator["Effect"], with_operator["Action"], without["Effect"], without["Action"]) == (
+        "Deny",
+        "sqs:SendMessage*",
+        "Deny",
+        "sqs:SendMessage*",
+    )
+    assert with_operator["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [{"Ref": "RedriveRoleArn"}]}}
+    assert "Condition" not in without
+    allow = resources["LogDeadLetterQueue"]["Properties"]["RedriveAllowPolicy"]
+    assert allow["redrivePermission"] == "byQueue"
+    assert allow["sourceQueueArns"][0]["Fn::Sub"].endswith(f":{stage_settings(stage).log_queue_name}")
+
+
 def test_prod_and_stack_are_one_template_with_different_values(templates):
     prod, stack = templates["prod"], templates["stack"]
     assert {k: v["Type"] for k, v in prod["Resources"].items()} == {k: v["Type"] for k, v in stack["Resources"].items()}
@@ -159,6 +191,7 @@ def test_prod_and_stack_are_one_template_with_different_values(templates):
     for role in ROLES:
         assert allowed_statements(prod, role) == allowed_statements(stack, role)
     assert prod["Resources"]["LogQueuePolicy"] == stack["Resources"]["LogQueuePolicy"]
+    assert prod["Resources"]["LogDeadLetterQueuePolicy"] == stack["Resources"]["LogDeadLetterQueuePolicy"]
 
 
 def test_the_package_carries_the_ca_bundle_the_stage_names(packages):

@@ -11,7 +11,7 @@ import pymysql
 from tests.integration.conftest import API
 from tests.support.waiting import wait_for
 from tools.aws import aws_client
-from tools.deploy.stack import StackDeployment, delete, deploy, targets
+from tools.deploy.stack import StackDeployment, delete, deploy, operator_client, targets
 from tools.ops.queues import queue_depth
 from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
 from tools.stage import stage_settings
@@ -63,7 +63,7 @@ def clean(deployment: StackDeployment) -> None:
         empty_tables(conn)
     forget_redis_keys(stage_settings("local").redis_url, SETTINGS.redis_key_prefix)
     urls = (deployment.outputs["LogQueueUrl"], deployment.outputs["LogDeadLetterQueueUrl"])
-    purge_queues(emulator(deployment, "sqs"), urls)
+    purge_queues(operator_client(deployment, "sqs"), urls)  # the queues' policies let only the operator purge
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from tests.integration.stack_checks import (
 )
 from tests.support.otel import DEPRECATED_HANDLER
 from tests.support.waiting import wait_for
-from tools.deploy.stack import StackDeployment, admin_token
+from tools.deploy.stack import StackDeployment, admin_token, operator_client
 from tools.devstack.local_schedule import scheduled_event
 from tools.ops.queues import queue_depth
 
@@ -142,7 +142,7 @@ def test_an_entry_the_consumer_cannot_store_ends_in_the_dead_letter_queue(api, s
         log_id = api.post("/logs", ENTRY).body["id"]
         # WHEN the event source mapping keeps delivering it
         # THEN after maxReceiveCount receives SQS moves it, unchanged, to the stack's dead-letter queue
-        sqs = emulator(stack, "sqs")
+        sqs = operator_client(stack, "sqs")  # the queues' policies let only the operator read dead letters
         dead = wait_for(
             lambda: sqs.receive_message(
                 QueueUrl=stack.outputs["LogDeadLetterQueueUrl"], MaxNumberOfMessages=10, WaitTimeSeconds=1

@@ -14,9 +14,18 @@ import pytest
 
 from tests.integration.conftest import API
 from tests.integration.stack_checks import STAGE, check_an_entry_is_stored_exactly_once, clean
+from tests.support.waiting import wait_for
 from tools.aws import aws_client
 from tools.deploy import iam_usage
-from tools.deploy.stack import RECORDS, StackDeployment, admin_token, deploy, packaged_template, targets
+from tools.deploy.stack import (
+    RECORDS,
+    StackDeployment,
+    admin_token,
+    deploy,
+    operator_client,
+    packaged_template,
+    targets,
+)
 
 TARGET = "ministack"
 
@@ -60,7 +69,7 @@ def test_a_role_missing_one_needed_permission_fails_the_stack_tests(stack):
     check_an_entry_is_stored_exactly_once(api, stack)
 
 
-def test_the_log_queue_takes_messages_from_the_api_role_only(stack):
+def test_the_queues_are_sealed_to_all_but_the_functions_and_the_operator(stack):
     # GIVEN a user whose own policy allows every SQS action
     iam = aws_client("iam", endpoint_url=targets()[TARGET].endpoint)
     user = "sluice-stack-intruder"
@@ -79,11 +88,27 @@ def test_the_log_queue_takes_messages_from_the_api_role_only(stack):
         url = stack.outputs["LogQueueUrl"]
         # WHEN it reads the queue THEN its policy lets it (so a refusal below is the queue's doing)
         assert "QueueArn" in sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-        # WHEN it sends to the log queue, one message or a batch THEN the queue's policy refuses it
-        with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
-            sqs.send_message(QueueUrl=url, MessageBody='{"logs": []}')
-        with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
-            sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": '{"logs": []}'}])
+        # WHEN it sends to the log queue or to the dead-letter queue (whence a redrive would move a
+        # forged entry into the log queue), one message or a batch THEN the queues' policies refuse it
+        dlq = stack.outputs["LogDeadLetterQueueUrl"]
+        for queue in (url, dlq):
+            with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
+                sqs.send_message(QueueUrl=queue, MessageBody='{"logs": []}')
+            with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
+                sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": "1", "MessageBody": '{"logs": []}'}])
+        # AND it may not take from either: receive, delete, purge
+        for queue in (url, dlq):
+            with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
+                sqs.receive_message(QueueUrl=queue)
+            with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
+                sqs.delete_message(QueueUrl=queue, ReceiptHandle="forged")
+            with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
+                sqs.purge_queue(QueueUrl=queue)
+        # AND the operator's role may (so the refusals above are the policies' doing for that user)
+        operator = operator_client(stack, "sqs")
+        operator.send_message(QueueUrl=dlq, MessageBody='{"logs": []}')
+        assert wait_for(lambda: operator.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"), timeout_s=30)
+        operator.purge_queue(QueueUrl=dlq)
     finally:
         for policy in iam.list_user_policies(UserName=user)["PolicyNames"]:
             iam.delete_user_policy(UserName=user, PolicyName=policy)

@@ -12,7 +12,10 @@ there as it would on AWS. What an AWS account would already have, this makes fir
 - a MySQL administrator account on the local MariaDB and an ACL user on the local Redis, each with
   its secret in the emulator's Secrets Manager (as RDS and ElastiCache would have them);
 - a bucket with the code, where the template's CodeUri then points (what `aws cloudformation
-  package` does).
+  package` does);
+- the operator's role (`RedriveRoleArn`), the only principal but the functions' that the queues'
+  policies let send to the log queue and take from either queue; the tests' cleanup and
+  `make redrive` act as it (`operator_client`).
 
 The servers are the local MariaDB and Redis over TLS, verified against the local CA that the
 `stack` stage names (tools/devstack/devcerts.py). The stack's migration runs inside the deploy; a failure
@@ -163,6 +166,40 @@ def ensure_redis_user(stage: str, target: Target) -> str:
     return put_secret(target, secret_name, {"username": user, "password": password})
 
 
+def ensure_operator_role(stage: str, target: Target) -> str:
+    """The operator's role (the stack's RedriveRoleArn: redrive, purge, read the dead letters), which
+    the account's root may assume and whose own policy allows every SQS action on the stage's
+    queues (the queues' policies then decide). Returns its ARN."""
+    iam = aws_client("iam", endpoint_url=target.endpoint)
+    name = f"{stack_name(stage)}-operator"
+    account = aws_client("sts", endpoint_url=target.endpoint).get_caller_identity()["Account"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    try:
+        arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    except iam.exceptions.EntityAlreadyExistsException:
+        arn = str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    settings = stage_settings(stage)
+    queues = [f"arn:aws:sqs:*:{account}:{q}" for q in (settings.log_queue_name, settings.log_dlq_name)]
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": queues}]}
+    iam.put_role_policy(RoleName=name, PolicyName="stage-queues", PolicyDocument=json.dumps(allow))
+    return arn
+
+
+def operator_client(deployment: "StackDeployment", service: str) -> Any:
+    """A client of the deployment's emulator as its operator role (assumed by the account's root)."""
+    endpoint = targets()[deployment.target].endpoint
+    sts = aws_client("sts", endpoint_url=endpoint)
+    role = deployment.parameters["RedriveRoleArn"]
+    found = sts.assume_role(RoleArn=role, RoleSessionName="operator")["Credentials"]
+    credentials = (found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
+    return aws_client(service, endpoint_url=endpoint, credentials=credentials)
+
+
 def upload_code(stage: str, target: Target, code: Path) -> dict[str, str]:
     """Put the function package in the emulator's S3; return the CodeUri that points at it."""
     s3 = aws_client("s3", endpoint_url=target.endpoint)
@@ -183,14 +220,32 @@ def with_code(template_path: Path, code_uri: dict[str, str]) -> dict[str, Any]:
     return dict(template)
 
 
-def for_target(template: dict[str, Any], target: Target) -> dict[str, Any]:
+def for_target(template: dict[str, Any], target: Target, parameters: dict[str, str]) -> dict[str, Any]:
     """The template with what one emulator needs and AWS does not. MiniStack takes a REST API's
     binary media types only from the RestApi's BinaryMediaTypes property, and literally (AWS wants
-    `~1` for `/` there); AWS and LocalStack import them from the definition, where Chalice puts them."""
+    `~1` for `/` there); AWS and LocalStack import them from the definition, where Chalice puts them.
+    MiniStack's aws:PrincipalArn is a role's session, not the role: the queues' policies also name
+    the operator role's sessions there (the template does so for the functions' roles itself)."""
     if target.name == "ministack":
         api = template["Resources"]["RestAPI"]["Properties"]
         api["BinaryMediaTypes"] = list(api["DefinitionBody"]["x-amazon-apigateway-binary-media-types"])
+        operator = parameters.get("RedriveRoleArn", "")
+        if operator:
+            session = operator.replace(":iam::", ":sts::").replace(":role/", ":assumed-role/") + "/*"
+            _name_beside(template, operator, session)
     return template
+
+
+def _name_beside(node: Any, present: str, added: str) -> None:
+    """Add `added` to every list in the template that holds `present` (or a Ref to the parameter)."""
+    if isinstance(node, dict):
+        for value in node.values():
+            _name_beside(value, present, added)
+    elif isinstance(node, list):
+        if present in node or {"Ref": "RedriveRoleArn"} in node:
+            node.append(added)
+        for value in node:
+            _name_beside(value, present, added)
 
 
 # --- The stack --------------------------------------------------------------------------------------
@@ -209,6 +264,7 @@ def stack_parameters(stage: str, target: Target) -> dict[str, str]:
         "RedisPort": str(services.REDIS_TLS_PORT),
         "RedisSecretArn": ensure_redis_user(stage, target),
         "LogRetentionDays": "7",
+        "RedriveRoleArn": ensure_operator_role(stage, target),
     }
 
 
@@ -224,8 +280,8 @@ def deploy(stage: str, target_name: str = "localstack", template: dict[str, Any]
         raise SystemExit(
             f"the package lacks the CA bundle of {', '.join(built.missing_bundles)}; see tools/devstack/devcerts.py"
         )
-    body = for_target(template or with_code(built.template, upload_code(stage, target, built.code)), target)
     parameters = stack_parameters(stage, target)
+    body = for_target(template or with_code(built.template, upload_code(stage, target, built.code)), target, parameters)
     name = stack_name(stage)
     cfn = aws_client("cloudformation", endpoint_url=target.endpoint)
     apply_stack(cfn, name, body, parameters)

@@ -8,8 +8,10 @@ task by default, or receive-send-delete (`--method copy`, also what `--max` uses
 rejects: `log_rejects` rows not replayed yet back to the log queue (tools/ops/replay.py).
 
 A local stage uses LocalStack and the local MariaDB. A packaged stage uses its stack's queues
-(`--target localstack|ministack` for a stack `make deploy-stack` made, `--target aws` with your
-usual AWS credentials, the stack named by `--stack-name`, default sluice-<stage>), and for
+(`--target localstack|ministack` for a stack `make deploy-stack` made, as its operator role;
+`--target aws` with your usual AWS credentials, which must be the role the stack's RedriveRoleArn
+names: the queues' policies let no other principal move or read messages; the stack named by
+`--stack-name`, default sluice-<stage>), and for
 `rejects` the database as an administrator (MYSQL_ADMIN_HOST and the other MYSQL_ADMIN_*
 variables on AWS; the local MariaDB for an emulator's stack).
 """
@@ -23,7 +25,7 @@ from typing import Any
 from chalicelib.logs.queue import LogQueue
 from tools.admin import admin_connection
 from tools.aws import aws_client
-from tools.deploy.stack import stack_name, targets
+from tools.deploy.stack import StackDeployment, operator_client, stack_name, targets
 from tools.ops.dead_letters import DeadLetters
 from tools.ops.replay import RejectReplay
 from tools.stage import is_packaged, stage_settings
@@ -43,8 +45,11 @@ def queues(stage: str, target: str, name: str | None) -> tuple[Any, str, str]:
     cfn = aws_client("cloudformation", endpoint_url=endpoint)
     stack = cfn.describe_stacks(StackName=name or stack_name(stage))["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    sqs = aws_client("sqs", endpoint_url=endpoint)
-    return sqs, outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
+    if endpoint is None:  # AWS: your credentials, which must be the stack's RedriveRoleArn's
+        return aws_client("sqs"), outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+    deployment = StackDeployment(stage, target, stack["StackName"], "", outputs, parameters)
+    return operator_client(deployment, "sqs"), outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
 
 
 def main(argv: list[str] | None = None) -> int:
