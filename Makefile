@@ -109,9 +109,10 @@ redrive: setup  ## [DRY_RUN=1]: dead letters back to the log queue (SQS's move t
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
 	$(PY) -m tools.ops.redrive dead-letters --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
 
-replay-rejects: setup  ## [DRY_RUN=1]: set-aside entries back to the log queue, once their cause is fixed
+replay-rejects: setup  ## [DRY_RUN=1] [KEY_ID=key_...]: set-aside entries back to the log queue, once their cause is fixed
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
-	$(PY) -m tools.ops.redrive rejects --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
+	$(PY) -m tools.ops.redrive rejects --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run) \
+		$(if $(KEY_ID),--key-id $(KEY_ID))
 
 test: setup $(BENCH_VENV)/.installed  ## the same setup as make up, then lint and every suite below (CI runs this) [13 min on a fresh clone]
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite

@@ -131,7 +131,14 @@ def get_public_database() -> Database:
 
 @once
 def get_item_store() -> ItemStore:
+    """Item reads (anyone's)."""
     return ItemStore(get_public_database())
+
+
+@once
+def get_item_writes() -> ItemStore:
+    """Item writes (the admin's), beside GET /logs: a flood of anonymous reads cannot hold them up."""
+    return ItemStore(get_database())
 
 
 @once
@@ -162,7 +169,7 @@ def get_queue() -> LogQueue:
 
 @once
 def get_items() -> ItemService:
-    return ItemService(get_item_store(), get_cache(), SETTINGS)
+    return ItemService(get_item_store(), get_cache(), SETTINGS, writes=get_item_writes())
 
 
 @once
@@ -251,6 +258,7 @@ GETTERS = (
     get_key_database,
     get_public_database,
     get_item_store,
+    get_item_writes,
     get_log_store,
     get_key_store,
     get_sqs,

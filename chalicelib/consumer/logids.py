@@ -53,7 +53,10 @@ def claim_ids(conn: Connection, sources: Mapping[str, str]) -> Claim:
                 fresh.update(chunk)
                 continue
             marks = ",".join(["%s"] * len(chunk))
-            cur.execute(f"SELECT id, claim, source FROM log_ids WHERE id IN ({marks})", chunk)
+            # A locking read sees what other writers committed since this transaction's first read
+            # (a plain one would read that snapshot, and miss a claim made meanwhile); the rows are
+            # already locked by the INSERT above, so it waits for nothing more.
+            cur.execute(f"SELECT id, claim, source FROM log_ids WHERE id IN ({marks}) LOCK IN SHARE MODE", chunk)
             for log_id, claim, source in cur.fetchall():
                 if int(claim) == number:
                     fresh.add(str(log_id))

@@ -41,7 +41,7 @@ class WriteResult:
 class _Decoded:
     records: list[LogRecord]
     origin: dict[tuple[str, str], tuple[str, int]]  # (log id, source) -> (message id, entry index) where it first came
-    carriers: dict[str, set[str]]  # log id -> every message id that carries it
+    carriers: dict[tuple[str, str], set[str]]  # (log id, source) -> every message id that carries it
     rejects: list[RejectedEntry]
 
 
@@ -50,7 +50,7 @@ def decode_batch(messages: Sequence[Mapping[str, Any]], *, keys_required: bool =
     are required, an entry must name the key that wrote it (a forged message names none)."""
     records: list[LogRecord] = []
     origin: dict[tuple[str, str], tuple[str, int]] = {}
-    carriers: dict[str, set[str]] = {}
+    carriers: dict[tuple[str, str], set[str]] = {}
     rejects: list[RejectedEntry] = []
     for message in messages:
         message_id = str(message.get("messageId", ""))
@@ -80,7 +80,7 @@ def decode_batch(messages: Sequence[Mapping[str, Any]], *, keys_required: bool =
                 continue
             records.append(record)
             origin.setdefault((str(record.id), record.source), (message_id, index))
-            carriers.setdefault(str(record.id), set()).add(message_id)
+            carriers.setdefault((str(record.id), record.source), set()).add(message_id)
     return _Decoded(records, origin, carriers, rejects)
 
 
@@ -144,7 +144,7 @@ class LogWriter:
                 "log entry set aside",
                 extra={"message_id": reject.message_id, "entry_index": reject.entry_index, "reason": reject.reason},
             )
-        failed_messages = sorted({m for record, _ in failed for m in decoded.carriers[str(record.id)]})
+        failed_messages = sorted({m for record, _ in failed for m in decoded.carriers[(str(record.id), record.source)]})
         for record, reason in failed:
             logger.error(
                 "log entry not stored; its message goes back to SQS", extra={"log_id": str(record.id), "reason": reason}

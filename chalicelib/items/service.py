@@ -28,8 +28,9 @@ def check_item_id(item_id: str) -> str:
 class ItemService:
     """GET, PUT and DELETE /items: cache-aside reads, writes that invalidate."""
 
-    def __init__(self, store: ItemStore, cache: Cache, settings: Settings) -> None:
-        self._store = store
+    def __init__(self, store: ItemStore, cache: Cache, settings: Settings, writes: ItemStore | None = None) -> None:
+        self._store = store  # reads anyone may cause: within the anonymous reads' slots
+        self._writes = writes or store  # the admin's writes: within slots anonymous reads cannot take
         self._cache = cache
         self._settings = settings
 
@@ -70,14 +71,14 @@ class ItemService:
         """Create or replace an item; return it and whether it was created."""
         check_item_id(item_id)
         data = validate(ItemIn, body, "item")
-        item, created = self._store.put(item_id, data.name, data.description, data.attributes)
+        item, created = self._writes.put(item_id, data.name, data.description, data.attributes)
         self._invalidate(item_id)
         return item, created
 
     def delete(self, item_id: str) -> None:
         """Delete an item; raise NotFoundError if there was none."""
         check_item_id(item_id)
-        deleted = self._store.delete(item_id)
+        deleted = self._writes.delete(item_id)
         self._invalidate(item_id)
         if not deleted:
             raise NotFoundError(f"item {item_id!r} does not exist")

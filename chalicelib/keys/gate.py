@@ -63,7 +63,8 @@ UNAUTHORIZED = "a valid API key is required: Authorization: Bearer <key>"
 # KEYS: 1 the key's cached copy (Cache's `:data`), 2 its rate bucket, 3 its last-used marker,
 #       4 its revocation mark.
 # ARGV: 1 the scope needed, 2 how often last_used_at is written (s), 3 "1" to accept a copy past
-#       its fresh period. One unit is charged: the request; `Gate.charge` charges the rest.
+#       its fresh period. One unit is charged, before the scope is checked (a request the key may not
+#       make still costs it): the request; `Gate.charge` charges the rest.
 # A miss says whether a copy of a real key is there, past its fresh period (the token was valid).
 AUTH_SCRIPT = (
     GCRA_LUA
@@ -77,12 +78,13 @@ local key = entry['v']
 if ARGV[3] ~= '1' and entry['fresh_until'] * 1000 < now then return {0, key ~= cjson.null and 1 or 0} end
 if key == cjson.null then return {1} end
 if key['revoked'] then return {2} end
+local d = gcra(KEYS[2], key['rate_per_s'], key['burst'], 1, now)
+if d[1] == 0 then return {4, raw, d[1], d[2], d[3], d[4], 0} end
 local has_scope = false
 for _, scope in ipairs(key['scopes']) do if scope == ARGV[1] then has_scope = true end end
 if not has_scope then return {3} end
-local d = gcra(KEYS[2], key['rate_per_s'], key['burst'], 1, now)
 local touch = 0
-if d[1] == 1 and redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2])) then touch = 1 end
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2])) then touch = 1 end
 return {4, raw, d[1], d[2], d[3], d[4], touch}
 """
 )
@@ -227,12 +229,12 @@ class Gate:
     ) -> Admission:
         if key is None or key["revoked"]:
             raise self._failed(address, charge=not charged)
-        if scope not in key["scopes"]:
-            raise ForbiddenError("this key may not do this")
         rate, burst = int(key["rate_per_s"]), int(key["burst"])
         decision = self._limiter.check(self._bucket(hashed), rate, burst, 1)
         if not decision.allowed:
             raise rate_limited(decision, "key")
+        if scope not in key["scopes"]:
+            raise ForbiddenError("this key may not do this")
         return self._admission(key, hashed, decision)
 
     def _admission(self, key: dict[str, Any], hashed: str, decision: Decision) -> Admission:

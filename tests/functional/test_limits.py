@@ -223,3 +223,29 @@ def test_a_known_key_is_refreshed_even_while_its_address_is_over_its_failure_lim
 def redis_time(client: Any) -> float:
     seconds, micros = client.time()
     return float(seconds) + float(micros) / 1_000_000
+
+
+def test_a_request_a_key_may_not_make_still_costs_it_a_unit(client, admin_headers):
+    # GIVEN a read-only key with a burst of 50 at 1 a second
+    key = with_key(make_key(client, admin_headers, scopes=["logs:read"], rate_per_s=1, burst=50)["key"])
+    # WHEN it posts entries it may not write, 200 times (a refill of 150 would take 150 s)
+    statuses = [client.http.post("/logs", headers=key, body=json.dumps(ENTRY)).status_code for _ in range(200)]
+    # THEN each 403 was charged: once the burst is spent they are 429s, before the body is read
+    assert statuses[0] == 403
+    assert 429 in statuses and set(statuses) == {403, 429}
+
+
+def test_the_admins_item_writes_are_not_held_back_by_anonymous_reads(client, admin_headers):
+    # GIVEN every read slot anonymous reads may use held (a flood of them)
+    pool = wiring.get_public_database().slots
+    assert pool is not None
+    held = [pool.try_acquire() for _ in range(pool.limit)]
+    try:
+        # WHEN the admin writes an item THEN it is written, in slots the flood cannot take
+        answer = client.http.put("/items/desk", headers=admin_headers, body=json.dumps({"name": "Desk"}))
+    finally:
+        for slot in held:
+            if slot:
+                pool.release(slot)
+    assert all(held)
+    assert answer.status_code == 201, body(answer)

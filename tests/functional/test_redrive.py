@@ -13,7 +13,7 @@ from tests.functional.conftest import JSON, body
 from tests.support.waiting import wait_for
 from tools.ops.dead_letters import DeadLetters
 from tools.ops.queues import queue_depth
-from tools.ops.replay import RejectReplay
+from tools.ops.replay import NO_KEY, RejectReplay
 
 
 def entry(source: str = "web") -> dict[str, Any]:
@@ -177,6 +177,31 @@ def test_an_entry_this_code_still_refuses_is_counted_with_its_reason_and_not_sen
     assert list(report["reasons"]) == ["level: Input should be 'debug', 'info', 'warning', 'error' or 'critical'"]
     assert replayed_at(admin_db) == [None]
     assert queue_depth(sqs, queue_urls.queue_url) == 0
+
+
+def test_an_entry_that_names_no_key_is_replayed_only_with_the_operators_key(admin_db, sqs, queue_urls):
+    # GIVEN entries set aside for naming no key: one without the field (an older version's), one null
+    old = {k: v for k, v in entry().items() if k != "key_id"}
+    null = {**entry(), "key_id": None}
+    with admin_db.cursor() as cur:
+        for index, body in enumerate((old, null)):
+            cur.execute(
+                "INSERT INTO log_rejects (message_id, entry_index, log_id, reason, body, rejected_at)"
+                " VALUES ('m-3', %s, %s, 'no key id', %s, UTC_TIMESTAMP(6))",
+                (index, body["id"], json.dumps(body)),
+            )
+    # WHEN they are replayed without a key THEN neither is sent, and the report says how to
+    plain = replay(admin_db, dry_run=False)
+    assert (plain["sent"], plain["still_invalid"]) == (0, 2)
+    assert any("key_id" in reason for reason in plain["reasons"]) and NO_KEY in plain["reasons"]
+    assert queue_depth(sqs, queue_urls.queue_url) == 0
+    # WHEN they are replayed naming the key that wrote them THEN both go back, naming it
+    key_id = "key_00000000000000aa"
+    named = RejectReplay(admin_db, wiring.get_queue(), key_id=key_id).run(dry_run=False).to_dict()
+    assert (named["sent"], named["still_invalid"]) == (2, 0)
+    got = wait_for(lambda: sqs.receive_message(QueueUrl=queue_urls.queue_url, WaitTimeSeconds=1).get("Messages"), 30)
+    sent = [e for m in got for e in json.loads(m["Body"])["logs"]]
+    assert sorted((e["id"], e["key_id"]) for e in sent) == sorted((b["id"], key_id) for b in (old, null))
 
 
 def test_a_whole_message_set_aside_is_replayed_as_it_came(admin_db, sqs, queue_urls):

@@ -2,6 +2,7 @@
 
     python -m tools.ops.redrive dead-letters --stage local [--dry-run] [--method task|copy] [--max N]
     python -m tools.ops.redrive rejects --stage local [--dry-run] [--since 2026-11-27T00:00:00] [--max N]
+                                       [--key-id key_0123456789abcdef]
 
 dead-letters: the DLQ's messages back to the log queue (tools/ops/dead_letters.py): SQS's message move
 task by default, or receive-send-delete (`--method copy`, also what `--max` uses).
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", choices=["task", "copy"], default="task", help="dead-letters: how")
     parser.add_argument("--max", type=int, help="at most this many messages (dead-letters: copy) or rows")
     parser.add_argument("--since", type=datetime.fromisoformat, help="rejects: set aside at or after (UTC)")
+    parser.add_argument("--key-id", help="rejects: the key that wrote the entries that name none (you vouch for it)")
     args = parser.parse_args(argv)
     sqs, queue_url, dlq_url = queues(args.stage, args.target, args.stack_name)
     if args.what == "dead-letters":
@@ -78,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             sqs, settings.log_queue_name, settings.sqs_message_max_bytes, settings.sqs_batch_max_bytes, queue_url
         )
         with admin_connection(settings.mysql.database, settings=settings) as conn:
-            report = RejectReplay(conn, queue).run(dry_run=args.dry_run, since=args.since, limit=args.max).to_dict()
+            replay = RejectReplay(conn, queue, key_id=args.key_id)
+            report = replay.run(dry_run=args.dry_run, since=args.since, limit=args.max).to_dict()
     print(json.dumps(report, indent=2, default=str))
     return 0
 

@@ -35,6 +35,10 @@ class ReplayReport:
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def count_invalid(self, reason: str) -> None:
+        self.still_invalid += 1
+        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+
 
 @dataclass(frozen=True)
 class _Row:
@@ -43,12 +47,20 @@ class _Row:
     body: str
 
 
-class RejectReplay:
-    """Replays `log_rejects` rows with an administrator's connection, through the stage's LogQueue."""
+NO_KEY = "names no key (replay it with --key-id KEY_ID, the key that wrote it, if you know it)"
 
-    def __init__(self, conn: Connection, queue: LogQueue) -> None:
+
+class RejectReplay:
+    """Replays `log_rejects` rows with an administrator's connection, through the stage's LogQueue.
+
+    An entry that names no key (queued by a version before entries named their key, or put on the
+    queue past the API) is sent only with `key_id`: the operator's word for the key that wrote it.
+    """
+
+    def __init__(self, conn: Connection, queue: LogQueue, key_id: str | None = None) -> None:
         self._conn = conn
         self._queue = queue
+        self._key_id = key_id
 
     def run(self, *, dry_run: bool, since: datetime | None = None, limit: int | None = None) -> ReplayReport:
         """Send back the rows not replayed yet (rejected at or after `since`; at most `limit`)."""
@@ -69,12 +81,14 @@ class RejectReplay:
                     sendable.append(row)
                     continue
                 try:
-                    records.append(LogRecord.model_validate(json.loads(row.body)))
+                    record = LogRecord.model_validate(self._attributed(json.loads(row.body)))
                 except (ValueError, pydantic.ValidationError) as exc:
-                    report.still_invalid += 1
-                    reason = _reason(exc)
-                    report.reasons[reason] = report.reasons.get(reason, 0) + 1
+                    report.count_invalid(_reason(exc))
                     continue
+                if record.key_id is None:
+                    report.count_invalid(NO_KEY)
+                    continue
+                records.append(record)
                 sendable.append(row)
             report.sent += len(sendable)
             if dry_run or not sendable:
@@ -85,6 +99,12 @@ class RejectReplay:
                 self._queue.send_bodies(bodies)
             self._mark(sendable)
         return report
+
+    def _attributed(self, entry: Any) -> Any:
+        """The entry, naming the operator's key if it names none and one was given."""
+        if self._key_id and isinstance(entry, dict) and entry.get("key_id") is None:
+            return {**entry, "key_id": self._key_id}
+        return entry
 
     def _next(self, after: tuple[str, int] | None, since: datetime | None, count: int) -> list[_Row]:
         where: list[str] = ["replayed_at IS NULL"]
