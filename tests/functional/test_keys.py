@@ -248,6 +248,20 @@ def test_a_revoked_key_is_not_honoured_from_a_stale_copy_while_mysql_is_down(cli
     assert post(client, JSON).status_code == 202
 
 
+def test_a_revoked_key_is_refused_while_redis_is_down(client, admin_headers, override_settings):
+    # GIVEN a key in use, then revoked
+    made = make_key(client, admin_headers)
+    key = with_key(made["key"])
+    assert post(client, key).status_code == 202
+    assert client.http.delete(f"/keys/{made['id']}", headers=admin_headers).status_code == 204
+    # WHEN Redis cannot be reached (each instance then reads keys from MySQL itself)
+    override_settings(redis_url=f"redis://127.0.0.1:{closed_port()}/0")
+    # THEN the revoked key is refused, and a key that was not revoked still writes
+    refused = post(client, key)
+    assert (refused.status_code, error(refused)) == (401, UNAUTHORIZED)
+    assert post(client, JSON).status_code == 202
+
+
 def test_a_key_revoked_behind_the_caches_back_is_refused_within_key_cache_ttl(
     client, admin_headers, admin_db, redis_client
 ):
