@@ -1,9 +1,11 @@
 """The flood: clients that try to starve the API for its honest callers. Anonymous readers of random
-items, and writers of invalid 5 MiB batches with made-up keys, each as fast as the API answers;
-beside them, honest readers whose every answer is timed.
+items, and writers of invalid 5 MiB batches with made-up keys, each as fast as the API answers, in
+a process of their own; beside them, honest readers whose every answer is timed.
 """
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -29,13 +31,6 @@ class Timings:
         with self.lock:
             self.answers[f"{what} {status}"] += 1
             self.seconds.setdefault(what, []).append(elapsed_s)
-
-    def percentile_ms(self, what: str, p: float) -> float | None:
-        with self.lock:
-            values = sorted(self.seconds.get(what, []))
-        if not values:
-            return None
-        return 1000 * values[min(len(values) - 1, int(p / 100 * len(values)))]
 
 
 def invalid_batch() -> bytes:
@@ -71,10 +66,10 @@ def _honest_reader(api: Api, timings: Timings, stop: threading.Event) -> None:
         timings.add("honest GET /logs", status, time.monotonic() - started)
 
 
-@contextmanager
-def flooding(base_url: str, timings: Timings, *, anonymous: int, made_up: int) -> Iterator[None]:
-    """Run the flood's clients while the block runs."""
-    stop = threading.Event()
+def _start(
+    base_url: str, anonymous: int, made_up: int, timings: Timings, stop: threading.Event
+) -> list[threading.Thread]:
+    """The flood's client threads, started."""
     body = invalid_batch()
     threads = [
         threading.Thread(target=_anonymous, args=(Api(base_url, "", ""), timings, stop)) for _ in range(anonymous)
@@ -82,12 +77,39 @@ def flooding(base_url: str, timings: Timings, *, anonymous: int, made_up: int) -
     threads += [threading.Thread(target=_made_up, args=(base_url, body, timings, stop)) for _ in range(made_up)]
     for t in threads:
         t.start()
+    return threads
+
+
+@contextmanager
+def flooding(base_url: str, timings: Timings, *, anonymous: int, made_up: int) -> Iterator[None]:
+    """Run the flood while the block runs, in a process of its own (its 100 threads must not share an
+    interpreter with the honest clients and the fault proxy they are measured through); its answers
+    are added to `timings` when it ends."""
+    cmd = [sys.executable, "-m", "faults.flood", base_url, str(anonymous), str(made_up)]
+    child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         yield
     finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=120)
+        out, _ = child.communicate("stop\n", timeout=300)  # it floods until told to stop
+    with timings.lock:
+        timings.answers.update(json.loads(out))
+
+
+def main(argv: list[str]) -> int:
+    """`python -m faults.flood BASE_URL ANONYMOUS MADE_UP`: flood until a line comes on stdin, then
+    print the answers by kind and status as JSON."""
+    timings, stop = Timings(), threading.Event()
+    threads = _start(argv[0], int(argv[1]), int(argv[2]), timings, stop)
+    sys.stdin.readline()
+    stop.set()
+    for t in threads:
+        t.join(timeout=120)
+    print(json.dumps(dict(timings.answers)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
 
 
 @contextmanager
