@@ -55,6 +55,7 @@ class Target(Protocol):
     admin_token: str
     base_url: str
     proxy: FaultProxy | None
+    drain_allowance_s: float  # added to a scenario's recovery bound: what this target's event source needs more
 
     def prepare(self, consumer: ConsumerProfile) -> None: ...
     def start(self, consumers: int = 1, api_env: dict[str, str] | None = None) -> None: ...
@@ -90,6 +91,7 @@ class Sluice:
     """The faults stage's API and consumer processes; the proxy in front of LocalStack's SQS."""
 
     name = "chalice local"
+    drain_allowance_s = 0.0  # the local event source runs W batches at once, as Lambda would
 
     def __init__(self, log_dir: Path, proxy: FaultProxy) -> None:
         # The app reaches SQS through the proxy; the suite itself talks to LocalStack directly.

@@ -156,6 +156,8 @@ def _settle_and_reconcile(
         a: n for a, n in record.answers.items() if int(a.rsplit(" ", 1)[1]) not in ALLOWED[a.rsplit(" ", 1)[0]]
     }
     outcome.check("no answer but 2xx, 404 and 503", not unexpected, unexpected or "")
+    if bound_s is not None:
+        bound_s += sluice.drain_allowance_s
     if bound_s is not None and recovery is not None:
         outcome.check(
             f"the backlog stored within {bound_s:.0f} s of recovery",
