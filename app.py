@@ -219,7 +219,8 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     (a CloudFormation custom resource) or by `make migrate`."""
     run = functools.partial(provision_database, wiring.SETTINGS, wiring.get_secrets())
     if custom_resource.is_request(event):
-        return custom_resource.handle(event, f"{wiring.SETTINGS.mysql.database}-schema", run)
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        return custom_resource.handle(event, f"{wiring.SETTINGS.mysql.database}-schema", run, remaining)
     return run()
 
 

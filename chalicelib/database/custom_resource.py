@@ -4,17 +4,25 @@ CloudFormation invokes the function with a Create, Update or Delete request and 
 the function PUTs the outcome to the request's pre-signed `ResponseURL`. A failure makes the
 deploy fail (and roll back) with the error's message as the reason, so a deploy whose database,
 secret or CA bundle is wrong stops there instead of leaving a stack that cannot store entries.
+
+The outcome is always sent, once: work that has not finished when only the time to answer is
+left is reported as a failure (the work is safe to run again), and the function never raises,
+so Lambda does not run an asynchronous request again. If the answer itself cannot be sent (the
+function cannot reach S3), that is logged: CloudFormation then waits for the resource's
+ServiceTimeout, not an hour.
 """
 
 import json
 import logging
+import threading
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-RESPONSE_TIMEOUT_S = 10
+RESPONSE_TIMEOUT_S = 10  # the PUT of the outcome
+ANSWER_MARGIN_S = RESPONSE_TIMEOUT_S + 5  # kept of the function's time for sending the outcome
 _REASON_MAX_CHARS = 3000  # CloudFormation keeps about 4 KB of the whole response
 
 
@@ -24,19 +32,63 @@ def is_request(event: Any) -> bool:
 
 
 def handle(
-    event: Mapping[str, Any], physical_id: str, on_create_or_update: Callable[[], dict[str, Any]]
+    event: Mapping[str, Any],
+    physical_id: str,
+    on_create_or_update: Callable[[], dict[str, Any]],
+    remaining_ms: Callable[[], int] | None = None,
 ) -> dict[str, Any]:
     """Run `on_create_or_update` for Create and Update (Delete does nothing: data outlives the
-    stack) and report the outcome to CloudFormation. Returns what was reported."""
+    stack) within the function's time less ANSWER_MARGIN_S (`remaining_ms`, Lambda's context), and
+    report the outcome to CloudFormation. Returns what was reported; never raises."""
     try:
-        data = {} if event["RequestType"] == "Delete" else on_create_or_update()
+        if event["RequestType"] == "Delete":
+            data: dict[str, Any] = {}
+        else:
+            limit_s = None if remaining_ms is None else max(0.0, remaining_ms() / 1000 - ANSWER_MARGIN_S)
+            data = _within(on_create_or_update, limit_s)
         response = _response(event, physical_id, "SUCCESS", "", data)
-    except Exception as exc:  # every failure must reach CloudFormation, or it waits for an hour
+    except Exception as exc:  # every failure must reach CloudFormation, or it waits until its timeout
         logger.exception("custom resource %s failed", event.get("LogicalResourceId"))
         reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
         response = _response(event, physical_id, "FAILED", reason[:_REASON_MAX_CHARS], {})
-    _send(str(event["ResponseURL"]), response)
+    try:
+        _send(str(event["ResponseURL"]), response)
+    except Exception:  # raising would make Lambda run the request again; CloudFormation times out instead
+        logger.exception(
+            "could not report %s to CloudFormation: can the function reach S3 (an S3 gateway endpoint or a NAT)?",
+            response["Status"],
+        )
     return response
+
+
+class DeadlineExceededError(Exception):
+    """The work did not finish within the time the function had for it."""
+
+
+def _within(work: Callable[[], dict[str, Any]], limit_s: float | None) -> dict[str, Any]:
+    """`work()`'s result, or DeadlineExceededError once `limit_s` has passed (the work then runs on
+    until the function ends; it must be safe to run again, as a migration is)."""
+    if limit_s is None:
+        return work()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["data"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run, name="custom-resource-work", daemon=True)
+    worker.start()
+    worker.join(limit_s)
+    if worker.is_alive():
+        raise DeadlineExceededError(
+            f"not finished within {limit_s:.0f} s (the function's time less {ANSWER_MARGIN_S} s to answer);"
+            " it is safe to run again: retry the deploy"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return dict(outcome["data"])
 
 
 def _response(

@@ -3,6 +3,7 @@ to the request's pre-signed URL (here a real HTTP server on 127.0.0.1), whatever
 
 import http.server
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -87,3 +88,37 @@ def test_a_delete_changes_nothing(response_url):
     custom_resource.handle(request(response_url, "Delete", "db-schema"), "db-schema", run)
     assert ran == []
     assert Receiver.answers[0][1]["Status"] == "SUCCESS"
+
+
+def test_work_past_the_functions_time_is_answered_as_a_failure_before_it_ends(response_url):
+    # GIVEN a migration that does not finish (it waits for the test), and a function with half a
+    # second left once the time to answer is kept
+    release = threading.Event()
+
+    def slow() -> dict[str, Any]:
+        release.wait(60)
+        return {"schema_version": 1}
+
+    remaining_ms = (custom_resource.ANSWER_MARGIN_S + 0.5) * 1000
+    try:
+        # WHEN the request is handled
+        answer = custom_resource.handle(request(response_url, "Create"), "db-schema", slow, lambda: int(remaining_ms))
+    finally:
+        release.set()
+    # THEN CloudFormation got a failure saying why and what to do, while the work was still running
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("DeadlineExceededError: not finished within")
+    assert "retry the deploy" in answer["Reason"]
+    assert [a["Status"] for _, a in Receiver.answers] == ["FAILED"]
+
+
+def test_an_answer_that_cannot_be_sent_is_logged_not_raised(caplog):
+    # GIVEN a response URL nothing listens on (a function in subnets without a way to S3)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    event = request(f"http://127.0.0.1:{port}/presigned", "Create")
+    # WHEN the request is handled THEN it returns (Lambda would run a raised request again) and says why
+    answer = custom_resource.handle(event, "db-schema", lambda: {"schema_version": 1}, lambda: 60_000)
+    assert answer["Status"] == "SUCCESS"
+    assert "can the function reach S3" in caplog.text

@@ -182,6 +182,18 @@ def test_both_queues_are_sealed_by_their_policies(templates, stage):
     assert allow["sourceQueueArns"][0]["Fn::Sub"].endswith(f":{stage_settings(stage).log_queue_name}")
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_migration_is_answered_once_and_waited_for_a_bounded_time(templates, stage):
+    # GIVEN the packaged stage's template
+    resources = templates[stage]["Resources"]
+    migrate_timeout = function_settings(stage, "migrate").timeout_s
+    # THEN CloudFormation waits for the migration's answer a bounded time beyond the function's (not
+    # its default hour), and Lambda runs each of CloudFormation's requests once (no async retries)
+    service_timeout = resources["DatabaseMigration"]["Properties"]["ServiceTimeout"]
+    assert migrate_timeout < service_timeout <= 600
+    assert resources["Migrate"]["Properties"]["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}
+
+
 def test_prod_and_stack_are_one_template_with_different_values(templates):
     prod, stack = templates["prod"], templates["stack"]
     assert {k: v["Type"] for k, v in prod["Resources"].items()} == {k: v["Type"] for k, v in stack["Resources"].items()}
