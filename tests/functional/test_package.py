@@ -194,6 +194,17 @@ def test_the_migration_is_answered_once_and_waited_for_a_bounded_time(templates,
     assert resources["Migrate"]["Properties"]["EventInvokeConfig"] == {"MaximumRetryAttempts": 0}
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_failed_first_create_does_not_leave_queues_that_block_the_retry(templates, stage):
+    # GIVEN the packaged stage's template, whose queues have fixed names
+    resources = templates[stage]["Resources"]
+    for queue in ("LogQueue", "LogDeadLetterQueue"):
+        # THEN they outlive the stack once it was created (they may hold acknowledged entries), but a
+        # create that fails removes them, so the next attempt can make them again
+        assert resources[queue]["DeletionPolicy"] == "RetainExceptOnCreate"
+        assert resources[queue]["UpdateReplacePolicy"] == "Retain"
+
+
 def test_prod_and_stack_are_one_template_with_different_values(templates):
     prod, stack = templates["prod"], templates["stack"]
     assert {k: v["Type"] for k, v in prod["Resources"].items()} == {k: v["Type"] for k, v in stack["Resources"].items()}

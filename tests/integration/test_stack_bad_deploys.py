@@ -27,31 +27,42 @@ def base(stacks) -> tuple[dict[str, Any], dict[str, str]]:
     return packaged_template(STAGE, TARGET), stack_parameters(STAGE, targets()[TARGET])
 
 
-@pytest.fixture
-def attempt(base) -> Iterator[Any]:
-    """Deploy a variant as a stack of its own; return the failure message (or None); remove it after."""
-    cfn = aws_client("cloudformation", endpoint_url=targets()[TARGET].endpoint)
-    sqs = aws_client("sqs", endpoint_url=targets()[TARGET].endpoint)
-    names: list[str] = []
+class Attempts:
+    """Deploys variants, each as a stack of its own; `names` are the stacks tried, last one last."""
 
-    def run(template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> str | None:
+    def __init__(self, base: tuple[dict[str, Any], dict[str, str]]) -> None:
+        self.base = base
+        self.names: list[str] = []
+        self.cfn = aws_client("cloudformation", endpoint_url=targets()[TARGET].endpoint)
+        self.sqs = aws_client("sqs", endpoint_url=targets()[TARGET].endpoint)
+
+    def __call__(self, template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> str | None:
+        """The failure message of deploying the variant, or None."""
         name = f"sluice-bad-{uuid.uuid4().hex[:8]}"
-        names.append(name)
-        variant = copy.deepcopy(template or base[0])
+        self.names.append(name)
+        variant = copy.deepcopy(template or self.base[0])
         for queue in ("LogQueue", "LogDeadLetterQueue"):
             variant["Resources"][queue]["Properties"]["QueueName"] = f"{name}-{queue}"
         try:
-            apply_stack(cfn, name, variant, base[1] if parameters is None else parameters)
+            apply_stack(self.cfn, name, variant, self.base[1] if parameters is None else parameters)
         except SystemExit as failed:
             return str(failed)
         return None
 
-    yield run
-    for name in names:
-        cfn.delete_stack(StackName=name)
-        for queue in ("LogQueue", "LogDeadLetterQueue"):  # kept by the stack's DeletionPolicy
-            with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
-                sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=f"{name}-{queue}")["QueueUrl"])
+    def remove(self) -> None:
+        for name in self.names:
+            self.cfn.delete_stack(StackName=name)
+            for queue in ("LogQueue", "LogDeadLetterQueue"):  # kept by the stack's DeletionPolicy once created
+                with contextlib.suppress(self.sqs.exceptions.QueueDoesNotExist):
+                    self.sqs.delete_queue(QueueUrl=self.sqs.get_queue_url(QueueName=f"{name}-{queue}")["QueueUrl"])
+
+
+@pytest.fixture
+def attempt(base) -> Iterator[Attempts]:
+    """Deploy variants as stacks of their own; remove them after."""
+    attempts = Attempts(base)
+    yield attempts
+    attempts.remove()
 
 
 def test_a_missing_parameter_is_named_by_cloudformation(attempt, base):
@@ -66,6 +77,10 @@ def test_a_secret_that_does_not_exist_fails_the_deploy_naming_its_setting(attemp
     assert failure is not None
     assert "DatabaseMigration" in failure
     assert "cannot read the secret named by MYSQL_ADMIN_SECRET_ID" in failure
+    # AND the failed create took its queues with it (RetainExceptOnCreate): a retry is not blocked by
+    # queues of the same names
+    made = attempt.sqs.list_queues(QueueNamePrefix=attempt.names[-1]).get("QueueUrls", [])
+    assert made == []
 
 
 def test_a_package_without_its_ca_bundle_fails_the_deploy_naming_the_setting(attempt, base):
