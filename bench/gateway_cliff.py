@@ -26,10 +26,10 @@ from typing import Any
 from bench import cliff
 from bench.run import localstack_system
 from bench.systems import runners
+from tools import procs
 from tools.devstack.services import find_service
 from tools.stage import ROOT, stage_settings
 
-TICK_S = 0.01  # /proc's clock tick (USER_HZ = 100 on Linux)
 PER_REQUEST_RUNS = 200
 WARMUP = 10
 SAMPLE_EVERY_S = 1.0
@@ -50,10 +50,9 @@ def localstack_pid() -> int:
 def cpu_s(pid: int) -> float:
     """User + system CPU time of a process so far; 0 if it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return procs.cpu_s(pid)
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
 def proc_mb(path: str, field: str) -> float:

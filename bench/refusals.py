@@ -21,6 +21,7 @@ from pathlib import Path
 from chalicelib.config import declared_default
 from faults.flood import invalid_batch
 from faults.workload import Api
+from tools import procs
 from tools.aws import LOCAL_AWS_ENV
 from tools.devstack.bootstrap import bootstrap
 from tools.devstack.processes import wait_http
@@ -31,20 +32,14 @@ STAGE = "bench"
 PORT = 8470
 
 
-def cpu_s(pid: int) -> float:
-    """A process's CPU time so far (user and system)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(pid: int, requests: int, send: Callable[[], int]) -> tuple[float, dict[int, int]]:
     """CPU ms per request, and the answers by status, for `requests` calls of `send`."""
     statuses: dict[int, int] = {}
-    before = cpu_s(pid)
+    before = procs.cpu_s(pid)
     for _ in range(requests):
         status = send()
         statuses[status] = statuses.get(status, 0) + 1
-    return 1000 * (cpu_s(pid) - before) / requests, statuses
+    return 1000 * (procs.cpu_s(pid) - before) / requests, statuses
 
 
 def main(argv: list[str] | None = None) -> int:

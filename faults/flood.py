@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from faults.workload import Api
+from faults.workload import Api, threads_running
 
 FLOOD_BODY_BYTES = 5 * 2**20 - 4096  # just under MAX_BATCH_BODY_BYTES: the largest body the API takes
+JOIN_S = 120.0  # longest wait for a client thread to end (its request's answer comes well before)
 
 
 @dataclass
@@ -66,18 +67,15 @@ def _honest_reader(api: Api, timings: Timings, stop: threading.Event) -> None:
         timings.add("honest GET /logs", status, time.monotonic() - started)
 
 
-def _start(
+def _clients(
     base_url: str, anonymous: int, made_up: int, timings: Timings, stop: threading.Event
 ) -> list[threading.Thread]:
-    """The flood's client threads, started."""
+    """The flood's client threads (not started)."""
     body = invalid_batch()
     threads = [
         threading.Thread(target=_anonymous, args=(Api(base_url, "", ""), timings, stop)) for _ in range(anonymous)
     ]
-    threads += [threading.Thread(target=_made_up, args=(base_url, body, timings, stop)) for _ in range(made_up)]
-    for t in threads:
-        t.start()
-    return threads
+    return threads + [threading.Thread(target=_made_up, args=(base_url, body, timings, stop)) for _ in range(made_up)]
 
 
 @contextmanager
@@ -99,11 +97,8 @@ def main(argv: list[str]) -> int:
     """`python -m faults.flood BASE_URL ANONYMOUS MADE_UP`: flood until a line comes on stdin, then
     print the answers by kind and status as JSON."""
     timings, stop = Timings(), threading.Event()
-    threads = _start(argv[0], int(argv[1]), int(argv[2]), timings, stop)
-    sys.stdin.readline()
-    stop.set()
-    for t in threads:
-        t.join(timeout=120)
+    with threads_running(_clients(argv[0], int(argv[1]), int(argv[2]), timings, stop), stop, JOIN_S):
+        sys.stdin.readline()
     print(json.dumps(dict(timings.answers)))
     return 0
 
@@ -117,11 +112,5 @@ def honest_readers(base_url: str, keys: list[str], timings: Timings) -> Iterator
     """One reader of GET /logs per key while the block runs."""
     stop = threading.Event()
     threads = [threading.Thread(target=_honest_reader, args=(Api(base_url, k, ""), timings, stop)) for k in keys]
-    for t in threads:
-        t.start()
-    try:
+    with threads_running(threads, stop, JOIN_S):
         yield
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=120)

@@ -4,7 +4,6 @@ event source), with SQS behind the fault proxy. The same app deployed into Local
 faults/deployed.py."""
 
 import dataclasses
-import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Protocol
 
 from chalicelib.config import Settings
 from faults.proxy import FaultProxy
+from tools import procs
 from tools.admin import admin_connection
 from tools.aws import aws_client
 from tools.devstack.bootstrap import bootstrap_mysql, bootstrap_queues
@@ -128,10 +128,7 @@ class Sluice:
 
     def api_cpu_s(self) -> float | None:
         """The CPU time (user and system) the API process has used so far."""
-        if self._api is None:
-            return None
-        fields = Path(f"/proc/{self._api.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        return None if self._api is None else procs.cpu_s(self._api.pid)
 
     def start_consumer(self) -> None:
         """One more local event source process."""

@@ -233,6 +233,13 @@ def running(
                 args=(client(), record, stop, random.Random(rng.random()), item_write_interval_s),
             )
         )
+    with threads_running(threads, stop, CLIENT_TIMEOUT_S * MAX_ATTEMPTS):
+        yield
+
+
+@contextmanager
+def threads_running(threads: list[threading.Thread], stop: threading.Event, join_s: float) -> Iterator[None]:
+    """Start the client threads; once the block ends, set `stop` and join them (each for at most `join_s`)."""
     for t in threads:
         t.start()
     try:
@@ -240,7 +247,7 @@ def running(
     finally:
         stop.set()
         for t in threads:
-            t.join(timeout=CLIENT_TIMEOUT_S * MAX_ATTEMPTS)
+            t.join(timeout=join_s)
 
 
 def stale_reads(record: Record, bound_s: float) -> list[tuple[Read, Write]]:

@@ -21,6 +21,13 @@ def stat_fields(pid: int) -> list[str]:
     return (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
 
 
+def cpu_s(pid: int) -> float:
+    """The process's CPU time so far, user and system (utime, stime), in seconds. Raises OSError when
+    it is gone."""
+    fields = stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def state(pid: int) -> str | None:
     """The process's state letter (R, S, Z, ...), or None when it is gone."""
     try:

@@ -1,9 +1,9 @@
 """Which sources a key may touch: the source-pattern rule, defined once and rendered for Python
-(chalicelib.keys), Lua (the admission script in Redis) and SQL (GET /logs).
+(chalicelib.keys, where a request's sources are checked once its body is parsed) and SQL (GET /logs).
 
 A key's pattern is `*` (every source), a source name (that source), or a name ending in `*`
 (every source that starts with what comes before the `*`). tests/functional/test_source_rule.py
-runs one table of cases through all three.
+runs one table of cases through both.
 """
 
 ANY = "*"  # a pattern on its own: every source
@@ -21,21 +21,6 @@ def source_allowed(source: str, patterns: list[str]) -> bool:
         if pattern in (ANY, source) or (is_prefix(pattern) and source.startswith(pattern[:-1])):
             return True
     return False
-
-
-# Lua 5.1 (Redis's): the same rule. string.sub(s, 1, n) is s's first n bytes, as startswith.
-LUA_SOURCE_ALLOWED = f"""
-local function source_allowed(source, patterns)
-  for _, pattern in ipairs(patterns) do
-    if pattern == '{ANY}' or pattern == source then return true end
-    local n = #pattern - 1
-    if string.sub(pattern, -1) == '{PREFIX_MARK}' and string.sub(source, 1, n) == string.sub(pattern, 1, n) then
-      return true
-    end
-  end
-  return false
-end
-"""
 
 
 def sql_condition(patterns: list[str], column: str = "source") -> tuple[str | None, list[str]]:

@@ -1,12 +1,9 @@
-"""The source-pattern rule (chalicelib/keys/sources.py) holds the same in its three renderings:
-Python (the API's own check), Lua (the admission script in Redis) and SQL (GET /logs's filter,
-against the logs table's own column type)."""
-
-import json
+"""The source-pattern rule (chalicelib/keys/sources.py) holds the same in its two renderings:
+Python (the API's own check) and SQL (GET /logs's filter, against the logs table's own column type)."""
 
 import pytest
 
-from chalicelib.keys.sources import LUA_SOURCE_ALLOWED, source_allowed, sql_condition
+from chalicelib.keys.sources import source_allowed, sql_condition
 
 # (source, the key's patterns, allowed)
 CASES = [
@@ -27,15 +24,12 @@ CASES = [
     ("api", [], False),
 ]
 
-LUA_CHECK = LUA_SOURCE_ALLOWED + "\nif source_allowed(ARGV[1], cjson.decode(ARGV[2])) then return 1 end\nreturn 0\n"
-
 
 @pytest.mark.parametrize(("source", "patterns", "allowed"), CASES)
-def test_python_lua_and_sql_agree_on_each_case(source, patterns, allowed, redis_client, admin_db):
+def test_python_and_sql_agree_on_each_case(source, patterns, allowed, admin_db):
     # GIVEN a source and a key's patterns
     # WHEN each rendering of the rule decides
     in_python = source_allowed(source, patterns)
-    in_lua = redis_client.eval(LUA_CHECK, 0, source, json.dumps(patterns)) == 1
     condition, args = sql_condition(patterns)
     with admin_db.cursor() as cur:
         # a one-row table whose column is the logs table's own (charset and collation included)
@@ -47,5 +41,5 @@ def test_python_lua_and_sql_agree_on_each_case(source, patterns, allowed, redis_
         finally:
             cur.execute("DROP TEMPORARY TABLE source_rule")
     in_sql = row is not None and row[0] == 1
-    # THEN all three give the expected answer
-    assert (in_python, in_lua, in_sql) == (allowed, allowed, allowed)
+    # THEN both give the expected answer
+    assert (in_python, in_sql) == (allowed, allowed)

@@ -63,7 +63,8 @@ def clean(deployment: StackDeployment) -> None:
         empty_tables(conn)
     forget_redis_keys(stage_settings("local").redis_url, SETTINGS.redis_key_prefix)
     urls = (deployment.outputs["LogQueueUrl"], deployment.outputs["LogDeadLetterQueueUrl"])
-    purge_queues(operator_client(deployment, "sqs"), urls)  # the queues' policies let only the operator purge
+    operator = operator_client(deployment.target, deployment.parameters["RedriveRoleArn"], "sqs")
+    purge_queues(operator, urls)  # the queues' policies let only the operator purge
 
 
 @contextmanager

@@ -142,7 +142,8 @@ def test_an_entry_the_consumer_cannot_store_ends_in_the_dead_letter_queue(api, s
         log_id = api.post("/logs", ENTRY).body["id"]
         # WHEN the event source mapping keeps delivering it
         # THEN after maxReceiveCount receives SQS moves it, unchanged, to the stack's dead-letter queue
-        sqs = operator_client(stack, "sqs")  # the queues' policies let only the operator read dead letters
+        # the queues' policies let only the operator read dead letters
+        sqs = operator_client(stack.target, stack.parameters["RedriveRoleArn"], "sqs")
         dead = wait_for(
             lambda: sqs.receive_message(
                 QueueUrl=stack.outputs["LogDeadLetterQueueUrl"], MaxNumberOfMessages=10, WaitTimeSeconds=1

@@ -105,7 +105,7 @@ def test_the_queues_are_sealed_to_all_but_the_functions_and_the_operator(stack):
             with pytest.raises(sqs.exceptions.ClientError, match="AccessDenied"):
                 sqs.purge_queue(QueueUrl=queue)
         # AND the operator's role may (so the refusals above are the policies' doing for that user)
-        operator = operator_client(stack, "sqs")
+        operator = operator_client(stack.target, stack.parameters["RedriveRoleArn"], "sqs")
         operator.send_message(QueueUrl=dlq, MessageBody='{"logs": []}')
         assert wait_for(lambda: operator.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages"), timeout_s=30)
         operator.purge_queue(QueueUrl=dlq)

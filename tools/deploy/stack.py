@@ -190,12 +190,11 @@ def ensure_operator_role(stage: str, target: Target) -> str:
     return arn
 
 
-def operator_client(deployment: "StackDeployment", service: str) -> Any:
-    """A client of the deployment's emulator as its operator role (assumed by the account's root)."""
-    endpoint = targets()[deployment.target].endpoint
+def operator_client(target: str, role_arn: str, service: str) -> Any:
+    """A client of an emulator as a stack's operator role (`RedriveRoleArn`, assumed by the account's root)."""
+    endpoint = targets()[target].endpoint
     sts = aws_client("sts", endpoint_url=endpoint)
-    role = deployment.parameters["RedriveRoleArn"]
-    found = sts.assume_role(RoleArn=role, RoleSessionName="operator")["Credentials"]
+    found = sts.assume_role(RoleArn=role_arn, RoleSessionName="operator")["Credentials"]
     credentials = (found["AccessKeyId"], found["SecretAccessKey"], found["SessionToken"])
     return aws_client(service, endpoint_url=endpoint, credentials=credentials)
 

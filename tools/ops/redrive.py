@@ -26,7 +26,7 @@ from typing import Any
 from chalicelib.logs.queue import LogQueue
 from tools.admin import admin_connection
 from tools.aws import aws_client
-from tools.deploy.stack import StackDeployment, operator_client, stack_name, targets
+from tools.deploy.stack import operator_client, stack_name, targets
 from tools.ops.dead_letters import DeadLetters
 from tools.ops.replay import RejectReplay
 from tools.stage import is_packaged, stage_settings
@@ -48,9 +48,8 @@ def queues(stage: str, target: str, name: str | None) -> tuple[Any, str, str]:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     if endpoint is None:  # AWS: your credentials, which must be the stack's RedriveRoleArn's
         return aws_client("sqs"), outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
-    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
-    deployment = StackDeployment(stage, target, stack["StackName"], "", outputs, parameters)
-    return operator_client(deployment, "sqs"), outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
+    operator = next(p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "RedriveRoleArn")
+    return operator_client(target, operator, "sqs"), outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
 
 
 def main(argv: list[str] | None = None) -> int:
