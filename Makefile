@@ -17,7 +17,7 @@ PORT    ?= 8000
 given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$(1))
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
-	package deploy-stack undeploy-stack migrate key redrive replay-rejects \
+	package preflight smoke deploy-stack undeploy-stack migrate key redrive replay-rejects \
 	test test-suite unit functional fuzz integration bench bench-quick bench-scale bench-smoke faults faults-short lint format clean
 
 help:  ## this list
@@ -70,9 +70,14 @@ undeploy: venvs  ## remove that deployment
 down:  ## stop every make up of this checkout, then every service
 	@if [ -x $(PY) ]; then $(PY) -m tools.devstack.serve --stop && $(PY) -m tools.devstack down; fi
 
-status: venvs  ## what runs, and the pipeline: queue, dead letters, stored/s, lag, connections, partitions [8 s]
-	$(PY) -m tools.devstack status
-	$(PY) -m tools.ops.status --stage $(STAGE)
+# The operator's commands against a stack on AWS (TARGET=aws) need only the app's Python environment
+# and your AWS credentials: no system packages, no emulators, no local services.
+ops_prereq = $(if $(filter aws,$(TARGET)),$(VENV)/.installed,$(1))
+STACK_ARG = $(if $(STACK_NAME),--stack-name "$(STACK_NAME)")
+
+status: $(call ops_prereq,venvs)  ## what runs, and the pipeline: queue, dead letters, stored/s, lag, connections, partitions [8 s]
+	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack status)
+	$(PY) -m tools.ops.status --stage $(STAGE) --target $(TARGET) $(if $(filter aws,$(TARGET)),$(STACK_ARG))
 
 bootstrap: setup  ## a local stage's schema, accounts and queues (STAGE=local; make up does it)
 	$(PY) -m tools.devstack up
@@ -82,8 +87,18 @@ budget: setup  ## the stage's MySQL connection budget, each number explained, ch
 	$(PY) -m tools.devstack run -- $(PY) -m tools.ops.budget --stage $(STAGE)
 
 # The budget rules, then chalice package with deploy/stack.yaml merged: dist/<stage>/sam.yaml + deployment.zip.
-package: venvs  ## STAGE=prod: the stage's whole stack as one CloudFormation template in dist/<stage>/ [10 s]
+package: $(VENV)/.installed  ## STAGE=prod: the stage's whole stack as one CloudFormation template in dist/<stage>/ [10 s]
 	$(PY) -m tools.deploy.package --stage $(call given_stage,prod)
+
+# Before the first deploy to an account (and after changing its network): read-only checks, each
+# with what to do when it fails. PARAMETERS: the file `aws cloudformation deploy` takes.
+preflight: $(VENV)/.installed  ## STAGE=prod PARAMETERS=<file> [BUCKET=<bucket>]: will the stack deploy into your AWS account? [15 s]
+	$(PY) -m tools.deploy.preflight --stage $(call given_stage,prod) --parameters "$(PARAMETERS)" \
+		$(if $(BUCKET),--bucket "$(BUCKET)") $(STACK_ARG)
+
+# After a deploy: the dependencies, then an entry written with a key and read back (the key revoked).
+smoke: $(call ops_prereq,venvs)  ## STAGE=prod TARGET=aws: prove a deployed stack stores and serves an entry [10 s]
+	$(PY) -m tools.deploy.smoke --stage $(STAGE) --target $(TARGET) $(if $(filter aws,$(TARGET)),$(STACK_ARG))
 
 # Package the stage and deploy that template into LocalStack (or MiniStack, which enforces IAM).
 deploy-stack: setup  ## that template (STAGE=stack) deployed into LocalStack, or TARGET=ministack (IAM enforced) [20 s]
@@ -93,26 +108,28 @@ undeploy-stack: venvs  ## remove it
 	$(PY) -m tools.deploy.stack delete --stage $(call given_stage,stack) --target $(TARGET)
 
 # An API key through the stage's KeyService (local) or its API (a stack: TARGET=localstack|ministack).
-key: setup  ## NAME=web-1 SOURCES=web-1 [SCOPES=logs:write]: make an API key, printed once (SOURCES='*': every source)
-	$(PY) -m tools.devstack up
+key: $(call ops_prereq,setup)  ## NAME=web-1 SOURCES=web-1 [SCOPES=logs:write]: make an API key, printed once (SOURCES='*': every source)
+	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
 	$(PY) -m tools.ops.keys create --stage $(STAGE) --name "$(NAME)" --sources "$(SOURCES)" \
 		$(if $(SCOPES),--scopes "$(SCOPES)") \
 		$(if $(RATE),--rate $(RATE)) $(if $(BURST),--burst $(BURST)) \
-		$(if $(filter localstack ministack,$(TARGET)),$(if $(filter command line,$(origin TARGET)),--target $(TARGET)))
+		$(if $(filter localstack ministack,$(TARGET)),$(if $(filter command line,$(origin TARGET)),--target $(TARGET))) \
+		$(if $(filter aws,$(TARGET)),--target aws $(STACK_ARG))
 
-migrate: setup  ## STAGE=...: run the migrations (a local stage's, or a deployed stack's migrate function)
+migrate: $(call ops_prereq,setup)  ## STAGE=...: run the migrations (a local stage's, or a deployed stack's migrate function)
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
-	$(PY) -m tools.ops.migrate --stage $(STAGE) --target $(TARGET)
+	$(PY) -m tools.ops.migrate --stage $(STAGE) --target $(TARGET) $(if $(filter aws,$(TARGET)),$(STACK_ARG))
 
 # What failed, back into the pipeline (DRY_RUN=1: show what would move, move nothing).
-redrive: setup  ## [DRY_RUN=1]: dead letters back to the log queue (SQS's move task)
+redrive: $(call ops_prereq,setup)  ## [DRY_RUN=1]: dead letters back to the log queue (SQS's move task)
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
-	$(PY) -m tools.ops.redrive dead-letters --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run)
+	$(PY) -m tools.ops.redrive dead-letters --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run) \
+		$(if $(filter aws,$(TARGET)),$(STACK_ARG))
 
-replay-rejects: setup  ## [DRY_RUN=1] [KEY_ID=key_...]: set-aside entries back to the log queue, once their cause is fixed
+replay-rejects: $(call ops_prereq,setup)  ## [DRY_RUN=1] [KEY_ID=key_...]: set-aside entries back to the log queue, once their cause is fixed
 	$(if $(filter aws,$(TARGET)),,$(PY) -m tools.devstack up)
 	$(PY) -m tools.ops.redrive rejects --stage $(STAGE) --target $(TARGET) $(if $(DRY_RUN),--dry-run) \
-		$(if $(KEY_ID),--key-id $(KEY_ID))
+		$(if $(KEY_ID),--key-id $(KEY_ID)) $(if $(filter aws,$(TARGET)),$(STACK_ARG))
 
 test: setup $(BENCH_VENV)/.installed  ## the same setup as make up, then lint and every suite below (CI runs this) [13 min on a fresh clone]
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite
@@ -163,8 +180,10 @@ lint: venvs  ## ruff, mypy, the OpenAPI and configuration checks, both packages 
 	$(VENV)/bin/mypy
 	$(PY) -m tools.ops.openapi --check
 	$(PY) -m tools.ops.configuration --check
-	@for stage in $(PACKAGED_STAGES); do $(PY) -m tools.deploy.package --stage $$stage || exit 1; done
-	$(LS_VENV)/bin/cfn-lint $(foreach stage,$(PACKAGED_STAGES),dist/$(stage)/sam.yaml)
+	@for stage in $(PACKAGED_STAGES); do \
+		$(PY) -m tools.deploy.package --stage $$stage --template-only --out .data/lint/$$stage || exit 1; done
+	$(LS_VENV)/bin/cfn-lint $(foreach stage,$(PACKAGED_STAGES),.data/lint/$(stage)/sam.yaml)
+	$(PY) -m tools.deploy.inventory .data/lint/prod/sam.yaml --check
 
 format: venvs  ## ruff's formatting and fixes
 	$(VENV)/bin/ruff format .

@@ -14,6 +14,7 @@ from chalice.app import Chalice, CloudWatchEvent, Rate, Response, SQSEvent
 from chalicelib import wiring
 from chalicelib.database import custom_resource
 from chalicelib.database.provision import provision_database
+from chalicelib.database.revision import provision_revision
 from chalicelib.keys.gate import Admission, Charge
 from chalicelib.keys.model import SCOPE_READ, SCOPE_WRITE
 from chalicelib.otlp import http as otlp_http
@@ -220,7 +221,8 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run = functools.partial(provision_database, wiring.SETTINGS, wiring.get_secrets())
     if custom_resource.is_request(event):
         remaining = getattr(context, "get_remaining_time_in_millis", None)
-        return custom_resource.handle(event, f"{wiring.SETTINGS.mysql.database}-schema", run, remaining)
+        physical_id = f"{wiring.SETTINGS.mysql.database}-schema"
+        return custom_resource.handle(event, physical_id, run, remaining, provision_revision(wiring.SETTINGS))
     return run()
 
 

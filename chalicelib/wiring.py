@@ -213,7 +213,10 @@ def get_keys() -> KeyService:
 
 @once
 def get_writer() -> LogWriter:
-    connector = MySQLConnector(SETTINGS.mysql, get_secrets().source("mysql_writer"))
+    # No server statement cap (a batch's INSERT may take its time); its lock waits end at MYSQL_STATEMENT_TIMEOUT_S.
+    connector = MySQLConnector(
+        SETTINGS.mysql, get_secrets().source("mysql_writer"), lock_wait_s=SETTINGS.mysql.statement_timeout_s
+    )
     return LogWriter(
         connector,
         SETTINGS.insert_chunk_rows,
@@ -232,7 +235,13 @@ def get_maintainer() -> PartitionMaintainer:
     # Its own limits: a partition split may take longer than any request's query.
     limit = SETTINGS.partition_statement_timeout_s
     mysql = dataclasses.replace(SETTINGS.mysql, statement_timeout_s=limit, read_timeout_s=limit + READ_TIMEOUT_MARGIN_S)
-    return PartitionMaintainer(MySQLConnector(mysql, get_secrets().source("mysql_maintainer")), SETTINGS)
+    connector = MySQLConnector(
+        mysql,
+        get_secrets().source("mysql_maintainer"),
+        statement_timeout_s=limit,
+        lock_wait_s=SETTINGS.partition_lock_wait_s,
+    )
+    return PartitionMaintainer(connector, SETTINGS)
 
 
 @once

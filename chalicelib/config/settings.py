@@ -53,14 +53,32 @@ class MySQLSettings:
         metadata=setting(
             env="MYSQL_READ_TIMEOUT_S",
             default="20",
-            meaning="how long one statement may take (read and write), below every function's timeout",
+            meaning=(
+                "how long the client waits for one statement (read and write), below every function's timeout;"
+                " on MySQL 8 the only bound on a write's own running time"
+            ),
+        )
+    )
+    admin_read_timeout_s: float = field(
+        metadata=setting(
+            env="MYSQL_ADMIN_READ_TIMEOUT_S",
+            default="90",
+            meaning=(
+                "how long the migration waits for one statement (DDL on a large table), below the migrate function's"
+                " timeout less the time it keeps to answer CloudFormation (120 - 15 s)"
+            ),
         )
     )
     statement_timeout_s: float = field(
         metadata=setting(
             env="MYSQL_STATEMENT_TIMEOUT_S",
             default="5",
-            meaning="the server stops an API statement after this (max_statement_time; below MYSQL_READ_TIMEOUT_S)",
+            meaning=(
+                "the server stops an API statement after this (MariaDB `max_statement_time`: any statement; MySQL"
+                " `max_execution_time`: a SELECT); every account's wait for a row or table lock"
+                " (`innodb_lock_wait_timeout`, `lock_wait_timeout`, whole seconds, at least 1) ends after it too, the"
+                " maintainer's excepted; below MYSQL_READ_TIMEOUT_S"
+            ),
         )
     )
 
@@ -519,7 +537,10 @@ class Settings:
             env="PARTITION_LOCK_WAIT_S",
             default="10",
             minimum=1,
-            meaning="how long maintenance waits for the `logs` table's lock (writers wait behind it meanwhile)",
+            meaning=(
+                "how long maintenance waits for the `logs` table's lock or a row lock (writers wait behind it"
+                " meanwhile, each up to MYSQL_STATEMENT_TIMEOUT_S)"
+            ),
         )
     )
     partition_statement_timeout_s: int = field(
@@ -527,6 +548,9 @@ class Settings:
             env="PARTITION_STATEMENT_TIMEOUT_S",
             default="60",
             minimum=1,
-            meaning="the longest one maintenance statement may run (below the maintenance function's 120 s)",
+            meaning=(
+                "the longest one maintenance statement may run (below the maintenance function's 120 s): the server"
+                " stops it on MariaDB; on MySQL 8 (a SELECT excepted) the client gives up 5 s later"
+            ),
         )
     )

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from pymysql.connections import Connection
 
+from chalicelib.mysql.dialect import on_duplicate_key_update, server_of
+
 # The widths of log_rejects' columns (database/migrations/0001_initial.sql); a MEDIUMTEXT holds 16 MiB of bytes.
 _REJECT_MESSAGE_ID_CHARS = 128
 _REJECT_REASON_CHARS = 2000
@@ -33,8 +35,7 @@ def insert_rejects(conn: Connection, rejects: Sequence[RejectedEntry]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO log_rejects (message_id, entry_index, log_id, reason, body, rejected_at)"
-            " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6))"
-            " ON DUPLICATE KEY UPDATE reason = VALUES(reason)",
+            " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(6))" + on_duplicate_key_update(server_of(conn), ("reason",)),
             [_fitting_reject(r) for r in rejects],
         )
 

@@ -8,6 +8,9 @@
 
 from dataclasses import dataclass
 
+from chalicelib.database.custom_resource import ANSWER_MARGIN_S
+from chalicelib.mysql.dialect import lock_wait_seconds
+
 MIN_MAXIMUM_CONCURRENCY = 2  # AWS: ScalingConfig.MaximumConcurrency is 2..1000
 MAX_MAXIMUM_CONCURRENCY = 1000
 MAX_BATCH_SIZE = 10_000  # standard queues
@@ -44,6 +47,8 @@ class BudgetInputs:
     redelivery_delay_max_s: int
     maintenance_timeout_s: int
     partition_statement_timeout_s: int
+    migrate_timeout_s: int
+    mysql_admin_read_timeout_s: float
     partition_lock_wait_s: int
     retention_days: int
     partitions_ahead_days: int
@@ -104,6 +109,12 @@ def budget_problems(b: BudgetInputs) -> list[str]:
             f"MYSQL_STATEMENT_TIMEOUT_S {b.mysql_statement_timeout_s:g}s is not shorter than MYSQL_READ_TIMEOUT_S"
             f" {b.mysql_read_timeout_s:g}s: the server must stop a slow statement before the client gives up on it"
         )
+    elif lock_wait_seconds(b.mysql_statement_timeout_s) >= b.mysql_read_timeout_s:
+        problems.append(
+            f"MYSQL_STATEMENT_TIMEOUT_S {b.mysql_statement_timeout_s:g}s makes lock waits of"
+            f" {lock_wait_seconds(b.mysql_statement_timeout_s)}s (whole seconds, at least 1), not shorter than"
+            f" MYSQL_READ_TIMEOUT_S {b.mysql_read_timeout_s:g}s: a write waiting for a lock would outlive the client"
+        )
     if b.consumer_retry_max_ms >= b.consumer_timeout_s * 1000:
         problems.append(
             f"CONSUMER_RETRY_MAX_MS {b.consumer_retry_max_ms} is not shorter than the consumer's timeout"
@@ -155,6 +166,12 @@ def retention_problems(b: BudgetInputs) -> list[str]:
         problems.append(
             f"PARTITION_STATEMENT_TIMEOUT_S {b.partition_statement_timeout_s}s (+{READ_TIMEOUT_MARGIN_S}s for the"
             f" client) is not shorter than the maintenance function's timeout {b.maintenance_timeout_s}s"
+        )
+    answer_by = b.migrate_timeout_s - ANSWER_MARGIN_S
+    if b.mysql_admin_read_timeout_s >= answer_by:
+        problems.append(
+            f"MYSQL_ADMIN_READ_TIMEOUT_S {b.mysql_admin_read_timeout_s:g}s is not shorter than the migrate function's"
+            f" timeout {b.migrate_timeout_s}s less the {ANSWER_MARGIN_S}s it keeps to answer CloudFormation"
         )
     if b.retention_days * 86400 <= b.timestamp_max_age_s:
         problems.append(

@@ -9,7 +9,11 @@ The outcome is always sent, once: work that has not finished when only the time 
 left is reported as a failure (the work is safe to run again), and the function never raises,
 so Lambda does not run an asynchronous request again. If the answer itself cannot be sent (the
 function cannot reach S3), that is logged: CloudFormation then waits for the resource's
-ServiceTimeout, not an hour.
+ServiceTimeout, not an hour. Both failures log FAILURE_MARKER, which the stack's alarm counts.
+
+An Update whose `Revision` property is not the function's own is answered with success and no
+work: during a failed update's rollback CloudFormation sends the old properties, and the function
+may already run the new code, which would fail again and leave the stack UPDATE_ROLLBACK_FAILED.
 """
 
 import json
@@ -24,6 +28,7 @@ logger = logging.getLogger(__name__)
 RESPONSE_TIMEOUT_S = 10  # the PUT of the outcome
 ANSWER_MARGIN_S = RESPONSE_TIMEOUT_S + 5  # kept of the function's time for sending the outcome
 _REASON_MAX_CHARS = 3000  # CloudFormation keeps about 4 KB of the whole response
+FAILURE_MARKER = "CUSTOM RESOURCE FAILED"  # in the log line of every failure (the stack's metric filter)
 
 
 def is_request(event: Any) -> bool:
@@ -36,26 +41,33 @@ def handle(
     physical_id: str,
     on_create_or_update: Callable[[], dict[str, Any]],
     remaining_ms: Callable[[], int] | None = None,
+    revision: str | None = None,
 ) -> dict[str, Any]:
     """Run `on_create_or_update` for Create and Update (Delete does nothing: data outlives the
-    stack) within the function's time less ANSWER_MARGIN_S (`remaining_ms`, Lambda's context), and
-    report the outcome to CloudFormation. Returns what was reported; never raises."""
+    stack; neither does an Update for another `revision` than this code's) within the function's
+    time less ANSWER_MARGIN_S (`remaining_ms`, Lambda's context), and report the outcome to
+    CloudFormation. Returns what was reported; never raises."""
     try:
+        requested = event.get("ResourceProperties", {}).get("Revision")
         if event["RequestType"] == "Delete":
             data: dict[str, Any] = {}
+        elif event["RequestType"] == "Update" and revision is not None and requested != revision:
+            logger.warning("revision %s is not this code's (%s): answering success, not migrating", requested, revision)
+            data = {"schema_version": f"not migrated by revision {revision}"}
         else:
             limit_s = None if remaining_ms is None else max(0.0, remaining_ms() / 1000 - ANSWER_MARGIN_S)
             data = _within(on_create_or_update, limit_s)
         response = _response(event, physical_id, "SUCCESS", "", data)
     except Exception as exc:  # every failure must reach CloudFormation, or it waits until its timeout
-        logger.exception("custom resource %s failed", event.get("LogicalResourceId"))
+        logger.exception("%s: %s", FAILURE_MARKER, event.get("LogicalResourceId"))
         reason = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
         response = _response(event, physical_id, "FAILED", reason[:_REASON_MAX_CHARS], {})
     try:
         _send(str(event["ResponseURL"]), response)
     except Exception:  # raising would make Lambda run the request again; CloudFormation times out instead
         logger.exception(
-            "could not report %s to CloudFormation: can the function reach S3 (an S3 gateway endpoint or a NAT)?",
+            "%s: could not report %s to CloudFormation: can the function reach S3 (an S3 gateway endpoint or a NAT)?",
+            FAILURE_MARKER,
             response["Status"],
         )
     return response

@@ -11,8 +11,10 @@ above the last day, so no row ever lacks a partition. Maintenance:
   the day's file, it deletes no rows one by one;
 - forgets the ids (`log_ids`) first stored more than LOG_ID_WINDOW_DAYS ago, in chunks.
 A run waits at most PARTITION_LOCK_WAIT_S for the table's metadata lock (writers hold it during
-their transactions) and otherwise fails, to be tried again at the next run. A named lock keeps
-two runs apart.
+their transactions) or a row lock, and otherwise fails, to be tried again at the next run. A
+named lock keeps two runs apart. Each statement is stopped after PARTITION_STATEMENT_TIMEOUT_S
+on MariaDB; on MySQL 8, which stops only SELECTs, the client gives up READ_TIMEOUT_MARGIN_S later
+(chalicelib/mysql/dialect.py).
 """
 
 import logging
@@ -122,6 +124,11 @@ class PartitionMaintainer:
         self._settings = settings
         self._today = today
 
+    @property
+    def connector(self) -> MySQLConnector:
+        """What opens the maintainer's connection."""
+        return self._connector
+
     def run(self) -> dict[str, Any]:
         """One maintenance run; what it created, dropped and forgot."""
         s = self._settings
@@ -151,7 +158,7 @@ def maintain(
         if not row or row[0] != 1:
             raise MigrationError("another partition maintenance run holds the lock")
         try:
-            cur.execute("SET SESSION lock_wait_timeout = %s", (lock_wait_s,))
+            cur.execute("SET SESSION lock_wait_timeout = %s, innodb_lock_wait_timeout = %s", (lock_wait_s, lock_wait_s))
             todo = plan(read_partitions(conn), today, retention_days, ahead_days)
             if todo.create:
                 parts = []

@@ -5,6 +5,7 @@ The `migrate` function runs this after each deploy (a CloudFormation custom reso
 `make migrate`); the local bootstrap runs the same code with the local server's root account.
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,8 +81,7 @@ def provision_database(settings: Settings, secrets: SecretStore) -> dict[str, An
     it sets the accounts' passwords, so it must use the current values."""
     for name in ("mysql_admin", "mysql_api", "mysql_writer", "mysql_maintainer"):
         secrets.forget(name)
-    admin = MySQLConnector(settings.mysql, secrets.source("mysql_admin"), use_database=False)
-    conn = admin.connect()
+    conn = admin_connector(settings, secrets).connect()
     try:
         return provision(
             conn,
@@ -92,6 +92,17 @@ def provision_database(settings: Settings, secrets: SecretStore) -> dict[str, An
         ).to_dict()
     finally:
         conn.close()
+
+
+def admin_connector(settings: Settings, secrets: SecretStore) -> MySQLConnector:
+    """The administrator's connections: a wait for a lock ends at MYSQL_STATEMENT_TIMEOUT_S (DDL stalls
+    writers); the client waits MYSQL_ADMIN_READ_TIMEOUT_S for a statement (a migration's DDL is long)."""
+    return MySQLConnector(
+        dataclasses.replace(settings.mysql, read_timeout_s=settings.mysql.admin_read_timeout_s),
+        secrets.source("mysql_admin"),
+        use_database=False,
+        lock_wait_s=settings.mysql.statement_timeout_s,
+    )
 
 
 def _max_connections(admin: Connection) -> int:

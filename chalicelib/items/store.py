@@ -4,6 +4,7 @@ import json
 from typing import Any
 
 from chalicelib.mysql.connector import Database, all_rows, one_row
+from chalicelib.mysql.dialect import Server, on_duplicate_key_update, server_of
 from chalicelib.validation import format_rfc3339
 
 _ITEM_COLUMNS = "id, name, description, attributes, version, updated_at"
@@ -37,9 +38,7 @@ class ItemStore:
         with self._db.connection() as conn, conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO items (id, name, description, attributes, version, updated_at)"
-                " VALUES (%s, %s, %s, %s, 1, UTC_TIMESTAMP(6))"
-                " ON DUPLICATE KEY UPDATE name = VALUES(name), description = VALUES(description),"
-                " attributes = VALUES(attributes), version = version + 1, updated_at = VALUES(updated_at)",
+                " VALUES (%s, %s, %s, %s, 1, UTC_TIMESTAMP(6))" + _item_upsert(server_of(conn)),
                 (item_id, name, description, json.dumps(attributes, separators=(",", ":"))),
             )
             created = cur.rowcount == 1  # MySQL reports 1 for an insert, 2 for an update
@@ -55,6 +54,13 @@ class ItemStore:
             cur.execute("DELETE FROM items WHERE id = %s", (item_id,))
             conn.commit()
             return cur.rowcount == 1
+
+
+def _item_upsert(server: Server) -> str:
+    """An existing item takes the new values and its version goes up by one."""
+    return on_duplicate_key_update(
+        server, ("name", "description", "attributes", "updated_at"), also=("version = version + 1",)
+    )
 
 
 def _item_from_row(row: dict[str, Any]) -> dict[str, Any]:

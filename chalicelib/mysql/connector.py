@@ -17,6 +17,7 @@ from pymysql.connections import Connection
 
 from chalicelib.config import MySQLSettings
 from chalicelib.errors import BudgetExhaustedError, ConfigError
+from chalicelib.mysql.dialect import TimeCaps, server_of, session_caps
 from chalicelib.mysql.errors import CONNECTION_LIMIT_ERRNOS, ER_ACCESS_DENIED, mysql_error
 from chalicelib.redis.slots import SlotPool
 from chalicelib.secrets import Credentials, CredentialSource
@@ -32,6 +33,12 @@ class MySQLConnector:
     built once and reused. A refused password makes it read the credentials again, once (a
     rotated secret). `use_database=False` connects without selecting the stage's database (the
     migration creates it).
+
+    Every statement is held to the settings' read_timeout_s by the client (PyMySQL's read and
+    write timeouts; MYSQL_READ_TIMEOUT_S unless the caller replaced it). With `statement_timeout_s`
+    the server stops a statement sooner (MariaDB: any; MySQL: a SELECT), and with `lock_wait_s` (by
+    default `statement_timeout_s`) a statement's wait for a row or table lock ends sooner (both
+    servers): chalicelib/mysql/dialect.py.
     """
 
     def __init__(
@@ -41,11 +48,13 @@ class MySQLConnector:
         *,
         use_database: bool = True,
         statement_timeout_s: float | None = None,
+        lock_wait_s: float | None = None,
     ) -> None:
         self._settings = settings
         self._credentials = credentials
-        self._statement_timeout_s = statement_timeout_s
-        self._timeout_variable: str | None = None  # learnt from the first connection's server
+        lock_wait_s = lock_wait_s if lock_wait_s is not None else statement_timeout_s
+        self._caps = TimeCaps(statement_timeout_s, lock_wait_s) if lock_wait_s is not None else None
+        self._caps_sql: str | None = None  # learnt from the first connection's server
         self._database = settings.database if use_database else None
         self._ssl_context = verified_context(settings.ca_bundle or "", "MYSQL_CA_BUNDLE") if settings.tls else None
 
@@ -66,8 +75,8 @@ class MySQLConnector:
     def _connect(self, credentials: Credentials) -> Connection:
         tls: dict[str, Any] = {"ssl": self._ssl_context} if self._ssl_context else {"ssl_disabled": True}
         session = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION', time_zone = '+00:00'"
-        if self._timeout_variable:
-            session += f", {self._timeout_variable}"
+        if self._caps_sql:
+            session += f", {self._caps_sql}"
         conn: Connection = pymysql.connect(
             host=self._settings.host,
             port=self._settings.port,
@@ -83,18 +92,11 @@ class MySQLConnector:
             init_command=session,
             **tls,
         )
-        if self._statement_timeout_s and not self._timeout_variable:
-            self._timeout_variable = _statement_timeout(conn, self._statement_timeout_s)
+        if self._caps and not self._caps_sql:
+            self._caps_sql = session_caps(server_of(conn), self._caps)
             with conn.cursor() as cur:
-                cur.execute(f"SET SESSION {self._timeout_variable}")
+                cur.execute(f"SET SESSION {self._caps_sql}")
         return conn
-
-
-def _statement_timeout(conn: Any, seconds: float) -> str:
-    """The session setting that makes this server stop a statement after `seconds`."""
-    if "mariadb" in str(conn.get_server_info()).lower():
-        return f"max_statement_time = {seconds:g}"  # every statement, in seconds
-    return f"max_execution_time = {int(seconds * 1000)}"  # MySQL: SELECTs, in milliseconds
 
 
 def connect_within(connect: Callable[[], Connection], deadline: float) -> Connection:

@@ -122,3 +122,48 @@ def test_an_answer_that_cannot_be_sent_is_logged_not_raised(caplog):
     answer = custom_resource.handle(event, "db-schema", lambda: {"schema_version": 1}, lambda: 60_000)
     assert answer["Status"] == "SUCCESS"
     assert "can the function reach S3" in caplog.text
+    assert custom_resource.FAILURE_MARKER in caplog.text  # what the stack's migration alarm counts
+
+
+def test_a_failure_logs_the_marker_the_migration_alarm_counts(response_url, caplog):
+    # GIVEN a migration that fails WHEN it is handled
+    def fail() -> dict[str, Any]:
+        raise MigrationError("no")
+
+    custom_resource.handle(request(response_url, "Create"), "db-schema", fail)
+    # THEN the log carries the marker the stack's metric filter matches (deploy/stack.yaml renders it)
+    assert custom_resource.FAILURE_MARKER in caplog.text
+
+
+def test_an_update_for_another_revision_succeeds_without_migrating(response_url):
+    # GIVEN a rollback's Update: the old template's revision ("abc") sent to a function whose own
+    # revision is another, whose migration would fail
+    ran: list[bool] = []
+
+    def fail() -> dict[str, Any]:
+        ran.append(True)
+        raise MigrationError("would fail again, and the rollback with it")
+
+    # WHEN it is handled
+    answer = custom_resource.handle(request(response_url, "Update", "db-schema"), "db-schema", fail, None, "def")
+    # THEN nothing ran and CloudFormation was told it succeeded, so the rollback completes
+    assert ran == []
+    assert answer["Status"] == "SUCCESS"
+    assert [a["Status"] for _, a in Receiver.answers] == ["SUCCESS"]
+
+
+def test_an_update_for_this_codes_revision_migrates(response_url):
+    # GIVEN an Update whose revision is the function's own WHEN it is handled THEN the migration runs
+    answer = custom_resource.handle(
+        request(response_url, "Update", "db-schema"), "db-schema", lambda: {"schema_version": 7}, None, "abc"
+    )
+    assert answer["Data"] == {"schema_version": "7"}
+
+
+def test_a_create_migrates_whatever_its_revision(response_url):
+    # GIVEN a Create (a new stack, or a replacement) for a revision not the code's own WHEN handled
+    answer = custom_resource.handle(
+        request(response_url, "Create"), "db-schema", lambda: {"schema_version": 7}, None, "other"
+    )
+    # THEN it migrates: only an Update can come from a rollback
+    assert answer["Status"] == "SUCCESS" and answer["Data"] == {"schema_version": "7"}

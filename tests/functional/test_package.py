@@ -2,16 +2,17 @@
 
 import json
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from chalicelib.database import custom_resource
+from tests.support.bundles import name_a_missing_bundle
 from tools.deploy.gateway_responses import definition_extension
 from tools.deploy.iam_usage import allowed_statements
 from tools.deploy.package import Package, package
-from tools.stage import DEPLOY_TIME_STAND_INS, function_settings, stage_settings
+from tools.stage import DEPLOY_TIME_STAND_INS, chalice_config, function_settings, stage_settings
 
 STAGES = ("stack", "prod")
 ROLES = ("ApiHandlerRole", "ConsumeLogsRole", "MigrateRole", "MaintainPartitionsRole")
@@ -19,12 +20,20 @@ ROLES = ("ApiHandlerRole", "ConsumeLogsRole", "MigrateRole", "MaintainPartitions
 
 @pytest.fixture(scope="module")
 def packages(tmp_path_factory) -> dict[str, Package]:
-    return {stage: package(stage, tmp_path_factory.mktemp(stage)) for stage in STAGES}
+    # The template of each (prod's CA bundle is not on this machine: template_only, as `make lint`)
+    return {stage: package(stage, tmp_path_factory.mktemp(stage), template_only=True) for stage in STAGES}
 
 
 @pytest.fixture(scope="module")
 def templates(packages) -> dict[str, dict[str, Any]]:
     return {stage: yaml.safe_load(p.template.read_text()) for stage, p in packages.items()}
+
+
+def reservation(function: dict[str, Any]) -> int:
+    """A function's reserved concurrency, which the template makes only when ReserveConcurrency is "true"."""
+    condition, reserved, otherwise = function["Properties"]["ReservedConcurrentExecutions"]["Fn::If"]
+    assert (condition, otherwise) == ("Reserve", {"Ref": "AWS::NoValue"})
+    return int(reserved)
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -125,7 +134,7 @@ def test_the_queues_follow_the_stage_and_awss_rules(templates, stage):
     assert queue["SqsManagedSseEnabled"] and dlq["SqsManagedSseEnabled"]
     event = resources["ConsumeLogs"]["Properties"]["Events"]["ConsumeLogsSqsEventSource"]["Properties"]
     assert event["ScalingConfig"]["MaximumConcurrency"] == settings.consumer_max_concurrency
-    assert resources["ConsumeLogs"]["Properties"]["ReservedConcurrentExecutions"] >= settings.consumer_max_concurrency
+    assert reservation(resources["ConsumeLogs"]) >= settings.consumer_max_concurrency
     # AND partition maintenance runs every hour, on EventBridge
     schedule = resources["MaintainPartitions"]["Properties"]["Events"]["MaintainPartitionsEvent"]
     assert (schedule["Type"], schedule["Properties"]["Schedule"]) == ("Schedule", "rate(1 hour)")
@@ -145,7 +154,7 @@ def test_the_api_is_throttled_and_its_concurrency_reserved(templates, stage):
     assert int(parameters["ApiThrottleRate"]["Default"]) == settings.api_throttle_rate_per_s
     assert int(parameters["ApiThrottleBurst"]["Default"]) == settings.api_throttle_burst
     # AND the API function's concurrency is reserved, enough for every read slot
-    reserved = template["Resources"]["APIHandler"]["Properties"]["ReservedConcurrentExecutions"]
+    reserved = reservation(template["Resources"]["APIHandler"])
     assert reserved == function_settings(stage, "api_handler").reserved_concurrency
     assert reserved >= settings.api_read_slots
 
@@ -205,6 +214,81 @@ def test_a_failed_first_create_does_not_leave_queues_that_block_the_retry(templa
         assert resources[queue]["UpdateReplacePolicy"] == "Retain"
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_migrations_answer_reaches_cloudformation_through_s3(templates, stage):
+    # GIVEN the packaged stage's template, whose functions run in private subnets
+    template = templates[stage]
+    resources = template["Resources"]
+    # THEN with the stack's endpoints it also makes an S3 gateway endpoint on the subnets' route
+    # tables (the migration PUTs its answer to a pre-signed S3 URL), and a rule refuses the
+    # parameters that would leave it without a route table
+    s3 = resources["S3Endpoint"]
+    assert s3["Condition"] == "MakeVpcEndpoints"
+    assert s3["Properties"]["VpcEndpointType"] == "Gateway"
+    assert s3["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
+    assert s3["Properties"]["RouteTableIds"] == {"Fn::Split": [",", {"Ref": "RouteTableIds"}]}
+    rule = template["Rules"]["S3RouteForTheMigration"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateVpcEndpoints"}, "true"]}
+    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RouteTableIds"}, ""]}]}
+    # AND the migration waits for every endpoint it uses, and runs again when its database changes
+    migration = resources["DatabaseMigration"]["Properties"]
+    condition, endpoints, none = migration["Endpoints"]["Fn::If"]
+    assert (condition, none) == ("MakeVpcEndpoints", [])
+    assert endpoints == [{"Ref": name} for name in ("SqsEndpoint", "SecretsManagerEndpoint", "S3Endpoint")]
+    assert {migration[name]["Ref"] for name in ("MySQLHost", "MySQLPort", "MySQLAdminSecretArn")} == {
+        "MySQLHost",
+        "MySQLPort",
+        "MySQLAdminSecretArn",
+    }
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_no_reservation_can_fail_a_deploy_on_an_account_without_headroom(templates, stage):
+    # GIVEN the packaged stage's template
+    template = templates[stage]
+    # THEN every reserved concurrency is made only when ReserveConcurrency is "true" ("false" deploys
+    # on a new account whose quota leaves no room for it), and no other function reserves any
+    reserving = {
+        name
+        for name, resource in template["Resources"].items()
+        if "ReservedConcurrentExecutions" in resource.get("Properties", {})
+    }
+    assert reserving == {"APIHandler", "ConsumeLogs"}
+    for name in reserving:
+        reservation(template["Resources"][name])
+    assert template["Parameters"]["ReserveConcurrency"]["AllowedValues"] == ["true", "false"]
+    assert template["Conditions"]["Reserve"] == {"Fn::Equals": [{"Ref": "ReserveConcurrency"}, "true"]}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_alarm_notifies_a_topic_and_the_migration_and_api_errors_have_one(templates, stage):
+    # GIVEN the packaged stage's template
+    template = templates[stage]
+    resources = template["Resources"]
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    # THEN every alarm notifies the given topic, or the one the stack makes when none is given
+    topic = {"Fn::If": ["MakeAlarmTopic", {"Ref": "AlarmTopic"}, {"Ref": "AlarmTopicArn"}]}
+    for properties in alarms.values():
+        assert properties["AlarmActions"] == [topic]
+    assert resources["AlarmTopic"]["Condition"] == "MakeAlarmTopic"
+    assert template["Outputs"]["AlarmTopicArn"]["Value"] == topic
+    # AND the API's 5xx answers have an alarm, on the API and stage API Gateway reports them under
+    api = alarms["ApiServerErrorsAlarm"]
+    assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5XXError")
+    config = chalice_config(stage)
+    assert {d["Name"]: d["Value"] for d in api["Dimensions"]} == {
+        "ApiName": template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["info"]["title"],
+        "Stage": config.api_gateway_stage,
+    }
+    # AND so has a failed migration, counted from the line the migrate function logs on failure
+    metric = resources["MigrationFailuresMetric"]["Properties"]
+    assert metric["LogGroupName"] == {"Ref": "MigrateLogGroup"}
+    assert metric["FilterPattern"] == f'"{custom_resource.FAILURE_MARKER}"'
+    (transformation,) = metric["MetricTransformations"]
+    assert alarms["MigrationFailedAlarm"]["MetricName"] == transformation["MetricName"]
+    assert alarms["MigrationFailedAlarm"]["Namespace"] == transformation["MetricNamespace"]
+
+
 def test_prod_and_stack_are_one_template_with_different_values(templates):
     prod, stack = templates["prod"], templates["stack"]
     assert {k: v["Type"] for k, v in prod["Resources"].items()} == {k: v["Type"] for k, v in stack["Resources"].items()}
@@ -222,8 +306,17 @@ def test_the_package_carries_the_ca_bundle_the_stage_names(packages):
         assert "certs/local-dev-ca.pem" in code.namelist()
         assert "chalicelib/database/migrations/0001_initial.sql" in code.namelist()
     assert packages["stack"].missing_bundles == []
-    if not Path("certs/rds-global-bundle.pem").exists():
-        assert packages["prod"].missing_bundles == ["MYSQL_CA_BUNDLE"]
+
+
+def test_a_stage_whose_ca_bundle_is_missing_is_not_packaged(tmp_path, monkeypatch):
+    # GIVEN the stack stage naming a CA bundle that is not on this machine
+    name_a_missing_bundle(monkeypatch, "certs/not-here.pem")
+    # WHEN it is packaged THEN it is refused, naming the setting and the file, before anything is written
+    with pytest.raises(SystemExit, match=r"MYSQL_CA_BUNDLE names certs/not-here\.pem, which is not on this machine"):
+        package("stack", tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    # AND only a template for checking can be had without it
+    assert package("stack", tmp_path, template_only=True).missing_bundles == ["MYSQL_CA_BUNDLE"]
 
 
 def test_a_budget_that_does_not_fit_the_server_is_not_packaged(tmp_path):

@@ -12,6 +12,7 @@ from tests.integration.conftest import API
 from tests.support.waiting import wait_for
 from tools.aws import aws_client
 from tools.deploy.stack import StackDeployment, delete, deploy, operator_client, targets
+from tools.ops.migrate import invoke_migrate, migrate_client_config
 from tools.ops.queues import queue_depth
 from tools.ops.reset import empty_tables, forget_redis_keys, purge_queues
 from tools.stage import stage_settings
@@ -27,9 +28,18 @@ class Stacks:
     def __init__(self) -> None:
         self._deployed: dict[str, StackDeployment] = {}
 
-    def get(self, target: str) -> StackDeployment:
+    def get(self, target: str, migrate: bool = True) -> StackDeployment:
+        """The stack in `target`, deployed the first time; later, migrated again (unless the caller
+        uses no database): both emulators' stacks (and the failed-deploy tests' stacks) share the
+        local MariaDB's accounts, each with passwords from its own secrets, and the last migration
+        run set them."""
         if target not in self._deployed:
             self._deployed[target] = deploy(STAGE, target)
+        elif migrate:
+            lambda_client = aws_client(
+                "lambda", endpoint_url=targets()[target].endpoint, config=migrate_client_config(STAGE)
+            )
+            invoke_migrate(f"{self._deployed[target].stack_name}-migrate", lambda_client)
         return self._deployed[target]
 
     def remove_all(self) -> None:

@@ -5,6 +5,8 @@ each attempt is its own stack with its own queue names, beside the stack the oth
 import contextlib
 import copy
 import io
+import json
+import socket
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ import pytest
 from tests.integration.stack_checks import STAGE
 from tools.aws import aws_client
 from tools.deploy.package import DIST
+from tools.deploy.smoke import SmokeFailed, smoke
 from tools.deploy.stack import apply_stack, packaged_template, stack_parameters, targets
 
 TARGET = "ministack"
@@ -101,3 +104,22 @@ def test_a_package_without_its_ca_bundle_fails_the_deploy_naming_the_setting(att
     failure = attempt(template=template)
     assert failure is not None
     assert "MYSQL_CA_BUNDLE names certs/local-dev-ca.pem, which is not in the package" in failure
+
+
+def test_a_wrong_redis_setting_deploys_but_fails_the_smoke_step(attempt, base):
+    # GIVEN the stack deployed with a Redis port nothing listens on (the migration never uses Redis,
+    # so CloudFormation sees nothing wrong)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    assert attempt(parameters={**base[1], "RedisPort": str(closed_port)}) is None
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in attempt.cfn.describe_stacks(StackName=attempt.names[-1])["Stacks"][0]["Outputs"]
+    }
+    api_url = f"{targets()[TARGET].endpoint}/_aws/execute-api/{outputs['RestAPIId']}/api/"
+    secrets = aws_client("secretsmanager", endpoint_url=targets()[TARGET].endpoint)
+    token = json.loads(secrets.get_secret_value(SecretId=outputs["AdminTokenSecretArn"])["SecretString"])["token"]
+    # WHEN the deploy's smoke step runs THEN it fails, naming the dependency, before any user finds out
+    with pytest.raises(SmokeFailed, match=r'GET /health/dependencies answered 503: .*"redis": "unavailable"'):
+        smoke(api_url, token)

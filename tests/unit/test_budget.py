@@ -29,6 +29,8 @@ FITS = BudgetInputs(
     maintenance_timeout_s=120,
     partition_statement_timeout_s=60,
     partition_lock_wait_s=10,
+    migrate_timeout_s=120,
+    mysql_admin_read_timeout_s=90,
     retention_days=30,
     partitions_ahead_days=7,
     timestamp_max_age_s=604_800,
@@ -104,3 +106,11 @@ def test_a_statement_timeout_as_long_as_the_read_timeout_is_a_problem():
         "MYSQL_STATEMENT_TIMEOUT_S 20s is not shorter than MYSQL_READ_TIMEOUT_S 20s: the server must stop a slow"
         " statement before the client gives up on it"
     ]
+
+
+def test_the_migrations_statement_wait_ends_before_it_must_answer_cloudformation():
+    # GIVEN a migrate function of 120 s, which keeps the last seconds to answer CloudFormation
+    # WHEN the administrator's read timeout reaches into those seconds THEN the budget refuses it
+    (problem,) = budget_problems(replace(FITS, mysql_admin_read_timeout_s=110))
+    assert "MYSQL_ADMIN_READ_TIMEOUT_S 110s is not shorter than the migrate function's timeout 120s" in problem
+    assert budget_problems(replace(FITS, mysql_admin_read_timeout_s=100)) == []

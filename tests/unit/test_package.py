@@ -2,7 +2,7 @@
 
 import pytest
 
-from tools.deploy.package import provision_revision, render_merge_template
+from tools.deploy.package import render_merge_template
 
 
 def test_each_marker_gets_the_stages_value():
@@ -18,10 +18,3 @@ def test_a_marker_the_stage_does_not_set_is_refused():
 def test_a_value_that_could_change_the_templates_structure_is_refused(value):
     with pytest.raises(SystemExit, match="cannot go into the template"):
         render_merge_template("x: '{{NAME}}'", {"NAME": value})
-
-
-def test_the_provision_revision_changes_with_the_accounts_settings_only():
-    env = {"MYSQL_DATABASE": "db", "MYSQL_TLS": "true", "CONSUMER_MAX_CONCURRENCY": "4", "API_READ_SLOTS": "8"}
-    assert provision_revision(env) == provision_revision(dict(env))
-    assert provision_revision(env) != provision_revision({**env, "API_READ_SLOTS": "9"})
-    assert provision_revision(env) == provision_revision({**env, "ITEM_CACHE_TTL_S": "1"})

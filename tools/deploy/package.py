@@ -9,12 +9,12 @@
    with a digest of what the migration does (so a deploy runs it again exactly when that changes).
 3. Runs `chalice package --merge-template` into OUT: sam.yaml and deployment.zip.
 4. Puts the CA bundles the stage names (MYSQL_CA_BUNDLE, REDIS_CA_BUNDLE) into deployment.zip at
-   the same relative path. A bundle that is missing is reported: the package is still written,
-   and a stack deployed from it fails at its migration with a message naming the setting.
+   the same relative path. A stage whose bundle is missing is refused before anything is written
+   (a stack deployed without it would fail at its migration), except with --template-only: the
+   template for checks (`make lint`), whose code must not be deployed.
 """
 
 import argparse
-import hashlib
 import json
 import re
 import subprocess
@@ -23,16 +23,20 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from chalicelib.database.schema import MIGRATIONS_DIR
+from chalicelib.database import custom_resource
+from chalicelib.database.revision import provision_revision
 from tools.aws import LOCAL_AWS_ENV
 from tools.deploy import gateway_responses
 from tools.ops.budget import check
 from tools.stage import (
     DEPLOY_TIME_STAND_INS,
     ROOT,
+    chalice_config,
+    function_settings,
     is_packaged,
     outside_environment,
     stage_environment,
+    stage_settings,
     stage_variables,
 )
 
@@ -43,13 +47,9 @@ TEMPLATE_NAME = "sam.yaml"
 CA_BUNDLE_SETTINGS = ("MYSQL_CA_BUNDLE", "REDIS_CA_BUNDLE")
 _MARKER = re.compile(r"\{\{([A-Z0-9_]+)\}\}")
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/-]*$")
-CODE_VALUES = ("GATEWAY_RESPONSES",)  # made by this code, not by a stage's settings: not checked as one
-# What the migrate function does, besides the stage's settings: a change here means a new revision.
-PROVISION_SOURCES = (
-    ROOT / "chalicelib" / "database" / "provision.py",
-    ROOT / "chalicelib" / "database" / "accounts.py",
-)
-PROVISION_SETTINGS = ("MYSQL_DATABASE", "MYSQL_TLS", "CONSUMER_MAX_CONCURRENCY", "API_READ_SLOTS")
+CODE_VALUES = ("GATEWAY_RESPONSES", "MIGRATION_FAILURE_MARKER")  # made by this code: not checked as a setting's
+# The functions whose concurrency a packaged stage reserves (ReserveConcurrency "true"), by marker.
+RESERVED_FUNCTIONS = {"API_RESERVED_CONCURRENCY": "api_handler", "CONSUMER_RESERVED_CONCURRENCY": "consume_logs"}
 
 
 @dataclass(frozen=True)
@@ -63,22 +63,27 @@ class Package:
 def stage_values(stage: str) -> dict[str, str]:
     """The stage's settings (declared defaults included), as {{NAME}} markers see them, and the
     values this code computes (CODE_VALUES)."""
-    env = stage_variables(stage)
+    config = chalice_config(stage)
     return {
-        **env,
-        "PROVISION_REVISION": provision_revision(env),
+        **stage_variables(stage),
+        **reservations(stage),
+        "PROVISION_REVISION": provision_revision(stage_settings(stage)),
         "GATEWAY_RESPONSES": json.dumps(gateway_responses.definition_extension()),  # JSON is YAML
+        "MIGRATION_FAILURE_MARKER": custom_resource.FAILURE_MARKER,
+        "API_NAME": config.app_name,  # API Gateway names the API after the definition's title, the app
+        "API_STAGE": config.api_gateway_stage,
     }
 
 
-def provision_revision(env: dict[str, str]) -> str:
-    """A digest of the migrations, the account code and the settings they use."""
-    digest = hashlib.sha256()
-    for path in [*sorted(MIGRATIONS_DIR.glob("*.sql")), *PROVISION_SOURCES]:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    for name in PROVISION_SETTINGS:
-        digest.update(f"{name}={env.get(name, '')}\0".encode())
-    return digest.hexdigest()[:16]
+def reservations(stage: str) -> dict[str, str]:
+    """The reserved concurrency of each function a packaged stage must reserve it for."""
+    values = {}
+    for marker, function in RESERVED_FUNCTIONS.items():
+        reserved = function_settings(stage, function).reserved_concurrency
+        if reserved is None:
+            raise SystemExit(f"stage {stage}: {function} has no reserved_concurrency in .chalice/config.json")
+        values[marker] = str(reserved)
+    return values
 
 
 def render_merge_template(text: str, values: dict[str, str]) -> str:
@@ -95,35 +100,58 @@ def render_merge_template(text: str, values: dict[str, str]) -> str:
     return _MARKER.sub(replace, text)
 
 
-def add_ca_bundles(stage: str, zip_path: Path) -> list[str]:
-    """Add the CA bundles the stage names to the package; return the settings whose bundle is missing."""
+def ca_bundles(stage: str) -> dict[str, Path]:
+    """The CA bundles the stage names, by setting, as files of this checkout."""
     env = stage_environment(stage)
-    missing = []
+    found = {}
+    for setting in CA_BUNDLE_SETTINGS:
+        bundle = env.get(setting)
+        if not bundle:
+            continue
+        if Path(bundle).is_absolute():
+            raise SystemExit(f"{setting}={bundle}: a packaged stage names a bundle relative to the project")
+        found[setting] = ROOT / bundle
+    return found
+
+
+def missing_bundles(stage: str) -> list[str]:
+    """The settings whose CA bundle is not on this machine."""
+    return [setting for setting, path in ca_bundles(stage).items() if not path.is_file()]
+
+
+def missing_bundle_message(stage: str, missing: list[str]) -> str:
+    """What to do about missing CA bundles."""
+    env = stage_environment(stage)
+    named = ", ".join(f"{setting} names {env[setting]}" for setting in missing)
+    return (
+        f"stage {stage}: {named}, which is not on this machine; a stack without it fails at its migration."
+        " Fetch it first (certs/README.md)"
+    )
+
+
+def add_ca_bundles(stage: str, zip_path: Path) -> None:
+    """Add the CA bundles the stage names (those on this machine) to the package."""
     with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as package:
         present = set(package.namelist())
-        for setting in CA_BUNDLE_SETTINGS:
-            bundle = env.get(setting)
-            if not bundle:
-                continue
-            if Path(bundle).is_absolute():
-                raise SystemExit(f"{setting}={bundle}: a packaged stage names a bundle relative to the project")
-            source = ROOT / bundle
-            if not source.is_file():
-                missing.append(setting)
-            elif bundle not in present:
-                package.write(source, arcname=bundle)
+        for path in ca_bundles(stage).values():
+            bundle = str(path.relative_to(ROOT))
+            if path.is_file() and bundle not in present:
+                package.write(path, arcname=bundle)
                 present.add(bundle)
-    return missing
 
 
-def package(stage: str, out: Path, max_connections: int | None = None) -> Package:
+def package(stage: str, out: Path, max_connections: int | None = None, template_only: bool = False) -> Package:
     """Check, render, package; return where the template and code are. `max_connections` is the
-    target server's, when the caller knows it."""
+    target server's, when the caller knows it; `template_only` packages a stage whose CA bundle is
+    missing (for checking the template; its code cannot be deployed)."""
     if not is_packaged(stage):
         raise SystemExit(f"stage {stage} is not a packaged stage (its SECRETS_SOURCE is not secretsmanager)")
     _, problems = check(stage, max_connections)
     if problems:
         raise SystemExit(f"budget check FAILED for stage {stage}; not packaging:\n  - " + "\n  - ".join(problems))
+    missing = missing_bundles(stage)
+    if missing and not template_only:
+        raise SystemExit(missing_bundle_message(stage, missing) + "; not packaging")
     out.mkdir(parents=True, exist_ok=True)
     rendered = out / "merge-template.yaml"
     rendered.write_text(render_merge_template(MERGE_TEMPLATE.read_text(), stage_values(stage)))
@@ -139,21 +167,23 @@ def package(stage: str, out: Path, max_connections: int | None = None) -> Packag
     template, code = out / TEMPLATE_NAME, out / "deployment.zip"
     if not template.is_file() or not code.is_file():
         raise SystemExit(f"chalice package wrote no {TEMPLATE_NAME} and deployment.zip into {out}")
-    return Package(stage, template, code, add_ca_bundles(stage, code))
+    add_ca_bundles(stage, code)
+    return Package(stage, template, code, missing)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stage", default="prod")
     parser.add_argument("--out", type=Path, help="default: dist/<stage>")
+    parser.add_argument(
+        "--template-only", action="store_true", help="package even without the CA bundles, to check the template"
+    )
     args = parser.parse_args(argv)
-    result = package(args.stage, args.out or DIST / args.stage)
-    print(f"package ({args.stage}): {result.template.relative_to(ROOT)} and {result.code.relative_to(ROOT)}")
-    for setting in result.missing_bundles:
-        bundle = stage_environment(args.stage)[setting]
+    result = package(args.stage, args.out or DIST / args.stage, template_only=args.template_only)
+    print(f"package ({args.stage}): {result.template} and {result.code}")
+    if result.missing_bundles:
         print(
-            f"WARNING: {setting} names {bundle}, which is not on this machine, so the package does not carry it."
-            f" A stack deployed from this package fails at its migration, naming {setting}. See certs/README.md.",
+            "NOT DEPLOYABLE (--template-only): " + missing_bundle_message(args.stage, result.missing_bundles),
             file=sys.stderr,
         )
     return 0

@@ -19,7 +19,8 @@ there as it would on AWS. What an AWS account would already have, this makes fir
 
 The servers are the local MariaDB and Redis over TLS, verified against the local CA that the
 `stack` stage names (tools/devstack/devcerts.py). The stack's migration runs inside the deploy; a failure
-shows the failed resources' reasons.
+shows the failed resources' reasons. A deploy of the packaged template ends with its smoke step
+(tools/deploy/smoke.py), as a deploy to AWS does.
 """
 
 import argparse
@@ -41,6 +42,7 @@ from tools.admin import admin_connection
 from tools.aws import LOCAL_AWS_ENV, aws_client
 from tools.deploy import gateway_responses
 from tools.deploy.package import DIST, package
+from tools.deploy.smoke import smoke
 from tools.devstack import services
 from tools.ops.budget import server_max_connections
 from tools.stage import ROOT, chalice_config, is_packaged, stage_environment, stage_settings
@@ -87,7 +89,7 @@ def stack_name(stage: str) -> str:
 
 
 def ensure_network(target: Target) -> dict[str, str]:
-    """A VPC with two subnets and a security group in the emulator (found by tag, else made)."""
+    """A VPC with two subnets, their route table and a security group in the emulator (found by tag, else made)."""
     ec2 = aws_client("ec2", endpoint_url=target.endpoint)
     tag = [{"Name": "tag:Name", "Values": [NETWORK_TAG]}]
     vpcs = ec2.describe_vpcs(Filters=tag)["Vpcs"]
@@ -109,7 +111,27 @@ def ensure_network(target: Target) -> dict[str, str]:
         group_id = ec2.create_security_group(
             GroupName="sluice-functions", Description="sluice functions", VpcId=vpc_id
         )["GroupId"]
-    return {"VpcId": vpc_id, "SubnetIds": ",".join(subnets[:2]), "SecurityGroupIds": group_id}
+    # As AWS's VPC wizard makes it: DNS on (private endpoints need it), one route table for the subnets.
+    for attribute in ("EnableDnsSupport", "EnableDnsHostnames"):
+        ec2.modify_vpc_attribute(VpcId=vpc_id, **{attribute: {"Value": True}})
+    tables = ec2.describe_route_tables(Filters=[*vpc_filter, {"Name": "tag:Name", "Values": [NETWORK_TAG]}])
+    if tables["RouteTables"]:
+        table_id = tables["RouteTables"][0]["RouteTableId"]
+    else:
+        table_id = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+        ec2.create_tags(Resources=[table_id], Tags=[{"Key": "Name", "Value": NETWORK_TAG}])
+    associated = {
+        a.get("SubnetId") for t in tables["RouteTables"] for a in t.get("Associations", []) if a.get("SubnetId")
+    }
+    for subnet in subnets[:2]:
+        if subnet not in associated:
+            ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet)
+    return {
+        "VpcId": vpc_id,
+        "SubnetIds": ",".join(subnets[:2]),
+        "SecurityGroupIds": group_id,
+        "RouteTableIds": table_id,
+    }
 
 
 def put_secret(target: Target, name: str, value: dict[str, str]) -> str:
@@ -275,10 +297,6 @@ def deploy(stage: str, target_name: str = "localstack", template: dict[str, Any]
     target = targets()[target_name]
     services.up((target.service,) if services.find_service(target.service).on_demand else ())
     built = package(stage, DIST / stage, max_connections=server_max_connections(stage_settings("local")))
-    if built.missing_bundles:
-        raise SystemExit(
-            f"the package lacks the CA bundle of {', '.join(built.missing_bundles)}; see tools/devstack/devcerts.py"
-        )
     parameters = stack_parameters(stage, target)
     body = for_target(template or with_code(built.template, upload_code(stage, target, built.code)), target, parameters)
     name = stack_name(stage)
@@ -300,6 +318,9 @@ def deploy(stage: str, target_name: str = "localstack", template: dict[str, Any]
     deployment = StackDeployment(stage, target.name, name, api_url, outputs, parameters)
     RECORDS.mkdir(parents=True, exist_ok=True)
     (RECORDS / f"{target.name}-{stage}.json").write_text(json.dumps(asdict(deployment), indent=2))
+    if template is None:  # the packaged stack proves itself, as after a deploy to AWS (an altered one may not)
+        for line in smoke(api_url, admin_token(stage, target.name)):
+            print(f"{name}: smoke: {line}", flush=True)
     return deployment
 
 

@@ -49,7 +49,9 @@ MINISTACK_PORT = 4600
 # The local server's connection limit. Each stage's budget (W + R + reserve) must fit below it;
 # `make budget` checks. The local and test stages share this server.
 MARIADB_MAX_CONNECTIONS = 60
-LOCALSTACK_SERVICES = "sqs,lambda,apigateway,iam,sts,logs,cloudformation,s3,ssm,secretsmanager,ec2,cloudwatch,events"
+LOCALSTACK_SERVICES = (
+    "sqs,lambda,apigateway,iam,sts,logs,cloudformation,s3,ssm,secretsmanager,kms,ec2,cloudwatch,events,sns"
+)
 
 
 @functools.cache  # read once: readiness checks ask many times a second

@@ -60,6 +60,8 @@ def budget_inputs(stage: str, max_connections: int | None) -> BudgetInputs:
         redelivery_delay_max_s=settings.redelivery_delay_max_s,
         maintenance_timeout_s=function_settings(stage, MAINTENANCE_FUNCTION).timeout_s,
         partition_statement_timeout_s=settings.partition_statement_timeout_s,
+        migrate_timeout_s=function_settings(stage, "migrate").timeout_s,
+        mysql_admin_read_timeout_s=settings.mysql.admin_read_timeout_s,
         partition_lock_wait_s=settings.partition_lock_wait_s,
         retention_days=settings.log_retention_days,
         partitions_ahead_days=settings.log_partitions_ahead_days,

@@ -4,23 +4,27 @@
                                 [--scopes logs:write,logs:read] [--rate 100] [--burst 2048]
     python -m tools.ops.keys list --stage local
     python -m tools.ops.keys revoke --stage local key_0123456789abcdef
+    python -m tools.ops.keys create --stage prod --target aws [--stack-name sluice-prod] --name ... --sources ...
 
 A local stage is served by this process itself (the app's KeyService, on the local MariaDB and
 Redis: nothing else needs to run). A packaged stack goes through its API with its admin token:
-`--target localstack|ministack` for a stack `make deploy-stack` made, or `--url <EndpointURL>`
-with the token in ADMIN_TOKEN (AWS). A new key's token is printed once; store it then.
+`--target localstack|ministack` for a stack `make deploy-stack` made; `--target aws` for a stack on
+AWS, with your usual credentials (it finds the stack's EndpointURL and AdminTokenSecretArn outputs
+with CloudFormation, then reads the token from Secrets Manager; `--url` calls another URL of the
+same API, a custom domain say); or `--url <EndpointURL>` alone with the token in ADMIN_TOKEN. A new
+key's token is printed once; store it then.
 """
 
 import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
-from tools.deploy.stack import RECORDS, admin_token, targets
+from tools.aws import aws_client
+from tools.deploy.stack import RECORDS, admin_token, stack_name, targets
 from tools.devstack.bootstrap import bootstrap_mysql
+from tools.ops import deployed
 from tools.stage import apply_stage_environment, is_packaged, stage_environment, stage_settings
 
 
@@ -34,16 +38,11 @@ def local_service(stage: str) -> Any:
 
 
 def call_api(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
-    """One call to a stack's /keys routes with its admin token."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as error:
-        raise SystemExit(f"{method} {path}: {error.code} {error.read().decode(errors='replace')}") from None
-    return json.loads(raw) if raw else None
+    """One call to a stack's /keys routes with its admin token; SystemExit on an error answer."""
+    status, answer = deployed.api_request(url, token, method, path, body)
+    if status >= 400:
+        raise SystemExit(f"{method} {path}: {status} {json.dumps(answer)}")
+    return answer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("action", choices=["create", "list", "revoke"])
     parser.add_argument("key_id", nargs="?", help="for revoke")
     parser.add_argument("--stage", default="local")
-    parser.add_argument("--target", choices=sorted(targets()), help="a packaged stack deployed on this machine")
-    parser.add_argument("--url", help="a stack's API URL (its token in ADMIN_TOKEN)")
+    parser.add_argument(
+        "--target", choices=[*sorted(targets()), "aws"], help="a packaged stack deployed on this machine, or on AWS"
+    )
+    parser.add_argument("--stack-name", help="--target aws: the stack (default: sluice-<stage>)")
+    parser.add_argument("--url", help="a stack's API URL (its token in ADMIN_TOKEN, or the stack's with --target aws)")
     parser.add_argument("--name")
     parser.add_argument(
         "--sources", help="comma-separated names or prefixes ending in *; '*' for every source (required)"
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("create needs --name and --sources ('*' for every source)")
     if args.action == "revoke" and not args.key_id:
         parser.error("revoke needs the key's id")
+    if args.target == "aws" and not is_packaged(args.stage):
+        parser.error(f"--target aws needs a stage deployed as a stack (--stage prod, say), not {args.stage}")
 
     if not is_packaged(args.stage) and not args.url:
         service = local_service(args.stage)
@@ -83,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             else service.revoke(str(args.key_id))
         )
     else:
-        if args.url:
+        if args.target == "aws":
+            name = args.stack_name or stack_name(args.stage)
+            url, token = deployed.aws_stack_api(
+                aws_client("cloudformation"), aws_client("secretsmanager"), name, args.url
+            )
+        elif args.url:
             url, token = args.url, os.environ.get("ADMIN_TOKEN", "")
             if not token:
                 raise SystemExit("--url needs the stack's admin token in ADMIN_TOKEN")

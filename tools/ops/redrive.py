@@ -27,6 +27,7 @@ from chalicelib.logs.queue import LogQueue
 from tools.admin import admin_connection
 from tools.aws import aws_client
 from tools.deploy.stack import operator_client, stack_name, targets
+from tools.ops import deployed
 from tools.ops.dead_letters import DeadLetters
 from tools.ops.replay import RejectReplay
 from tools.stage import is_packaged, stage_settings
@@ -44,8 +45,8 @@ def queues(stage: str, target: str, name: str | None) -> tuple[Any, str, str]:
         )
     endpoint = None if target == "aws" else targets()[target].endpoint
     cfn = aws_client("cloudformation", endpoint_url=endpoint)
-    stack = cfn.describe_stacks(StackName=name or stack_name(stage))["Stacks"][0]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    stack = deployed.describe_stack(cfn, name or stack_name(stage))
+    outputs = deployed.stack_outputs(stack)
     if endpoint is None:  # AWS: your credentials, which must be the stack's RedriveRoleArn's
         return aws_client("sqs"), outputs["LogQueueUrl"], outputs["LogDeadLetterQueueUrl"]
     operator = next(p["ParameterValue"] for p in stack["Parameters"] if p["ParameterKey"] == "RedriveRoleArn")
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--since", type=datetime.fromisoformat, help="rejects: set aside at or after (UTC)")
     parser.add_argument("--key-id", help="rejects: the key that wrote the entries that name none (you vouch for it)")
     args = parser.parse_args(argv)
+    if args.target == "aws" and not is_packaged(args.stage):
+        parser.error(f"--target aws needs a stage deployed as a stack (--stage prod, say), not {args.stage}")
     sqs, queue_url, dlq_url = queues(args.stage, args.target, args.stack_name)
     if args.what == "dead-letters":
         dead = DeadLetters(sqs, queue_url, dlq_url)
