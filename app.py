@@ -14,7 +14,7 @@ from chalice.app import Chalice, CloudWatchEvent, Rate, Response, SQSEvent
 from chalicelib import wiring
 from chalicelib.database import custom_resource
 from chalicelib.database.provision import provision_database
-from chalicelib.database.revision import provision_revision
+from chalicelib.database.revision import migration_properties
 from chalicelib.keys.gate import Admission, Charge
 from chalicelib.keys.model import SCOPE_READ, SCOPE_WRITE
 from chalicelib.otlp import http as otlp_http
@@ -222,7 +222,8 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if custom_resource.is_request(event):
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         physical_id = f"{wiring.SETTINGS.mysql.database}-schema"
-        return custom_resource.handle(event, physical_id, run, remaining, provision_revision(wiring.SETTINGS))
+        own = functools.partial(migration_properties, wiring.SETTINGS)
+        return custom_resource.handle(event, physical_id, run, remaining, own)
     return run()
 
 

@@ -1,6 +1,7 @@
 """The one AWS client factory of the tools and tests: a stage's AWS (or its LocalStack), an emulator
 on this machine, or AWS itself."""
 
+import os
 from typing import Any
 
 import boto3
@@ -37,7 +38,8 @@ def aws_client(
     if settings is not None:
         endpoint_url, region = settings.sqs_endpoint_url, settings.aws_region
     if not endpoint_url:
-        return boto3.client(service, region_name=region, config=config)
+        # AWS_REGION as the AWS CLI v2 reads it (botocore alone reads only AWS_DEFAULT_REGION or the profile's)
+        return boto3.client(service, region_name=region or os.environ.get("AWS_REGION") or None, config=config)
     key_id, secret, *token = credentials or (LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"], LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"])
     return boto3.client(
         service,

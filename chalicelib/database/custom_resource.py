@@ -11,9 +11,11 @@ so Lambda does not run an asynchronous request again. If the answer itself canno
 function cannot reach S3), that is logged: CloudFormation then waits for the resource's
 ServiceTimeout, not an hour. Both failures log FAILURE_MARKER, which the stack's alarm counts.
 
-An Update whose `Revision` property is not the function's own is answered with success and no
-work: during a failed update's rollback CloudFormation sends the old properties, and the function
-may already run the new code, which would fail again and leave the stack UPDATE_ROLLBACK_FAILED.
+An Update is checked against the properties the function expects (`own`: its revision and its
+database): during a failed update's rollback CloudFormation sends the old properties, and the
+function may already run the new code and configuration, which would fail again and leave the
+stack UPDATE_ROLLBACK_FAILED. So an Update whose old properties are the function's own (a
+rollback reaching it) succeeds without work, and one where neither are is refused.
 """
 
 import json
@@ -41,19 +43,27 @@ def handle(
     physical_id: str,
     on_create_or_update: Callable[[], dict[str, Any]],
     remaining_ms: Callable[[], int] | None = None,
-    revision: str | None = None,
+    own: Callable[[], Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Run `on_create_or_update` for Create and Update (Delete does nothing: data outlives the
-    stack; neither does an Update for another `revision` than this code's) within the function's
-    time less ANSWER_MARGIN_S (`remaining_ms`, Lambda's context), and report the outcome to
-    CloudFormation. Returns what was reported; never raises."""
+    stack; nor does a rollback's Update, see above) within the function's time less
+    ANSWER_MARGIN_S (`remaining_ms`, Lambda's context), and report the outcome to CloudFormation.
+    Returns what was reported; never raises."""
     try:
-        requested = event.get("ResourceProperties", {}).get("Revision")
+        mine = own() if own is not None and event["RequestType"] == "Update" else None
         if event["RequestType"] == "Delete":
             data: dict[str, Any] = {}
-        elif event["RequestType"] == "Update" and revision is not None and requested != revision:
-            logger.warning("revision %s is not this code's (%s): answering success, not migrating", requested, revision)
-            data = {"schema_version": f"not migrated by revision {revision}"}
+        elif mine is not None and not _are(event.get("ResourceProperties", {}), mine):
+            if not _are(event.get("OldResourceProperties", {}), mine):
+                raise ForeignRequestError(
+                    f"this Update is for {_differences(event.get('ResourceProperties', {}), mine)}, and so was the"
+                    " one before it: not this function's code or database; not migrating"
+                )
+            logger.warning(
+                "a rollback's Update (%s): answering success, not migrating",
+                _differences(event.get("ResourceProperties", {}), mine),
+            )
+            data = {"schema_version": ROLLED_BACK}
         else:
             limit_s = None if remaining_ms is None else max(0.0, remaining_ms() / 1000 - ANSWER_MARGIN_S)
             data = _within(on_create_or_update, limit_s)
@@ -71,6 +81,25 @@ def handle(
             response["Status"],
         )
     return response
+
+
+ROLLED_BACK = "unchanged by the rollback"  # the schema_version a rollback's skipped Update reports
+
+
+class ForeignRequestError(Exception):
+    """An Update made for other code or another database than the function's."""
+
+
+def _are(properties: Mapping[str, Any], mine: Mapping[str, str]) -> bool:
+    return all(str(properties.get(name, "")) == value for name, value in mine.items())
+
+
+def _differences(properties: Mapping[str, Any], mine: Mapping[str, str]) -> str:
+    return ", ".join(
+        f"{name} {properties.get(name, '')!s} (this function: {value})"
+        for name, value in mine.items()
+        if str(properties.get(name, "")) != value
+    )
 
 
 class DeadlineExceededError(Exception):

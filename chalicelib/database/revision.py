@@ -29,3 +29,15 @@ def provision_revision(settings: Settings) -> str:
     for name, value in used.items():
         digest.update(f"{name}={value}\0".encode())
     return digest.hexdigest()[:16]
+
+
+def migration_properties(settings: Settings) -> dict[str, str]:
+    """The DatabaseMigration properties a stack sends this code in this configuration (the template
+    fills MySQLHost, MySQLPort and MySQLAdminSecretArn from the same parameters as the function's
+    environment): a request with others was made for other code, or another database."""
+    return {
+        "Revision": provision_revision(settings),
+        "MySQLHost": settings.mysql.host,
+        "MySQLPort": str(settings.mysql.port),
+        "MySQLAdminSecretArn": settings.secrets.ids.get("mysql_admin", ""),
+    }

@@ -135,35 +135,66 @@ def test_a_failure_logs_the_marker_the_migration_alarm_counts(response_url, capl
     assert custom_resource.FAILURE_MARKER in caplog.text
 
 
-def test_an_update_for_another_revision_succeeds_without_migrating(response_url):
-    # GIVEN a rollback's Update: the old template's revision ("abc") sent to a function whose own
-    # revision is another, whose migration would fail
+OWN = {"Revision": "new", "MySQLHost": "db.example", "MySQLPort": "3306", "MySQLAdminSecretArn": "arn:admin"}
+
+
+def update(url: str, properties: dict[str, str], old: dict[str, str]) -> dict[str, Any]:
+    event = request(url, "Update", "db-schema")
+    event["ResourceProperties"] = {"ServiceToken": "arn:f", **properties}
+    event["OldResourceProperties"] = {"ServiceToken": "arn:f", **old}
+    return event
+
+
+def test_a_rollbacks_update_reaching_the_new_code_succeeds_without_migrating(response_url):
+    # GIVEN a failed update's rollback: CloudFormation sends the old properties (an old revision and
+    # database) to a function that already runs the new code, whose migration fails again
     ran: list[bool] = []
 
     def fail() -> dict[str, Any]:
         ran.append(True)
         raise MigrationError("would fail again, and the rollback with it")
 
+    old = {**OWN, "Revision": "old", "MySQLHost": "old-db.example"}
     # WHEN it is handled
-    answer = custom_resource.handle(request(response_url, "Update", "db-schema"), "db-schema", fail, None, "def")
+    answer = custom_resource.handle(update(response_url, old, OWN), "db-schema", fail, None, lambda: OWN)
     # THEN nothing ran and CloudFormation was told it succeeded, so the rollback completes
     assert ran == []
     assert answer["Status"] == "SUCCESS"
+    assert answer["Data"] == {"schema_version": custom_resource.ROLLED_BACK}
     assert [a["Status"] for _, a in Receiver.answers] == ["SUCCESS"]
 
 
-def test_an_update_for_this_codes_revision_migrates(response_url):
-    # GIVEN an Update whose revision is the function's own WHEN it is handled THEN the migration runs
+def test_an_update_for_this_function_migrates(response_url):
+    # GIVEN an Update whose properties are the function's own (a forward deploy) WHEN handled
+    old = {**OWN, "Revision": "old"}
     answer = custom_resource.handle(
-        request(response_url, "Update", "db-schema"), "db-schema", lambda: {"schema_version": 7}, None, "abc"
+        update(response_url, OWN, old), "db-schema", lambda: {"schema_version": 7}, None, lambda: OWN
     )
-    assert answer["Data"] == {"schema_version": "7"}
+    # THEN the migration runs
+    assert answer["Status"] == "SUCCESS" and answer["Data"] == {"schema_version": "7"}
 
 
-def test_a_create_migrates_whatever_its_revision(response_url):
-    # GIVEN a Create (a new stack, or a replacement) for a revision not the code's own WHEN handled
+def test_an_update_for_another_database_than_the_functions_is_refused(response_url):
+    # GIVEN an Update for a database the function is not configured for, and neither was the last
+    ran: list[bool] = []
+
+    def work() -> dict[str, Any]:
+        ran.append(True)
+        return {}
+
+    other = {**OWN, "MySQLHost": "elsewhere.example"}
+    # WHEN handled
+    answer = custom_resource.handle(update(response_url, other, other), "db-schema", work, None, lambda: OWN)
+    # THEN nothing ran, and CloudFormation is told why, naming the property
+    assert ran == []
+    assert answer["Status"] == "FAILED"
+    assert answer["Reason"].startswith("ForeignRequestError: this Update is for MySQLHost elsewhere.example")
+
+
+def test_a_create_migrates_whatever_its_properties(response_url):
+    # GIVEN a Create (a new stack, or a replacement) whose properties are not the function's own
     answer = custom_resource.handle(
-        request(response_url, "Create"), "db-schema", lambda: {"schema_version": 7}, None, "other"
+        request(response_url, "Create"), "db-schema", lambda: {"schema_version": 7}, None, lambda: OWN
     )
     # THEN it migrates: only an Update can come from a rollback
     assert answer["Status"] == "SUCCESS" and answer["Data"] == {"schema_version": "7"}

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
+from chalicelib.config import load_settings
 from chalicelib.database import custom_resource
+from chalicelib.database.revision import migration_properties
 from tests.support.bundles import name_a_missing_bundle
 from tools.deploy.gateway_responses import definition_extension
 from tools.deploy.iam_usage import allowed_statements
@@ -219,22 +221,24 @@ def test_the_migrations_answer_reaches_cloudformation_through_s3(templates, stag
     # GIVEN the packaged stage's template, whose functions run in private subnets
     template = templates[stage]
     resources = template["Resources"]
-    # THEN with the stack's endpoints it also makes an S3 gateway endpoint on the subnets' route
-    # tables (the migration PUTs its answer to a pre-signed S3 URL), and a rule refuses the
-    # parameters that would leave it without a route table
+    # THEN it makes an S3 gateway endpoint on the route tables it is given (the migration PUTs its
+    # answer to a pre-signed S3 URL); only "" leaves it out (a VPC with its own, or a NAT gateway)
     s3 = resources["S3Endpoint"]
-    assert s3["Condition"] == "MakeVpcEndpoints"
+    assert s3["Condition"] == "MakeS3Endpoint"
+    assert template["Conditions"]["MakeS3Endpoint"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RouteTableIds"}, ""]}]}
     assert s3["Properties"]["VpcEndpointType"] == "Gateway"
     assert s3["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
     assert s3["Properties"]["RouteTableIds"] == {"Fn::Split": [",", {"Ref": "RouteTableIds"}]}
-    rule = template["Rules"]["S3RouteForTheMigration"]
-    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateVpcEndpoints"}, "true"]}
-    assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "RouteTableIds"}, ""]}]}
     # AND the migration waits for every endpoint it uses, and runs again when its database changes
     migration = resources["DatabaseMigration"]["Properties"]
-    condition, endpoints, none = migration["Endpoints"]["Fn::If"]
-    assert (condition, none) == ("MakeVpcEndpoints", [])
-    assert endpoints == [{"Ref": name} for name in ("SqsEndpoint", "SecretsManagerEndpoint", "S3Endpoint")]
+    assert migration["Endpoints"] == [
+        {"Fn::If": [condition, {"Ref": name}, {"Ref": "AWS::NoValue"}]}
+        for condition, name in (
+            ("MakeVpcEndpoints", "SqsEndpoint"),
+            ("MakeVpcEndpoints", "SecretsManagerEndpoint"),
+            ("MakeS3Endpoint", "S3Endpoint"),
+        )
+    ]
     assert {migration[name]["Ref"] for name in ("MySQLHost", "MySQLPort", "MySQLAdminSecretArn")} == {
         "MySQLHost",
         "MySQLPort",
@@ -277,9 +281,10 @@ def test_every_alarm_notifies_a_topic_and_the_migration_and_api_errors_have_one(
     assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5XXError")
     config = chalice_config(stage)
     assert {d["Name"]: d["Value"] for d in api["Dimensions"]} == {
-        "ApiName": template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["info"]["title"],
+        "ApiName": template["Resources"]["RestAPI"]["Properties"]["Name"],
         "Stage": config.api_gateway_stage,
     }
+    assert template["Resources"]["RestAPI"]["Properties"]["Name"] == {"Ref": "AWS::StackName"}  # one per stack
     # AND so has a failed migration, counted from the line the migrate function logs on failure
     metric = resources["MigrationFailuresMetric"]["Properties"]
     assert metric["LogGroupName"] == {"Ref": "MigrateLogGroup"}
@@ -287,6 +292,23 @@ def test_every_alarm_notifies_a_topic_and_the_migration_and_api_errors_have_one(
     (transformation,) = metric["MetricTransformations"]
     assert alarms["MigrationFailedAlarm"]["MetricName"] == transformation["MetricName"]
     assert alarms["MigrationFailedAlarm"]["Namespace"] == transformation["MetricNamespace"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_deployed_migrate_function_recognises_the_stacks_requests_as_its_own(templates, stage):
+    # GIVEN the packaged template: the migrate function's environment, and what the stack sends it
+    resources = templates[stage]["Resources"]
+    environment = resources["Migrate"]["Properties"]["Environment"]["Variables"]
+    sent = resources["DatabaseMigration"]["Properties"]
+    # WHEN the function loads its settings from that environment (deploy-time values stood in)
+    given = {name: value for name, value in environment.items() if isinstance(value, str)}
+    settings = load_settings({**DEPLOY_TIME_STAND_INS, **given})
+    # THEN its own revision is the one the stack sends (else every update would be refused as
+    # another's), and the database properties come from the same parameters as its environment
+    assert migration_properties(settings)["Revision"] == sent["Revision"]
+    assert sent["MySQLHost"] == environment["MYSQL_HOST"]
+    assert sent["MySQLPort"] == environment["MYSQL_PORT"]
+    assert sent["MySQLAdminSecretArn"] == environment["MYSQL_ADMIN_SECRET_ID"]
 
 
 def test_prod_and_stack_are_one_template_with_different_values(templates):

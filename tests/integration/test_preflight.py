@@ -7,6 +7,7 @@ import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ import tools.deploy.package as packaging
 from tests.support.bundles import name_a_missing_bundle
 from tools.aws import LOCAL_AWS_ENV
 from tools.deploy import preflight
+from tools.deploy.checks import Check, Preflight
 from tools.deploy.stack import StackDeployment, targets
 
 STAGE = "stack"
+BUCKET = "sluice-artifacts"  # where make deploy-stack puts the code, in the emulator's region
 
 
 @pytest.fixture(scope="module", params=["localstack", "ministack"])
@@ -27,9 +30,9 @@ def stack(request, stacks) -> StackDeployment:
 
 
 @pytest.fixture(scope="module")
-def checked(stack) -> preflight.Preflight:
+def checked(stack) -> Preflight:
     """The stage's template (packaged once per emulator) with the deployed stack's parameters."""
-    return preflight.prepare(STAGE, dict(stack.parameters), None)
+    return preflight.prepare(STAGE, dict(stack.parameters), BUCKET)
 
 
 @pytest.fixture(autouse=True)
@@ -50,11 +53,11 @@ def client(service: str) -> Any:
     return aws_client(service)  # through AWS_ENDPOINT_URL, as preflight's own
 
 
-def results(checked: preflight.Preflight, **changed: Any) -> dict[str, preflight.Check]:
+def results(checked: Preflight, **changed: Any) -> dict[str, Check]:
     return {c.name: c for c in preflight.run(dataclasses.replace(checked, **changed))}
 
 
-def failed(checked: preflight.Preflight, **changed: Any) -> dict[str, preflight.Check]:
+def failed(checked: Preflight, **changed: Any) -> dict[str, Check]:
     return {name: c for name, c in results(checked, **changed).items() if not c.ok}
 
 
@@ -83,13 +86,12 @@ def test_a_missing_ca_bundle_fails(checked, monkeypatch):
     assert "MYSQL_CA_BUNDLE names certs/gone.pem" in check.found and check.fix == "certs/README.md"
 
 
-def test_a_template_over_the_inline_limit_needs_a_bucket_that_exists(checked, monkeypatch):
-    # GIVEN a template over the inline limit (the limit lowered below it)
-    monkeypatch.setattr(preflight, "INLINE_TEMPLATE_LIMIT", 1000)
-    # THEN without a bucket, or with one that does not exist, the check fails; with one, it passes
-    assert "BUCKET=" in failed(checked)["template-size"].fix
+def test_the_code_and_template_need_a_bucket_that_exists(checked):
+    # GIVEN no bucket, or one that does not exist THEN the check fails, saying what to give
+    assert "BUCKET=" in failed(checked, bucket=None)["template-size"].fix
     missing = f"sluice-preflight-{uuid.uuid4().hex[:8]}"
     assert missing in failed(checked, bucket=missing)["template-size"].found
+    # AND once the bucket exists, it passes
     client("s3").create_bucket(Bucket=missing)
     try:
         assert results(checked, bucket=missing)["template-size"].ok
@@ -111,7 +113,7 @@ def test_too_little_unreserved_concurrency_fails(checked, account):
         assert "which leaves 99" in check.found and "ReserveConcurrency=false" in check.fix
         # AND without reservations the same account passes
         parameters = {**checked.parameters, "ReserveConcurrency": "false"}
-        assert results(checked, parameters=parameters)["lambda-concurrency"].ok
+        assert "reserves none" in results(checked, parameters=parameters)["lambda-concurrency"].found
     finally:
         lam.delete_function_concurrency(FunctionName=other)
 
@@ -134,30 +136,55 @@ def test_a_vpc_without_dns_host_names_fails(checked):
         ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
 
 
-def test_an_endpoint_the_vpc_already_has_collides_with_the_stacks(checked):
-    # GIVEN the VPC with an SQS endpoint of its own, with private DNS (not the stack's)
+@contextmanager
+def vpc_endpoint(checked: Preflight, service: str, **properties: Any) -> Iterator[str]:
+    """An endpoint of the VPC's own (not the stack's) for the `with` block; its id."""
     ec2 = client("ec2")
-    own = ec2.create_vpc_endpoint(
-        VpcId=checked.value("VpcId"),
-        ServiceName=f"com.amazonaws.{LOCAL_AWS_ENV['AWS_REGION']}.sqs",
-        VpcEndpointType="Interface",
-        SubnetIds=checked.listed("SubnetIds"),
-        PrivateDnsEnabled=True,
+    made = ec2.create_vpc_endpoint(
+        VpcId=checked.value("VpcId"), ServiceName=f"com.amazonaws.{LOCAL_AWS_ENV['AWS_REGION']}.{service}", **properties
     )["VpcEndpoint"]["VpcEndpointId"]
     try:
+        yield str(made)
+    finally:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[made])
+
+
+def test_an_endpoint_the_vpc_already_has_collides_with_the_stacks(checked):
+    # GIVEN the VPC with an SQS endpoint of its own, with private DNS (not the stack's)
+    subnets = checked.listed("SubnetIds")
+    with vpc_endpoint(checked, "sqs", VpcEndpointType="Interface", SubnetIds=subnets, PrivateDnsEnabled=True) as own:
         # WHEN checked with CreateVpcEndpoints "true" THEN the endpoints check fails, naming it
         check = failed(checked)["vpc-endpoints"]
-        assert own in check.found and "CreateVpcEndpoints=false" in check.fix
-    finally:
-        ec2.delete_vpc_endpoints(VpcEndpointIds=[own])
+        assert f"the VPC already has {own} (sqs)" == check.found and check.fix == "CreateVpcEndpoints=false"
 
 
 def test_no_endpoints_and_no_nat_fails(checked):
     # GIVEN CreateVpcEndpoints "false" in a VPC with neither endpoints of its own nor a NAT route
     parameters = {**checked.parameters, "CreateVpcEndpoints": "false"}
-    # WHEN checked THEN the functions could reach neither SQS, Secrets Manager nor S3
+    # WHEN checked THEN the functions could reach neither SQS nor Secrets Manager (S3: the stack's endpoint)
     check = failed(checked, parameters=parameters)["vpc-endpoints"]
-    assert "no endpoint and no NAT route for sqs, secretsmanager, s3" in check.found
+    assert check.found == "no endpoint and no NAT route for sqs, secretsmanager"
+    assert check.fix.startswith("CreateVpcEndpoints=true")
+
+
+def test_no_way_to_s3_fails(checked):
+    # GIVEN no route tables for the stack's S3 endpoint, in a VPC without one of its own or a NAT
+    parameters = {**checked.parameters, "RouteTableIds": ""}
+    # WHEN checked THEN the migration could not answer CloudFormation: the fix names the subnets' tables
+    check = failed(checked, parameters=parameters)["vpc-endpoints"]
+    assert check.found == "no endpoint and no NAT route for s3"
+    assert check.fix.startswith(f"RouteTableIds={checked.value('RouteTableIds')}")
+
+
+def test_an_s3_endpoint_the_vpc_already_has_collides_and_then_serves(checked):
+    # GIVEN the VPC with an S3 gateway endpoint of its own on the subnets' route table
+    with vpc_endpoint(checked, "s3", VpcEndpointType="Gateway", RouteTableIds=checked.listed("RouteTableIds")) as own:
+        # WHEN checked with RouteTableIds THEN the stack's would collide (AWS refuses a second one)
+        check = failed(checked)["vpc-endpoints"]
+        assert own in check.found and check.fix == 'RouteTableIds=""'
+        # AND without RouteTableIds the VPC's own serves the functions
+        parameters = {**checked.parameters, "RouteTableIds": ""}
+        assert f"s3: {own}" in results(checked, parameters=parameters)["vpc-endpoints"].found
 
 
 def test_route_tables_that_are_not_the_subnets_fail(checked):
@@ -170,19 +197,41 @@ def test_route_tables_that_are_not_the_subnets_fail(checked):
     assert check.fix == f"RouteTableIds={checked.value('RouteTableIds')}"
 
 
-def test_a_security_group_without_outbound_rules_fails(checked):
-    # GIVEN the functions' security group with its outbound rules removed
+@pytest.fixture
+def egress(checked) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
+    """Replace the functions' security group's outbound rules for one test; restored after it."""
     ec2 = client("ec2")
     group = checked.listed("SecurityGroupIds")[0]
-    rules = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissionsEgress"]
-    ec2.revoke_security_group_egress(GroupId=group, IpPermissions=rules)
-    try:
-        # WHEN checked THEN the security group check fails on 443, MySQL's and Redis's ports
-        check = failed(checked)["security-groups"]
-        mysql, redis = checked.value("MySQLPort"), checked.value("RedisPort")
-        assert f"tcp 443 (HTTPS), {mysql} (MySQL), {redis} (Redis)" in check.found
-    finally:
-        ec2.authorize_security_group_egress(GroupId=group, IpPermissions=rules)
+    before = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissionsEgress"]
+
+    def replace(rules: list[dict[str, Any]]) -> None:
+        now = ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"][0]["IpPermissionsEgress"]
+        if now:
+            ec2.revoke_security_group_egress(GroupId=group, IpPermissions=now)
+        if rules:
+            ec2.authorize_security_group_egress(GroupId=group, IpPermissions=rules)
+
+    yield replace
+    replace(before)
+
+
+def test_a_security_group_without_outbound_rules_fails(checked, egress):
+    # GIVEN the functions' security group with no outbound rule
+    egress([])
+    # WHEN checked THEN the check fails on 443 to the endpoints and to S3, and on MySQL's and Redis's ports
+    check = failed(checked)["security-groups"]
+    for needed in ("443 to the VPC", "443 to S3", f"{checked.value('MySQLPort')} (MySQL)", "(Redis)"):
+        assert needed in check.found
+
+
+def test_https_only_inside_the_vpc_does_not_reach_s3(checked, egress):
+    # GIVEN every port open, but only to the VPC's own addresses (S3's gateway is outside them)
+    vpc = client("ec2").describe_vpcs(VpcIds=[checked.value("VpcId")])["Vpcs"][0]["CidrBlock"]
+    egress([{"IpProtocol": "tcp", "FromPort": 0, "ToPort": 65535, "IpRanges": [{"CidrIp": vpc}]}])
+    # WHEN checked THEN only S3 is out of reach, and the fix names its prefix list rule
+    check = failed(checked)["security-groups"]
+    assert check.found == "no outbound rule for tcp 443 to S3 (its prefix list, or anywhere)"
+    assert "PrefixListIds" in check.fix
 
 
 @pytest.fixture

@@ -15,11 +15,3 @@ def test_the_revision_follows_the_settings_the_migration_uses_and_no_other():
     other_cache = dataclasses.replace(settings, item_cache_ttl_s=settings.item_cache_ttl_s + 1)
     assert provision_revision(more_slots) != provision_revision(settings)
     assert provision_revision(other_cache) == provision_revision(settings)
-
-
-def test_the_packaged_revision_is_what_the_deployed_function_computes():
-    # GIVEN the values make package renders WHEN the stage's function computes its own revision
-    from tools.deploy.package import stage_values
-
-    # THEN they agree (else every Update would be taken for a rollback's and skip the migration)
-    assert stage_values("prod")["PROVISION_REVISION"] == provision_revision(stage_settings("prod"))

@@ -51,8 +51,9 @@ def sentence(template: dict[str, Any]) -> str:
     return (
         "The stack makes "
         + ", ".join(parts[:-1])
-        + f" and {parts[-1]} (counted from the packaged template; the endpoints unless CreateVpcEndpoints is"
-        + ' "false", the topic unless AlarmTopicArn names one)'
+        + f" and {parts[-1]} (counted from the packaged template; the SQS and Secrets Manager endpoints"
+        + ' unless CreateVpcEndpoints is "false", the S3 one when RouteTableIds are given, the topic unless'
+        + " AlarmTopicArn names one)"
         + ", and runs its database migration at every deploy that changes it."
     )
 

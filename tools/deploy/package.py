@@ -70,7 +70,6 @@ def stage_values(stage: str) -> dict[str, str]:
         "PROVISION_REVISION": provision_revision(stage_settings(stage)),
         "GATEWAY_RESPONSES": json.dumps(gateway_responses.definition_extension()),  # JSON is YAML
         "MIGRATION_FAILURE_MARKER": custom_resource.FAILURE_MARKER,
-        "API_NAME": config.app_name,  # API Gateway names the API after the definition's title, the app
         "API_STAGE": config.api_gateway_stage,
     }
 

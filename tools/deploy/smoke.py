@@ -46,8 +46,11 @@ def smoke(api_url: str, admin_token: str, deadline_s: float = STORED_DEADLINE_S)
         shown.append(write_then_read(api_url, str(made["key"]), deadline_s))
     finally:
         status, body = api_request(api_url, admin_token, "DELETE", f"/keys/{made['id']}")
-        if status != 204:
-            raise SmokeFailed(f"smoke: revoking the smoke key {made['id']} answered {status}: {json.dumps(body)}")
+        unrevoked = f"smoke: revoking the smoke key {made['id']} answered {status}: {json.dumps(body)}"
+        if status != 204 and sys.exc_info()[0] is None:
+            raise SmokeFailed(unrevoked)
+        if status != 204:  # the step's own failure goes on; this one is said beside it
+            print(unrevoked, file=sys.stderr)
     shown.append(f"smoke key {made['id']} revoked")
     return shown
 
