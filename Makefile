@@ -18,7 +18,7 @@ given_stage = $(if $(filter command line environment,$(origin STAGE)),$(STAGE),$
 
 .PHONY: help setup system-packages venvs up up-localstack deploy undeploy down status bootstrap budget \
 	package preflight smoke deploy-stack undeploy-stack migrate key redrive replay-rejects \
-	test test-suite unit functional fuzz integration bench bench-quick bench-scale bench-smoke faults faults-short lint format clean
+	test test-suite unit functional browser fuzz integration bench bench-quick bench-scale bench-smoke faults faults-short lint format clean
 
 help:  ## this list
 	@echo "sluice: make up serves it, make test tests it. Times measured on this 2-core machine."
@@ -26,7 +26,7 @@ help:  ## this list
 
 setup: system-packages venvs  ## install what is missing (make up and make test do it)
 
-system-packages:  ## MariaDB, Redis and openssl from the distribution's packages, if missing
+system-packages:  ## MariaDB, Redis, openssl and Chromium from the distribution's packages, if missing
 	@scripts/ensure-system-packages.sh
 
 VENV_STAMPS := $(VENV)/.installed $(LS_VENV)/.installed $(LS_VENV)/.executor-installed $(LAMBDA_VENV)/.installed \
@@ -134,13 +134,17 @@ replay-rejects: $(call ops_prereq,setup)  ## [DRY_RUN=1] [KEY_ID=key_...]: set-a
 test: setup $(BENCH_VENV)/.installed  ## the same setup as make up, then lint and every suite below (CI runs this) [13 min on a fresh clone]
 	$(PY) -m tools.devstack run --with ministack -- $(MAKE) --no-print-directory test-suite
 
-test-suite: lint unit functional fuzz integration bench-smoke faults-short  ## what make test runs once the services are up
+test-suite: lint unit functional browser fuzz integration bench-smoke faults-short  ## what make test runs once the services are up
 
 unit: venvs  ## tests without I/O [2 s]
 	$(PY) -m pytest tests/unit
 
 functional: venvs  ## the app against the real MariaDB, Redis and SQS, make up and the README's blocks [2 min]
 	$(PY) -m pytest tests/functional
+
+# Debian's chromium, headless, driven by Playwright (pinned in requirements-dev.txt; nothing downloaded).
+browser: venvs  ## the log viewer (GET /ui) in headless Chromium against chalice local and the consumer [30 s]
+	$(PY) -m pytest tests/browser
 
 integration: venvs  ## the app and the packaged stack deployed into LocalStack and MiniStack, over HTTP [3 min]
 	$(PY) -m pytest tests/integration

@@ -18,7 +18,7 @@ from chalicelib.database.revision import migration_properties
 from chalicelib.keys.gate import Admission, Charge
 from chalicelib.keys.model import SCOPE_READ, SCOPE_WRITE
 from chalicelib.otlp import http as otlp_http
-from chalicelib.web import http, openapi
+from chalicelib.web import http, openapi, viewer
 from chalicelib.web.health import check_health
 
 logger = Logger(service="sluice")
@@ -192,12 +192,44 @@ def query_logs() -> Response:
     return _answer(wiring.get_logs().query(http.query_params(_request()), admission.principal), admission, 200)
 
 
+@app.route("/logs/stats", methods=["GET"])
+@json_errors
+def log_stats() -> Response:
+    """A key with logs:read; counts of its sources only, from the writer's counts (one read per call)."""
+    admission = _key(SCOPE_READ)
+    return _answer(wiring.get_reading().stats(http.query_params(_request()), admission.principal), admission, 200)
+
+
+@app.route("/logs/tail", methods=["GET"])
+@json_errors
+def tail_logs() -> Response:
+    """A key with logs:read; entries of its sources stored after the cursor (at most TAIL_MAX_COMMITS read)."""
+    admission = _key(SCOPE_READ)
+    return _answer(wiring.get_reading().tail(http.query_params(_request()), admission.principal), admission, 200)
+
+
 @app.route("/logs/{log_id}", methods=["GET"])
 @json_errors
 def get_log(log_id: str) -> Response:
     """A key with logs:read; an entry of another source is not found."""
     admission = _key(SCOPE_READ)
     return _answer(wiring.get_logs().get(log_id, admission.principal), admission, 200)
+
+
+@app.route("/ui", methods=["GET"])
+@json_errors
+def viewer_page() -> Response:
+    """Anyone, within PUBLIC_RATE_PER_S: the log viewer's page (it holds no data; the user pastes a read key)."""
+    _public()
+    return viewer.page()
+
+
+@app.route("/ui/{asset}", methods=["GET"])
+@json_errors
+def viewer_asset(asset: str) -> Response:
+    """Anyone, within PUBLIC_RATE_PER_S: the viewer's script or stylesheet."""
+    _public()
+    return viewer.asset(asset)
 
 
 @app.on_sqs_message(

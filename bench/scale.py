@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ LOAD_CHUNK = 250_000
 # that loading them is not one checkpoint after another (measured: 96 MiB held the load to about
 # 4,000 rows/s). The local MariaDB's own values are put back afterwards.
 SERVER_SIZING = {"innodb_buffer_pool_size": 8 << 30, "innodb_log_file_size": 2 << 30}
+WORDS = 1000  # each message carries one word of this many: a word is in 0.1% of the entries
+STATUSES = [200] * 90 + [404] * 8 + [500] * 2  # the `status` attribute's values, as a web server's
+SEARCH_REQUESTS = 20  # per search, count and tail scenario and size
 COMBINATIONS = [
     (filters, ranged, deep)
     for filters in ("none", "source", "level", "source+level")
@@ -107,6 +111,7 @@ def load(rows: int, rng: random.Random, id_window_days: int) -> float:
     from bench.writer import connect
 
     now = datetime.now(UTC).replace(tzinfo=None)
+    minutes: Counter[tuple[datetime, str, str]] = Counter()  # the counts the writer would have kept
     conn = connect("127.0.0.1", 3307, "root", "")
     conn.select_db(BENCH_DB)
     started = time.perf_counter()
@@ -121,11 +126,16 @@ def load(rows: int, rng: random.Random, id_window_days: int) -> float:
                     ts = now - timedelta(seconds=rng.random() * DAYS * 86400)
                     log_id = str(uuid7(int(ts.replace(tzinfo=UTC).timestamp() * 1000)))  # as the API names it
                     source = f"svc-{rng.randrange(SOURCES):03d}"
+                    level = rng.choice(LEVELS)
                     stamp = ts.strftime("%Y-%m-%d %H:%M:%S.%f")
-                    message = f"GET /items/{rng.randrange(10_000)} 200 in {rng.randrange(500)} ms; " + "x" * 80
-                    logs.write(
-                        f"{log_id}\t{rng.choice(LEVELS)}\t{source}\t{message}\t{stamp}\t{{}}\t{stamp}\t{stamp}\n"
+                    status = rng.choice(STATUSES)
+                    message = (
+                        f"GET /items/{rng.randrange(10_000)} {status} in {rng.randrange(500)} ms;"
+                        f" {word(rng.randrange(WORDS))} " + "x" * 70
                     )
+                    attributes = json.dumps({"status": status, "route": f"/items/{rng.randrange(100)}"})
+                    logs.write(f"{log_id}\t{level}\t{source}\t{message}\t{stamp}\t{attributes}\t{stamp}\t{stamp}\n")
+                    minutes[(ts.replace(second=0, microsecond=0), source, level)] += 1
                     if ts >= now - timedelta(days=id_window_days):
                         ids.write(f"{log_id}\t0\t{ts:%Y-%m-%d}\n")
             with conn.cursor() as cur:
@@ -134,7 +144,9 @@ def load(rows: int, rng: random.Random, id_window_days: int) -> float:
                     " (id, level, source, message, ts, attributes, received_at, stored_at)"
                 )
                 cur.execute(f"LOAD DATA LOCAL INFILE '{ids.name}' INTO TABLE log_ids (id, claim, seen_on)")
+                add_loaded_counts(cur, minutes)
             conn.commit()
+            minutes.clear()
             os.unlink(logs.name)
             os.unlink(ids.name)
     except pymysql.err.MySQLError:
@@ -143,6 +155,26 @@ def load(rows: int, rng: random.Random, id_window_days: int) -> float:
     finally:
         conn.close()
     return rows / (time.perf_counter() - started)
+
+
+def word(n: int) -> str:
+    """The n-th word of the messages' vocabulary."""
+    return f"w{n:04d}zq"
+
+
+def add_loaded_counts(cur: Any, minutes: Counter[tuple[datetime, str, str]]) -> None:
+    """Add a loaded chunk's entries to the minute and hour counts, as the writer does for its rows."""
+    hours: Counter[tuple[datetime, str, str]] = Counter()
+    for (minute, source, level), n in minutes.items():
+        hours[(minute.replace(minute=0), source, level)] += n
+    for table, counts in (("log_counts", minutes), ("log_counts_hourly", hours)):
+        rows = [(bucket, source, level, n) for (bucket, source, level), n in counts.items()]
+        for start in range(0, len(rows), 5000):
+            cur.executemany(
+                f"INSERT INTO {table} (bucket, source, level, entries) VALUES (%s, %s, %s, %s)"
+                " ON DUPLICATE KEY UPDATE entries = entries + VALUES(entries)",
+                rows[start : start + 5000],
+            )
 
 
 def params_for(filters: str, ranged: bool, rng: random.Random) -> dict[str, str]:
@@ -183,6 +215,92 @@ def measure_queries(client: Any, rng: random.Random) -> dict[str, Any]:
             "p99_ms": round(timings[min(len(timings) - 1, int(0.99 * len(timings)))], 2),
         }
     return results
+
+
+def read_scenarios(rng: random.Random, search_max_span_s: int) -> dict[str, Callable[[], str]]:
+    """Each search, count and tail scenario: a function that gives one request's path."""
+    from urllib.parse import urlencode
+
+    def day() -> tuple[str, str]:
+        start = datetime.now(UTC).date() - timedelta(days=rng.randrange(1, DAYS))
+        return f"{start:%Y-%m-%d}T00:00:00Z", f"{start + timedelta(days=1):%Y-%m-%d}T00:00:00Z"
+
+    def logs(**params: str) -> str:
+        return f"/logs?{urlencode({'limit': '100', **params})}"
+
+    def one_word() -> str:
+        return word(rng.randrange(WORDS))
+
+    def past(span_s: int, **params: str) -> str:
+        """A search of `span_s` ending at a random time of the loaded days (not the writer's runs, which
+        put thousands of rows in the last minutes)."""
+        until = datetime.now(UTC) - timedelta(hours=2) - timedelta(seconds=rng.random() * (DAYS - 2) * 86400)
+        return logs(since=(until - timedelta(seconds=span_s)).isoformat(), until=until.isoformat(), **params)
+
+    now = datetime.now(UTC)
+    last_30_days = (now - timedelta(days=DAYS)).isoformat()
+    return {
+        "q, one hour": lambda: past(3600, q=one_word()),
+        "q matching nothing, one hour": lambda: past(3600, q="nowhere-at-all"),
+        "q, the longest span": lambda: past(search_max_span_s, q=one_word()),
+        "q matching nothing, the longest span (every row read)": lambda: past(search_max_span_s, q="nowhere-at-all"),
+        "attr.status=500, one hour": lambda: past(3600, **{"attr.status": "500"}),
+        "attr.status=500, the longest span": lambda: past(search_max_span_s, **{"attr.status": "500"}),
+        "stats, one day at 1m": lambda: (
+            "/logs/stats?" + urlencode(dict(zip(("since", "until"), day(), strict=True)) | {"interval": "1m"})
+        ),
+        "stats, 30 days at 1h": lambda: f"/logs/stats?{urlencode({'since': last_30_days, 'interval': '1h'})}",
+        "stats, 30 days at 1h by source": lambda: (
+            "/logs/stats?" + urlencode({"since": last_30_days, "interval": "1h", "by": "source"})
+        ),
+    }
+
+
+def measure_reads(client: Any, rng: random.Random, search_max_span_s: int) -> dict[str, Any]:
+    """p50/p99 of each search, count and tail scenario, through the app's handlers."""
+    results = {}
+    for label, path in read_scenarios(rng, search_max_span_s).items():
+        results[label] = _timed(client, [path() for _ in range(SEARCH_REQUESTS)])
+    results.update(measure_tail(client))
+    return results
+
+
+def measure_tail(client: Any) -> dict[str, Any]:
+    """A follower's polls: one that finds up to 100 new entries (two writer commits behind the
+    head), and one that finds nothing new (at the head)."""
+    from urllib.parse import urlencode
+
+    from chalicelib.validation import encode_cursor
+
+    head = json.loads(client.http.get("/logs/tail?limit=1").body)["next_cursor"]
+    seq = int(json.loads(_decoded(head))["seq"])
+    behind = encode_cursor({"seq": str(max(seq - 2, 0)), "id": "~"})
+    return {
+        "tail poll, 100 new": _timed(client, [f"/logs/tail?{urlencode({'cursor': behind})}"] * SEARCH_REQUESTS),
+        "tail poll, nothing new": _timed(client, [f"/logs/tail?{urlencode({'cursor': head})}"] * SEARCH_REQUESTS),
+    }
+
+
+def _decoded(cursor: str) -> str:
+    import base64
+
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+
+
+def _timed(client: Any, paths: list[str]) -> dict[str, Any]:
+    """p50 and p99 of the requests, and how many did not answer 200 (503 query_timeout: the cap)."""
+    timings, refused = [], 0
+    for path in paths:
+        started = time.perf_counter()
+        response = client.http.get(path)
+        timings.append((time.perf_counter() - started) * 1000)
+        refused += response.status_code != 200
+    timings.sort()
+    return {
+        "p50_ms": round(statistics.median(timings), 2),
+        "p99_ms": round(timings[min(len(timings) - 1, int(0.99 * len(timings)))], 2),
+        "not_200": refused,
+    }
 
 
 def name(filters: str, ranged: bool, deep: bool) -> str:
@@ -243,6 +361,7 @@ class WriterRates:
     api_ids: float  # rows/s with the ids the API makes (time-ordered, chalicelib/logs/ids.py)
     client_ids: float  # rows/s with random ids, as a client that names its own entries sends
     flush_s: float
+    api_ids_rows_only: float  # the API's ids, without the counts and the commit order (the writer before them)
 
 
 def settled_ingest_rates() -> WriterRates:
@@ -251,21 +370,26 @@ def settled_ingest_rates() -> WriterRates:
     flushed_s = flush_dirty_pages()
     api_ids = statistics.median(ingest_rate(uuid7) for _ in range(INGEST_RUNS))
     client_ids = statistics.median(ingest_rate(uuid.uuid4) for _ in range(INGEST_RUNS))
-    return WriterRates(api_ids, client_ids, flushed_s)
+    rows_only = statistics.median(ingest_rate(uuid7, counted=False) for _ in range(INGEST_RUNS))
+    return WriterRates(api_ids, client_ids, flushed_s, rows_only)
 
 
-def ingest_rate(new_id: Callable[[], uuid.UUID]) -> float:
-    """rows/s of the writer's path (claim ids, insert, commit) for INGEST_ROWS in batches of 1,000."""
+def ingest_rate(new_id: Callable[[], uuid.UUID], counted: bool = True) -> float:
+    """rows/s of the writer's path (claim ids, insert, counts and commit order unless not `counted`,
+    commit) for INGEST_ROWS in batches of 1,000."""
     from bench.writer import connect, make_records
     from chalicelib.consumer.insert import insert_log_rows
+    from chalicelib.consumer.writer import record_stored
 
-    records = make_records(INGEST_ROWS, new_id)
+    records = make_records(INGEST_ROWS, new_id)  # timestamped now, as entries arrive
     conn = connect("127.0.0.1", 3307, "root", "")
     conn.select_db(BENCH_DB)
     started = time.perf_counter()
     try:
         for start in range(0, INGEST_ROWS, 1000):
-            insert_log_rows(conn, records[start : start + 1000], 1000, 1 << 22)
+            outcome = insert_log_rows(conn, records[start : start + 1000], 1000, 1 << 22)
+            if counted:
+                record_stored(conn, outcome)
             conn.commit()
     finally:
         conn.close()
@@ -302,8 +426,9 @@ def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.
         "sizes": {},
         "ingest_empty_rows_per_s": round(empty.client_ids),
         "ingest_empty_api_ids_rows_per_s": round(empty.api_ids),
+        "ingest_empty_api_ids_rows_only_per_s": round(empty.api_ids_rows_only),
     }
-    loaded = INGEST_ROWS * INGEST_RUNS * 2
+    loaded = INGEST_ROWS * INGEST_RUNS * 3
     with Client(sluice_app.app, stage_name="bench") as client:
         for size in sizes:
             print(f"scale: loading to {size:,} rows", flush=True)
@@ -315,16 +440,20 @@ def _run(sizes: list[int], out: Path, sluice_app: Any, Client: Any, rng: random.
             settled = settled_ingest_rates()
             print(f"scale: {size:,} rows: queries", flush=True)
             queries = measure_queries(client, rng)
+            print(f"scale: {size:,} rows: searches, counts and the tail", flush=True)
+            reads = measure_reads(client, rng, wiring.SETTINGS.search_max_span_s)
             results["sizes"][str(size)] = {
                 "load_rows_per_s": None if load_rate is None else round(load_rate),
                 "queries": queries,
+                "reads": reads,
+                "ingest_api_ids_rows_only_per_s": round(settled.api_ids_rows_only),
                 "explain": explain_all(rng),
                 "ingest_after_load_rows_per_s": round(after_load),
                 "flush_s": round(settled.flush_s, 1),
                 "ingest_rows_per_s": round(settled.client_ids),
                 "ingest_api_ids_rows_per_s": round(settled.api_ids),
             }
-            loaded += INGEST_ROWS * (1 + 2 * INGEST_RUNS)
+            loaded += INGEST_ROWS * (1 + 3 * INGEST_RUNS)
     out.mkdir(parents=True, exist_ok=True)
     (out / "scale.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     return results

@@ -20,6 +20,7 @@ import pymysql
 from pymysql.connections import Connection
 
 from chalicelib.consumer.insert import insert_log_rows, max_statement_bytes
+from chalicelib.consumer.writer import record_stored
 from chalicelib.database.schema import load_migrations, migrate
 from chalicelib.logs.model import LogRecord
 
@@ -85,7 +86,7 @@ def write_batches(batch: int) -> Callable[[Connection, Sequence[LogRecord]], Non
     def write(conn: Connection, records: Sequence[LogRecord]) -> None:
         limit = max_statement_bytes(conn)
         for start in range(0, len(records), batch):
-            insert_log_rows(conn, records[start : start + batch], batch, limit)
+            record_stored(conn, insert_log_rows(conn, records[start : start + batch], batch, limit))
             conn.commit()
 
     return write

@@ -26,8 +26,11 @@ from chalicelib.keys.service import KeyService
 from chalicelib.keys.store import KeyStore
 from chalicelib.lazy import once
 from chalicelib.logs.queue import LogQueue
+from chalicelib.logs.reading import LogReading
 from chalicelib.logs.service import LogService
+from chalicelib.logs.stats import StatsStore
 from chalicelib.logs.store import LogStore
+from chalicelib.logs.tail import TailStore
 from chalicelib.metrics import PipelineMetrics
 from chalicelib.mysql.connector import Database, MySQLConnector
 from chalicelib.otlp.service import OtlpService
@@ -144,6 +147,11 @@ def get_item_writes() -> ItemStore:
 @once
 def get_log_store() -> LogStore:
     return LogStore(get_database())
+
+
+@once
+def get_reading() -> LogReading:
+    return LogReading(StatsStore(get_database()), TailStore(get_database(), SETTINGS.tail_max_commits), SETTINGS)
 
 
 @once

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs MariaDB, Redis and openssl from the distribution's packages when they are missing.
+# Installs MariaDB, Redis, openssl and Chromium from the distribution's packages when they are missing.
 # Installing them does not start system services on our machines; sluice starts its own processes.
 set -euo pipefail
 
@@ -8,6 +8,7 @@ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(ma
 command -v mariadb >/dev/null 2>&1 || missing+=(mariadb-client)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # the local CA (tools/devstack/devcerts.py)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the log viewer's tests (tests/browser), headless
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""

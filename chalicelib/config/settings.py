@@ -494,6 +494,45 @@ class Settings:
             meaning="the most JSON one `GET /logs` page carries",
         )
     )
+    search_default_span_s: int = field(
+        metadata=setting(
+            env="SEARCH_DEFAULT_SPAN_S",
+            default="3600",
+            minimum=60,
+            meaning="a search (`q`, `attr.*`) without `since` looks this far back from `until`",
+        )
+    )
+    search_max_span_s: int = field(
+        metadata=setting(
+            env="SEARCH_MAX_SPAN_S",
+            default="21600",
+            minimum=60,
+            meaning=(
+                "the longest `since`..`until` a search may read, every row of it when nothing matches (6 h of 10M rows"
+                " over 30 days: under 500 ms, `make bench-scale`): past it, 400; a search that outlasts"
+                " MYSQL_STATEMENT_TIMEOUT_S answers 503 query_timeout"
+            ),
+        )
+    )
+    stats_max_buckets: int = field(
+        metadata=setting(
+            env="STATS_MAX_BUCKETS",
+            default="2000",
+            minimum=10,
+            meaning="the most buckets one `GET /logs/stats` answers (a day at 1m is 1,440; 30 days at 1h, 720)",
+        )
+    )
+    tail_max_commits: int = field(
+        metadata=setting(
+            env="TAIL_MAX_COMMITS",
+            default="500",
+            minimum=1,
+            meaning=(
+                "the most writer transactions one `GET /logs/tail` reads past its cursor (each holds up to a batch);"
+                " its cursor moves past them even when the filters matched none"
+            ),
+        )
+    )
     log_absent_ttl_s: int = field(
         metadata=setting(
             env="LOG_ABSENT_TTL_S",

@@ -3,7 +3,7 @@ claimed once (consumer/logids.py), a failing statement split until its bad rows 
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -27,11 +27,14 @@ _PACKET_MARGIN_BYTES = 1024
 @dataclass
 class InsertOutcome:
     """What inserting a batch's rows did: rows new to MySQL, rows MySQL rejected (with why, to set
-    aside), and rows it failed on for another reason (their messages go back to SQS alone)."""
+    aside), and rows it failed on for another reason (their messages go back to SQS alone); the
+    records stored, and the transaction's claim number (log_ids.claim)."""
 
     inserted: int
     rejected: list[tuple[LogRecord, str]]
     failed: list[tuple[LogRecord, str]]
+    stored: list[LogRecord] = field(default_factory=list)
+    claim: int = 0
 
 
 def insert_log_rows(
@@ -62,7 +65,7 @@ def insert_log_rows(
             clashes.append((record, _elsewhere(owner)))
         elif log_id in claim.fresh:
             to_store.append(record)
-    outcome = InsertOutcome(0, [], [])
+    outcome = InsertOutcome(0, [], [], claim=claim.number)
     escape = conn.escape
     rows = [(r, _row_values(escape, r)) for r in to_store]
     limit = max_statement_bytes - len(_LOG_INSERT_PREFIX) - len(_LOG_INSERT_SUFFIX)
@@ -83,6 +86,8 @@ def insert_log_rows(
     not_stored = [str(r.id) for r, _ in outcome.rejected + outcome.failed]
     if not_stored:
         release_ids(conn, claim, not_stored)
+    unstored = set(not_stored)
+    outcome.stored = [r for r in to_store if str(r.id) not in unstored]
     outcome.rejected += clashes
     return outcome
 

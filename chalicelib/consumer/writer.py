@@ -11,7 +11,9 @@ from typing import Any
 import pydantic
 import pymysql
 
-from chalicelib.consumer.insert import insert_log_rows, max_statement_bytes
+from chalicelib.consumer.commit_order import take_commit_number
+from chalicelib.consumer.counts import add_counts
+from chalicelib.consumer.insert import InsertOutcome, insert_log_rows, max_statement_bytes
 from chalicelib.consumer.rejects import RejectedEntry, insert_rejects
 from chalicelib.logs.model import LogRecord
 from chalicelib.logs.packing import unpack_message
@@ -128,6 +130,7 @@ class LogWriter:
                         RejectedEntry(message_id, index, str(record.id), reason, json.dumps(record.to_message()))
                     )
                 insert_rejects(conn, rejects)
+                record_stored(conn, outcome)
                 conn.commit()
                 if outcome.inserted:
                     lag_ms = _lag_ms(decoded.records)
@@ -153,6 +156,13 @@ class LogWriter:
         duplicates = len(decoded.records) - refused_count - len(failed) - inserted
         insert_ms = (time.monotonic() - started) * 1000
         return WriteResult(inserted, duplicates, len(rejects), tuple(failed_messages), insert_ms, lag_ms)
+
+
+def record_stored(conn: Any, outcome: InsertOutcome) -> None:
+    """Count what the transaction stored and take its place in the commit order: just before COMMIT."""
+    add_counts(conn, outcome.stored)
+    if outcome.stored:
+        take_commit_number(conn, outcome.claim)  # the last statement: its lock orders the commits
 
 
 def _lag_ms(records: Sequence[LogRecord]) -> float:

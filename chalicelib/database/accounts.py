@@ -17,6 +17,12 @@ API_GRANTS = (
     ("SELECT, INSERT, UPDATE, DELETE", "items"),  # GET/PUT/DELETE /items (the upsert reads `version`)
     ("SELECT", "logs"),  # GET /logs, GET /logs/{id}
     ("SELECT, INSERT, UPDATE", "api_keys"),  # look keys up; POST /keys; revoke, last used
+    ("SELECT", "log_counts"),  # GET /logs/stats
+    ("SELECT", "log_counts_hourly"),
+    ("SELECT", "log_level_counts"),
+    ("SELECT", "log_level_counts_hourly"),
+    ("SELECT", "log_commits"),  # GET /logs/tail: the order of storage
+    ("SELECT", "log_ids"),  # ... and each entry's transaction
 )
 WRITER_GRANTS = (
     # INSERT ... ON DUPLICATE KEY UPDATE is the writer's only statement. It needs SELECT and UPDATE
@@ -25,12 +31,23 @@ WRITER_GRANTS = (
     ("SELECT, INSERT, UPDATE", "logs"),
     ("SELECT, INSERT, UPDATE", "log_rejects"),
     ("SELECT, INSERT, UPDATE, DELETE", "log_ids"),  # claim ids; give back those not stored
+    ("SELECT, INSERT, UPDATE", "log_counts"),  # add what it stored, per minute and per hour
+    ("SELECT, INSERT, UPDATE", "log_counts_hourly"),
+    ("SELECT, INSERT, UPDATE", "log_level_counts"),
+    ("SELECT, INSERT, UPDATE", "log_level_counts_hourly"),
+    ("SELECT, UPDATE", "log_commit_sequence"),  # take the next commit number
+    ("SELECT, INSERT", "log_commits"),
 )
 MAINTAINER_GRANTS = (
     # Partition maintenance (chalicelib/database/partitions.py): REORGANIZE PARTITION is an ALTER TABLE,
     # which needs ALTER, CREATE and INSERT; DROP PARTITION needs DROP besides.
     ("SELECT, INSERT, CREATE, DROP, ALTER", "logs"),  # in the order SHOW GRANTS lists them
     ("SELECT, DELETE", "log_ids"),  # forget ids older than LOG_ID_WINDOW_DAYS
+    ("SELECT, DELETE", "log_counts"),  # a dropped day's counts go with it
+    ("SELECT, DELETE", "log_counts_hourly"),
+    ("SELECT, DELETE", "log_level_counts"),
+    ("SELECT, DELETE", "log_level_counts_hourly"),
+    ("SELECT, DELETE", "log_commits"),  # forgotten with the ids
 )
 MAINTAINER_CONNECTIONS = 1  # one run at a time; taken from the administrators' reserve
 

@@ -9,7 +9,9 @@ above the last day, so no row ever lacks a partition. Maintenance:
   rows;
 - drops the partitions whose every row is older than LOG_RETENTION_DAYS: DROP PARTITION removes
   the day's file, it deletes no rows one by one;
-- forgets the ids (`log_ids`) first stored more than LOG_ID_WINDOW_DAYS ago, in chunks.
+- deletes the dropped days' counts (`log_counts`, `log_counts_hourly`: GET /logs/stats);
+- forgets the ids (`log_ids`) first stored more than LOG_ID_WINDOW_DAYS ago, in chunks, and the
+  commit order (`log_commits`: GET /logs/tail) as old.
 A run waits at most PARTITION_LOCK_WAIT_S for the table's metadata lock (writers hold it during
 their transactions) or a row lock, and otherwise fails, to be tried again at the next run. A
 named lock keeps two runs apart. Each statement is stopped after PARTITION_STATEMENT_TIMEOUT_S
@@ -27,6 +29,7 @@ import pymysql.cursors
 from pymysql.connections import Connection
 
 from chalicelib.config import Settings
+from chalicelib.consumer.counts import COUNT_TABLES
 from chalicelib.errors import MigrationError
 from chalicelib.mysql.connector import MySQLConnector
 
@@ -52,6 +55,7 @@ class Plan:
     create: tuple[date, ...]  # days to split off p_future, oldest first
     first_split: bool  # no day exists yet: p_before takes every row before the first new day
     drop: tuple[str, ...]  # partitions to drop
+    dropped_below: date | None = None  # every row before this day goes with them (their counts too)
 
 
 @dataclass
@@ -107,8 +111,21 @@ def plan(partitions: list[Partition], today: date, retention_days: int, ahead_da
     bounds = [(p.name, p.below) for p in days] + [(day_name(d), d + timedelta(days=1)) for d in create]
     if first_split and create:
         bounds.insert(0, (BEFORE, create[0]))
-    drop = [name for name, below in bounds if below is not None and below <= cutoff]
-    return Plan(tuple(create), first_split, tuple(drop))
+    dropped = [(name, below) for name, below in bounds if below is not None and below <= cutoff]
+    return Plan(tuple(create), first_split, tuple(n for n, _ in dropped), max((b for _, b in dropped), default=None))
+
+
+def _delete_in_chunks(conn: Connection, delete: str, before: date) -> int:
+    """Run `delete` (a DELETE ... WHERE <day> < %s) ID_DELETE_CHUNK rows at a time, each committed."""
+    total = 0
+    with conn.cursor(pymysql.cursors.Cursor) as cur:
+        for _ in range(ID_DELETE_ROUNDS):
+            deleted = int(cur.execute(f"{delete} LIMIT %s", (before, ID_DELETE_CHUNK)))
+            conn.commit()
+            total += deleted
+            if deleted < ID_DELETE_CHUNK:
+                break
+    return total
 
 
 def utc_today() -> date:
@@ -173,15 +190,14 @@ def maintain(
             if todo.drop:
                 cur.execute(f"ALTER TABLE logs DROP PARTITION {', '.join(todo.drop)}")
                 result.dropped = list(todo.drop)
-            forget_before = today - timedelta(days=id_window_days)
-            for _ in range(ID_DELETE_ROUNDS):
-                deleted = cur.execute(
-                    "DELETE FROM log_ids WHERE seen_on < %s LIMIT %s", (forget_before, ID_DELETE_CHUNK)
-                )
+            if todo.dropped_below is not None:  # the dropped days' counts (GET /logs/stats) go with them
+                for table in COUNT_TABLES:
+                    cur.execute(f"DELETE FROM {table} WHERE bucket < %s", (todo.dropped_below,))
                 conn.commit()
-                result.ids_forgotten += deleted
-                if deleted < ID_DELETE_CHUNK:
-                    break
+            forget_before = today - timedelta(days=id_window_days)
+            result.ids_forgotten = _delete_in_chunks(conn, "DELETE FROM log_ids WHERE seen_on < %s", forget_before)
+            # The commit order (GET /logs/tail) is kept as long as the ids it leads to.
+            _delete_in_chunks(conn, "DELETE FROM log_commits WHERE committed_on < %s", forget_before)
         finally:
             cur.execute("DO RELEASE_LOCK(CONCAT(DATABASE(), '.partitions'))")
     logger.info("partition maintenance", extra={f"partitions_{k}": v for k, v in result.to_dict().items()})

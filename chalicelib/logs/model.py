@@ -11,6 +11,7 @@ from pydantic import Field
 from chalicelib.errors import ValidationError
 from chalicelib.keys.model import KEY_ID_PATTERN
 from chalicelib.logs.ids import uuid7
+from chalicelib.logs.search import Q_MAX_CHARS, SEARCH_HELP
 from chalicelib.validation import Attributes, Strict, Timestamp, capped, field_errors, format_rfc3339, validate
 
 SOURCE_PATTERN = r"^[A-Za-z0-9_.:/-]{1,64}$"
@@ -80,6 +81,7 @@ class LogListQuery(Strict):
     until: Timestamp | None = None
     limit: int = Field(default=100, ge=1, le=500)
     cursor: str | None = None
+    q: str | None = Field(default=None, max_length=Q_MAX_CHARS, description=SEARCH_HELP)
 
 
 class LogBatchIn(Strict):

@@ -6,7 +6,7 @@ and may only use the key's sources; reads see only the key's sources.
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.config import Settings
@@ -22,6 +22,7 @@ from chalicelib.logs.model import (
     validate_log_batch,
 )
 from chalicelib.logs.queue import LogQueue
+from chalicelib.logs.search import ATTR_PREFIX, parse_search
 from chalicelib.logs.store import LogFilter, LogStore
 from chalicelib.metrics import PipelineMetrics
 from chalicelib.redis.cache import Cache
@@ -138,10 +139,15 @@ class LogService:
 
     def query(self, params: dict[str, str], principal: Principal) -> dict[str, Any]:
         """Stored entries of the caller's sources matching the filters, newest first; a page is
-        cut short (with a cursor) before it grows past LOGS_PAGE_MAX_BYTES."""
-        query = validate(LogListQuery, params, "query", self._settings.max_error_details)
-        if query.source is not None and not principal.may_use_source(query.source):
-            raise ForbiddenError(f"this key may not use the source {query.source!r}")
+        cut short (with a cursor) before it grows past LOGS_PAGE_MAX_BYTES. A search (`q`,
+        `attr.*`) is held to a time range: SEARCH_DEFAULT_SPAN_S back by default, at most
+        SEARCH_MAX_SPAN_S."""
+        search = parse_search(params)
+        query = validate(LogListQuery, without_attributes(params), "query", self._settings.max_error_details)
+        check_source(query.source, principal)
+        since, until = query.since, query.until
+        if search:
+            since, until = search_span(since, until, self._settings)
         before = None
         if query.cursor:
             position = decode_cursor(query.cursor, ("ts", "id"))
@@ -154,16 +160,42 @@ class LogService:
                 limit=query.limit,
                 source=query.source,
                 level=query.level,
-                since=query.since,
-                until=query.until,
+                since=since,
+                until=until,
                 before=before,
                 sources=None if principal.all_sources else principal.sources,
+                search=search,
             )
         )
         page = _within_bytes(logs, self._settings.logs_page_max_bytes)
         more = more or len(page) < len(logs)
         next_cursor = encode_cursor({"ts": page[-1]["timestamp"], "id": page[-1]["id"]}) if more and page else None
         return {"logs": page, "next_cursor": next_cursor}
+
+
+def without_attributes(params: dict[str, str]) -> dict[str, str]:
+    """The query string less the attribute filters (`attr.*`: chalicelib/logs/search.py reads them)."""
+    return {k: v for k, v in params.items() if not k.startswith(ATTR_PREFIX)}
+
+
+def check_source(source: str | None, principal: Principal) -> None:
+    """A source filter the key may not read is refused, not answered empty."""
+    if source is not None and not principal.may_use_source(source):
+        raise ForbiddenError(f"this key may not use the source {source!r}")
+
+
+def search_span(since: datetime | None, until: datetime | None, settings: Settings) -> tuple[datetime, datetime]:
+    """A search's time range: until defaults to now, since to SEARCH_DEFAULT_SPAN_S before it; at
+    most SEARCH_MAX_SPAN_S long."""
+    until = until or utc_now()
+    since = since or until - timedelta(seconds=settings.search_default_span_s)
+    if until - since > timedelta(seconds=settings.search_max_span_s):
+        message = (
+            f"a search (q, attr.*) spans at most {settings.search_max_span_s} s from since to until:"
+            " narrow the range, or page through it"
+        )
+        raise ValidationError("invalid query: since", details=[{"field": "since", "message": message}])
+    return since, until
 
 
 def _within_bytes(logs: list[dict[str, Any]], max_bytes: int) -> list[dict[str, Any]]:

@@ -87,10 +87,11 @@ def on_duplicate_key_update(server: Server, take_new: Sequence[str], also: Seque
     written as it is (its columns are the existing row's, as in `version = version + 1`). MySQL
     from 8.0.19 names the inserted row with an alias; MariaDB, which has none, with VALUES(col).
     """
-    if server.row_alias:
-        alias = f" AS {ROW_ALIAS}"
-        new = [f"{column} = {ROW_ALIAS}.{column}" for column in take_new]
-    else:
-        alias = ""
-        new = [f"{column} = VALUES({column})" for column in take_new]
+    alias = f" AS {ROW_ALIAS}" if server.row_alias else ""
+    new = [f"{column} = {inserted_value(server, column)}" for column in take_new]
     return f"{alias} ON DUPLICATE KEY UPDATE {', '.join([*new, *also])}"
+
+
+def inserted_value(server: Server, column: str) -> str:
+    """The inserted row's value of `column` in an ON DUPLICATE KEY UPDATE clause (for `also`)."""
+    return f"{ROW_ALIAS}.{column}" if server.row_alias else f"VALUES({column})"

@@ -59,6 +59,25 @@ class LogPage(_Answer):
     next_cursor: str | None
 
 
+class LogTail(_Answer):
+    logs: list[LogEntry] = Field(description="oldest first, in the order they were stored")
+    next_cursor: str = Field(description="ask from here next, always (past what was read, even with no match)")
+
+
+class StatsBucket(_Answer):
+    start: str = Field(description="the bucket's first instant (RFC 3339, UTC)")
+    counts: dict[str, int] = Field(description="entries by level or source; absent: none")
+
+
+class LogStats(_Answer):
+    interval: str
+    by: str
+    since: str = Field(description="the range, widened to whole buckets: since")
+    until: str = Field(description="... and until (exclusive)")
+    buckets: list[StatsBucket]
+    total: int
+
+
 class Key(KeyView):  # the answer's own name in openapi.json
     pass
 

@@ -12,7 +12,9 @@ from pydantic.json_schema import models_json_schema
 from chalicelib.items.model import ITEM_ID_PATTERN, ItemIn, ItemListQuery
 from chalicelib.keys.model import KEY_ID_PATTERN, KeyIn
 from chalicelib.logs.model import LogEntryIn, LogListQuery
-from chalicelib.web import answers
+from chalicelib.logs.reading import TailQuery
+from chalicelib.logs.stats import StatsQuery
+from chalicelib.web import answers, viewer
 
 KEY = "apiKey"  # Authorization: Bearer slk_...
 ADMIN = "adminToken"  # Authorization: Bearer <the stage's admin token>
@@ -33,6 +35,7 @@ class Operation:
     query: type[BaseModel] | None = None
     answers: dict[int, type[BaseModel] | None] = field(default_factory=dict)  # status -> body (None: empty)
     binary: dict[str, Any] | None = None  # a binary media type taken and answered besides JSON: its schema
+    content: dict[str, Any] | None = None  # a success that is not JSON (the viewer's files): media type -> schema
 
 
 _WRITE_ERRORS: tuple[int, ...] = (400, 401, 403, 413, 415, 429, 503)
@@ -56,6 +59,10 @@ _OTLP_PROTOBUF: dict[str, Any] = {
         "schema": {"type": "string", "contentMediaType": "application/x-protobuf"},
     }
 }
+
+# The log viewer's page and files: text, not JSON.
+_PAGE = {"text/html": {"schema": {"type": "string"}}}
+_ASSETS = {media.split(";")[0]: {"schema": {"type": "string"}} for media in viewer.ASSETS.values()}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation("/health", "get", "The function answers (asks no dependency)", None, answers={200: answers.Health}),
@@ -146,10 +153,26 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "/logs",
         "get",
-        "Stored entries of the key's sources, newest first",
+        "Stored entries of the key's sources, newest first; q= and attr.<name>= search a bounded time range",
         KEY,
         query=LogListQuery,
         answers={200: answers.LogPage, **dict.fromkeys(_READ_ERRORS, answers.Error)},
+    ),
+    Operation(
+        "/logs/stats",
+        "get",
+        "Entries stored per interval of their timestamp, by level or source (the key's sources)",
+        KEY,
+        query=StatsQuery,
+        answers={200: answers.LogStats, **dict.fromkeys(_READ_ERRORS, answers.Error)},
+    ),
+    Operation(
+        "/logs/tail",
+        "get",
+        "Entries stored after the cursor, in the order they were stored (follow mode); attr.<name>= filters too",
+        KEY,
+        query=TailQuery,
+        answers={200: answers.LogTail, **dict.fromkeys(_READ_ERRORS, answers.Error)},
     ),
     Operation(
         "/logs/{log_id}",
@@ -165,9 +188,26 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         answers={200: None},
     ),
+    Operation(
+        "/ui",
+        "get",
+        "The log viewer: a page that reads GET /logs, /logs/stats and /logs/tail with a key the user pastes",
+        None,
+        answers={200: None},
+        content=_PAGE,
+    ),
+    Operation(
+        "/ui/{asset}",
+        "get",
+        "The log viewer's script and stylesheet",
+        None,
+        answers={200: None, 404: answers.Error},
+        content=_ASSETS,
+    ),
 )
 
 _PATH_PARAMETERS = {
+    "asset": {"type": "string", "enum": sorted(viewer.ASSETS)},
     "item_id": {"type": "string", "pattern": ITEM_ID_PATTERN},
     "key_id": {"type": "string", "pattern": KEY_ID_PATTERN},
     "log_id": {"type": "string", "format": "uuid"},
@@ -234,22 +274,21 @@ def _operation(op: Operation) -> dict[str, Any]:
     # A declared Content-Type other than JSON, on any route (GET too): Chalice refuses it before the route runs.
     statuses[415] = answers.Error
     out["responses"] = {
-        str(status): {
-            "description": _DESCRIPTIONS.get(status, "answer"),
-            **(
-                {
-                    "content": {
-                        "application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}},
-                        **((op.binary or {}) if status < 300 else {}),
-                    }
-                }
-                if model
-                else {}
-            ),
-        }
+        str(status): {"description": _DESCRIPTIONS.get(status, "answer"), **_content(op, status, model)}
         for status, model in sorted(statuses.items())
     }
     return out
+
+
+def _content(op: Operation, status: int, model: type[BaseModel] | None) -> dict[str, Any]:
+    """An answer's content: its JSON model (and the operation's binary type, for a success), or
+    the operation's own non-JSON content for a success without a model."""
+    if model:
+        json_content = {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}}
+        return {"content": {**json_content, **((op.binary or {}) if status < 300 else {})}}
+    if op.content and status < 300:
+        return {"content": op.content}
+    return {}
 
 
 def _without_title(schema: dict[str, Any]) -> dict[str, Any]:

@@ -281,3 +281,29 @@ def test_a_batch_mixing_stored_and_new_ids_stores_only_the_new_ones(admin_db, to
     # THEN only the two new ones are stored, once each
     assert inserted == 2
     assert logs_count(admin_db, f"id IN ('{old.id}', '{fresh[0].id}', '{fresh[1].id}')") == 3
+
+
+def test_a_dropped_days_counts_go_with_it_and_the_commit_order_with_the_ids(scratch, today):
+    # GIVEN counts of entries 31 and 30 days ago, and commits of 16 and 14 days ago
+    migrate(scratch, load_migrations())
+    run(scratch, today - timedelta(45))
+    with scratch.cursor() as cur:
+        for days in (31, 30):
+            bucket = at(today - timedelta(days)).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+            for table in ("log_counts", "log_counts_hourly"):
+                cur.execute(f"INSERT INTO {table} VALUES ('web', %s, 'info', 1)", (bucket,))
+            for table in ("log_level_counts", "log_level_counts_hourly"):
+                cur.execute(f"INSERT INTO {table} VALUES (%s, 'info', 1)", (bucket,))
+        for seq, days in ((1, 16), (2, 14)):
+            cur.execute("INSERT INTO log_commits VALUES (%s, 7, %s)", (seq, today - timedelta(days)))
+    scratch.commit()
+    # WHEN maintenance drops the day of 31 days ago
+    assert day_name(today - timedelta(31)) in run(scratch, today)["dropped"]
+    # THEN that day's counts are gone from every count table, the next day's stay (so GET /logs/stats
+    # stays exact for what is stored), and the commit order is forgotten with the ids
+    with scratch.cursor() as cur:
+        for table in ("log_counts", "log_counts_hourly", "log_level_counts", "log_level_counts_hourly"):
+            cur.execute(f"SELECT DATEDIFF(%s, bucket) FROM {table}", (today,))
+            assert [int(row[0]) for row in cur.fetchall()] == [30], table
+        cur.execute("SELECT seq FROM log_commits")
+        assert [int(row[0]) for row in cur.fetchall()] == [2]

@@ -9,7 +9,7 @@ from chalicelib.errors import ConfigError
 from tools.ops import configuration
 from tools.stage import stage_environment, stage_settings
 
-LOCAL_STAGES = ["local", "test", "integration", "bench", "faults", "faults-deployed"]
+LOCAL_STAGES = ["local", "test", "browser", "integration", "bench", "faults", "faults-deployed"]
 PACKAGED_STAGES = ["stack", "prod"]
 
 
