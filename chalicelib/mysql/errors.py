@@ -28,12 +28,13 @@ ROW_REJECTED_ERRNOS = frozenset(
         4025,  # CONSTRAINT failed (MariaDB)
     }
 )
+DEADLOCK = 1213  # MySQL rolled this transaction back to break a deadlock: run it again
 # Errors that mean "MySQL could not serve this now": a retry may work (503).
 UNAVAILABLE_ERRNOS = frozenset(
     {
         1053,  # server shutdown in progress
         1205,  # lock wait timeout
-        1213,  # deadlock
+        DEADLOCK,
         1927,  # connection killed
         2002,  # cannot connect (socket)
         2003,  # cannot connect

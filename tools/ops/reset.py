@@ -6,9 +6,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import pymysql
 import redis
 
 from chalicelib.database.schema import load_migrations
+from chalicelib.mysql.errors import DEADLOCK
 
 _CREATE_TABLE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?", re.IGNORECASE)
 KEPT = ("api_keys", "log_commit_sequence")  # keys callers made; the commit counter's one row
@@ -29,13 +31,24 @@ def data_tables() -> list[str]:
     return [name for name in migration_tables() if name not in KEPT]
 
 
+DEADLOCK_RETRIES = 5  # a writer still storing a batch may deadlock a DELETE: MySQL rolls one back
+
+
 def empty_tables(conn: Any, *, truncate: bool = False) -> None:
-    """Remove every row of the data tables of the connection's database. DELETE by default (no
-    metadata lock to wait on); TRUNCATE for large tables no other session holds open."""
+    """Remove every row of the data tables of the connection's database, a table per transaction.
+    DELETE by default (no metadata lock to wait on), tried again when MySQL chose it as a
+    deadlock's victim; TRUNCATE for large tables no other session holds open."""
     with conn.cursor() as cur:
         for table in data_tables():
-            cur.execute(f"TRUNCATE TABLE {table}" if truncate else f"DELETE FROM {table}")
-    conn.commit()
+            for attempt in range(DEADLOCK_RETRIES):
+                try:
+                    cur.execute(f"TRUNCATE TABLE {table}" if truncate else f"DELETE FROM {table}")
+                    conn.commit()
+                    break
+                except pymysql.err.OperationalError as exc:
+                    conn.rollback()
+                    if exc.args[0] != DEADLOCK or attempt == DEADLOCK_RETRIES - 1:
+                        raise
 
 
 def forget_redis_keys(redis_url: str, prefix: str) -> None:
