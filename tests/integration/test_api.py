@@ -1,5 +1,8 @@
 """Every endpoint through LocalStack's API Gateway and the deployed API function, over HTTP."""
 
+import re
+import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
@@ -127,3 +130,20 @@ def test_opentelemetry_exporters_through_api_gateway(keyed_api, admin_db, sqs, q
         stored=lambda source: rows(admin_db, "SELECT COUNT(*) FROM logs WHERE source = %s", (source,))[0][0],
         queue_empty=lambda: queue_depth(sqs, queue_urls["queue"]) == 0,
     )
+
+
+def test_the_log_viewer_is_served_under_the_stages_base_path(api):
+    # GIVEN the API deployed behind LocalStack's API Gateway, under its stage's base path
+    page_url = f"{api.base_url}/ui"
+    # WHEN the page is fetched THEN it is HTML with its strict Content-Security-Policy
+    with urllib.request.urlopen(page_url, timeout=30) as page:
+        html = page.read().decode()
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    # AND every file it names, resolved relative to the page as a browser would, is served from there
+    references = re.findall(r'(?:src|href)="(ui/[^"]+)"', html)
+    assert sorted(references) == ["ui/viewer.css", "ui/viewer.js"]
+    for reference in references:
+        with urllib.request.urlopen(urllib.parse.urljoin(page_url, reference), timeout=30) as asset:
+            assert asset.status == 200
+            assert asset.headers["Content-Type"].split(";")[0] in ("text/javascript", "text/css")
