@@ -15,6 +15,7 @@ from pydantic import Field
 from chalicelib.errors import ValidationError
 from chalicelib.keys.sources import sql_condition
 from chalicelib.logs.model import SOURCE_PATTERN, LogLevel
+from chalicelib.logs.store import LogFilter, filter_conditions
 from chalicelib.mysql.connector import Database, all_rows
 from chalicelib.validation import Strict, Timestamp, format_rfc3339
 
@@ -88,20 +89,12 @@ class StatsStore:
         self, span: StatsRange, by: str, source: str | None, level: str | None, sources: list[str] | None
     ) -> dict[datetime, dict[str, int]]:
         """Entries per bucket start, by level or source (only those with entries)."""
-        where = ["bucket >= %s", "bucket < %s"]
-        args: list[Any] = [span.since, span.until]
-        if source is not None:
-            where.append("source = %s")
-            args.append(source)
-        if level is not None:
-            where.append("level = %s")
-            args.append(level)
-        if sources is not None:
-            condition, condition_args = sql_condition(sources)
-            if condition is not None:
-                where.append(condition)
-                args.extend(condition_args)
+        wanted = LogFilter(limit=0, source=source, level=level, sources=sources)
+        conditions, condition_args = filter_conditions(wanted)
+        where = ["bucket >= %s", "bucket < %s", *conditions]
+        args: list[Any] = [span.since, span.until, *condition_args]
         column = "level" if by == "level" else "source"
+        # Every source, by level: the counts kept for every source together answer it.
         every_source = by == "level" and source is None and (sources is None or sql_condition(sources)[0] is None)
         table = (_EVERY_SOURCE if every_source else _BY_SOURCE)[span.interval]
         sql = (

@@ -44,40 +44,40 @@ class TailStore:
             if position is None:
                 return self._latest(cur, head, wanted), Position(head, AFTER_EVERY_ID)
             upto = min(head, position.seq + self._max_commits)
-            cur.execute(
-                "SELECT c.seq, i.id FROM log_commits c JOIN log_ids i ON i.claim = c.claim"
-                " WHERE (c.seq > %s OR (c.seq = %s AND i.id > %s)) AND c.seq <= %s ORDER BY c.seq, i.id",
+            page = _first_matching(
+                cur,
+                "WHERE (c.seq > %s OR (c.seq = %s AND i.id > %s)) AND c.seq <= %s ORDER BY c.seq, i.id",
                 (position.seq, position.seq, position.log_id, upto),
+                wanted,
             )
-            order = [(int(r["seq"]), str(r["id"])) for r in all_rows(cur)]
-            found: list[tuple[int, str, dict[str, Any]]] = []
-            for start in range(0, len(order), IDS_PER_READ):
-                found += _matching(cur, order[start : start + IDS_PER_READ], wanted)
-                if len(found) >= wanted.limit:
-                    break
-        page = found[: wanted.limit]
         if len(page) == wanted.limit:  # there may be more: continue right after the last one shown
             return [entry for _, _, entry in page], Position(page[-1][0], page[-1][1])
         return [entry for _, _, entry in page], Position(upto, AFTER_EVERY_ID) if upto > position.seq else position
 
     def _latest(self, cur: Any, head: int, wanted: LogFilter) -> list[dict[str, Any]]:
         """The last `wanted.limit` entries of the last TAIL_MAX_COMMITS commits, oldest first."""
-        cur.execute(
-            "SELECT c.seq, i.id FROM log_commits c JOIN log_ids i ON i.claim = c.claim"
-            " WHERE c.seq > %s ORDER BY c.seq DESC, i.id DESC",
-            (head - self._max_commits,),
+        newest = _first_matching(
+            cur, "WHERE c.seq > %s ORDER BY c.seq DESC, i.id DESC", (head - self._max_commits,), wanted
         )
-        order = [(int(r["seq"]), str(r["id"])) for r in all_rows(cur)]
-        found: list[tuple[int, str, dict[str, Any]]] = []
-        for start in range(0, len(order), IDS_PER_READ):
-            found += reversed(_matching(cur, list(reversed(order[start : start + IDS_PER_READ])), wanted))
-            if len(found) >= wanted.limit:
-                break
-        return [entry for _, _, entry in reversed(found[: wanted.limit])]
+        return [entry for _, _, entry in reversed(newest)]
+
+
+def _first_matching(
+    cur: Any, where_order: str, args: tuple[Any, ...], wanted: LogFilter
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """The first `wanted.limit` entries matching the filters, in the commit order `where_order` gives."""
+    cur.execute(f"SELECT c.seq, i.id FROM log_commits c JOIN log_ids i ON i.claim = c.claim {where_order}", args)
+    order = [(int(r["seq"]), str(r["id"])) for r in all_rows(cur)]
+    found: list[tuple[int, str, dict[str, Any]]] = []
+    for start in range(0, len(order), IDS_PER_READ):
+        found += _matching(cur, order[start : start + IDS_PER_READ], wanted)
+        if len(found) >= wanted.limit:
+            break
+    return found[: wanted.limit]
 
 
 def _matching(cur: Any, order: list[tuple[int, str]], wanted: LogFilter) -> list[tuple[int, str, dict[str, Any]]]:
-    """The entries of `order` (ascending) that match the filters, in that order."""
+    """The entries of `order` that match the filters, in that order."""
     if not order:
         return []
     where, args = filter_conditions(wanted)
